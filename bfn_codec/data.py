@@ -1,0 +1,142 @@
+"""Data sets: Fashion-MNIST from IDX files (8-bit and statically binarised) and .npy uint8 arrays.
+
+Every data set is returned as a uint8 array [N, C, H, W] of outcome indices (pixel values 0..255
+for 8-bit data, 0/1 for binarised data) together with its BFN data type.
+
+Fashion-MNIST comes from the Debian package ``dataset-fashion-mnist``
+(/usr/share/datasets/fashion-mnist/*.gz); another directory can be given with ``--data-dir`` or
+the environment variable BFN_FMNIST_DIR.
+"""
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+DEFAULT_FMNIST_DIR = "/usr/share/datasets/fashion-mnist"
+FMNIST_FILES = {"train": "train-images-idx3-ubyte", "test": "t10k-images-idx3-ubyte"}
+VALIDATION_SEED = 2147483647  # the official code's split seed
+IDX_MAX_ITEMS = 10_000_000
+
+
+class DataError(Exception):
+    """Input data could not be read (message is user-facing)."""
+
+
+@dataclass
+class Dataset:
+    name: str
+    images: np.ndarray  # uint8 [N, C, H, W] outcome indices
+    data_type: str  # "discrete" or "discretised"
+    K: int
+
+
+def read_idx(path) -> np.ndarray:
+    """Read an IDX file (optionally gzip-compressed) of unsigned bytes, validating its header."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise DataError(f"cannot read {path}: {e.strerror or e}") from None
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as e:
+            raise DataError(f"{path}: corrupt gzip stream ({e})") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
+        raise DataError(f"{path}: not an IDX file (bad magic)")
+    if raw[2] != 0x08:
+        raise DataError(f"{path}: only unsigned-byte IDX files are supported (type 0x{raw[2]:02x})")
+    ndim = raw[3]
+    if not 1 <= ndim <= 4 or len(raw) < 4 + 4 * ndim:
+        raise DataError(f"{path}: bad IDX header ({ndim} dimensions)")
+    dims = struct.unpack(">" + "I" * ndim, raw[4:4 + 4 * ndim])
+    count = int(np.prod(dims, dtype=np.int64))
+    if dims[0] > IDX_MAX_ITEMS or len(raw) != 4 + 4 * ndim + count:
+        raise DataError(f"{path}: IDX header says {dims} but the file holds "
+                        f"{len(raw) - 4 - 4 * ndim} bytes of data")
+    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims).copy()
+
+
+def fmnist_dir(data_dir=None) -> Path:
+    return Path(data_dir or os.environ.get("BFN_FMNIST_DIR") or DEFAULT_FMNIST_DIR)
+
+
+def load_fmnist(split: str = "test", data_dir=None) -> np.ndarray:
+    """Fashion-MNIST images as uint8 [N, 28, 28]."""
+    if split not in FMNIST_FILES:
+        raise DataError(f"unknown split {split!r} (train or test)")
+    d = fmnist_dir(data_dir)
+    for name in (FMNIST_FILES[split] + ".gz", FMNIST_FILES[split]):
+        if (d / name).is_file():
+            return read_idx(d / name)
+    raise DataError(f"Fashion-MNIST not found in {d}: install it with "
+                    "'apt-get install -y dataset-fashion-mnist', or point BFN_FMNIST_DIR "
+                    "(or --data-dir) at a directory holding the IDX files")
+
+
+def binarise(images: np.ndarray) -> np.ndarray:
+    """Static binarisation: pixel >= 128 -> 1."""
+    return (images >= 128).astype(np.uint8)
+
+
+def as_items(array: np.ndarray) -> np.ndarray:
+    """uint8 [N, H, W], [H, W] or [N, C, H, W] -> [N, C, H, W]."""
+    if array.dtype != np.uint8:
+        raise DataError(f"expected a uint8 array, got {array.dtype}")
+    if array.ndim == 2:
+        return array[None, None]
+    if array.ndim == 3:
+        return array[:, None]
+    if array.ndim == 4:
+        return array
+    raise DataError(f"expected an array of shape (N, H, W), (H, W) or (N, C, H, W), got {array.shape}")
+
+
+def load_npy(path) -> np.ndarray:
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise DataError(f"cannot read {path} as .npy: {e}") from None
+    return array
+
+
+def load_dataset(spec: str, split: str = "train", data_dir=None) -> Dataset:
+    """``fmnist``, ``fmnist-binary`` or ``npy:PATH`` (uint8; values <= 1 mean binary data).
+
+    For npy data ``split`` selects the deterministic train/validation split (``test`` = all)."""
+    if spec in ("fmnist", "fmnist-binary"):
+        images = load_fmnist(split, data_dir)[:, None]
+        if spec == "fmnist-binary":
+            return Dataset(f"{spec}:{split}", binarise(images), "discrete", 2)
+        return Dataset(f"{spec}:{split}", images, "discretised", 256)
+    if spec.startswith("npy:"):
+        images = as_items(load_npy(spec[4:]))
+        binary = images.max(initial=0) <= 1
+        if split in ("train", "validation"):
+            train_idx, val_idx = validation_split(len(images))
+            images = images[train_idx if split == "train" else val_idx]
+        return Dataset(f"{spec}:{split}", images, "discrete" if binary else "discretised",
+                       2 if binary else 256)
+    raise DataError(f"unknown dataset {spec!r} (expected fmnist, fmnist-binary or npy:PATH)")
+
+
+def validation_split(n: int, fraction: float = 0.01):
+    """Deterministic split: a fixed permutation, the last ``fraction`` (at least 1) held out."""
+    perm = np.random.default_rng(VALIDATION_SEED).permutation(n)
+    n_val = max(1, int(round(n * fraction))) if n > 1 else 0
+    return np.sort(perm[: n - n_val]), np.sort(perm[n - n_val:])
+
+
+def train_validation(spec: str, data_dir=None):
+    """(train, validation) data sets; for Fashion-MNIST the validation part comes from train."""
+    if spec.startswith("npy:"):
+        return load_dataset(spec, "train", data_dir), load_dataset(spec, "validation", data_dir)
+    full = load_dataset(spec, "train", data_dir)
+    tr, va = validation_split(len(full.images))
+    return (Dataset(full.name, full.images[tr], full.data_type, full.K),
+            Dataset(full.name.replace("train", "validation"), full.images[va], full.data_type, full.K))

@@ -1,0 +1,212 @@
+"""Models the coder can consume, their checkpoints, and the registry of bundled models.
+
+The interface (what the coder and the losses call):
+
+    model.flow                      the data type (discrete.py / discretised.py / continuous.py)
+    model.shape                     the item shape, e.g. (1, 28, 28); D = prod(shape) variables
+    model.log_probs(S, t)           S [B, D, c] float64, t float or [B] -> log p_O [B, D, K]
+    model.output_probs(S, t)        the same as a float64 numpy table (no gradients)
+
+Two implementations: ``NetworkModel`` (a trained network, float32 inside, one fixed float64
+recipe for its outputs) and ``OracleModel`` (the closed-form Bayes-optimal output for a source
+of independent variables with known marginals pi; codec-design §8).
+
+Checkpoints are a directory with ``model.safetensors`` (weights only; never pickle) and
+``config.json`` (data type, schedule, architecture, item shape, training command and seed).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .chain import F64, BayesianFlow
+from .continuous import ContinuousBFN, bin_centres
+from .discrete import DiscreteBFN
+from .discretised import DiscretisedBFN
+from .networks import build_network
+
+MODEL_FORMAT = "bfn-codec-model"
+ZOO_DIR = Path(__file__).parent / "zoo"
+
+
+class ModelError(Exception):
+    """A model could not be found or loaded (message is user-facing)."""
+
+
+def make_flow(config: dict) -> BayesianFlow:
+    kind = config.get("data_type")
+    if kind == "discrete":
+        return DiscreteBFN(K=int(config.get("K", 2)), beta1=config.get("beta1"))
+    if kind == "discretised":
+        return DiscretisedBFN(K=int(config.get("K", 256)), sigma1=float(config.get("sigma1", 1e-3)))
+    if kind == "continuous":
+        return ContinuousBFN(sigma1=float(config.get("sigma1", 1e-3)), K=int(config.get("K", 256)))
+    raise ModelError(f"unknown data type {kind!r} (expected discrete, discretised or continuous)")
+
+
+def _time_vector(t, batch: int) -> torch.Tensor:
+    t = torch.as_tensor(t, dtype=F64)
+    return t.expand(batch) if t.ndim == 0 else t
+
+
+class NetworkModel:
+    """A trained network behind the model interface."""
+
+    def __init__(self, flow: BayesianFlow, net: torch.nn.Module, shape, network_config: dict,
+                 name: str = "untitled", info: dict | None = None):
+        self.flow = flow
+        self.net = net
+        self.shape = tuple(int(s) for s in shape)
+        self.D = math.prod(self.shape)
+        self.network_config = dict(network_config)
+        self.name = name
+        self.info = dict(info or {})
+        self.weights_sha256 = None  # set when loaded from / saved to a file
+
+    @classmethod
+    def create(cls, flow: BayesianFlow, shape, network_config: dict, name="untitled", info=None):
+        cfg = dict(network_config)
+        kind = cfg.pop("kind", "unet")
+        channels = shape[0] if len(shape) == 3 else 1
+        net = build_network(kind, in_channels=channels * flow.in_channels,
+                            out_channels=channels * flow.n_params, **cfg)
+        return cls(flow, net, shape, {"kind": kind, **cfg}, name, info)
+
+    # ----- the network call: S -> per-variable output parameters ----------------------------
+    def params(self, S: torch.Tensor, t) -> torch.Tensor:
+        B = S.shape[0]
+        t = _time_vector(t, B)
+        feats = self.flow.net_input(S, t).float()  # [B, D, F]
+        Fdim = feats.shape[-1]
+        if len(self.shape) == 3:  # images (C, H, W): channels of every variable side by side
+            C, H, W = self.shape
+            x = feats.reshape(B, C, H, W, Fdim).permute(0, 1, 4, 2, 3).reshape(B, C * Fdim, H, W)
+            out = self.net(x, t.float())
+            P = out.shape[1] // C
+            return out.reshape(B, C, P, H, W).permute(0, 1, 3, 4, 2).reshape(B, self.D, P)
+        x = feats.reshape(B, self.shape[0], Fdim)  # sequences (L,)
+        return self.net(x, t.float())
+
+    def log_probs(self, S: torch.Tensor, t) -> torch.Tensor:
+        t = _time_vector(t, S.shape[0])
+        return self.flow.output_log_probs(self.params(S, t).to(F64), S, t)
+
+    def point_estimate(self, S: torch.Tensor, t) -> torch.Tensor:
+        t = _time_vector(t, S.shape[0])
+        return self.flow.point_estimate(self.params(S, t).to(F64), S, t)
+
+    def output_probs(self, S: torch.Tensor, t) -> np.ndarray:
+        with torch.inference_mode():
+            return self.log_probs(S, t).exp().numpy()
+
+    # ----- persistence -----------------------------------------------------------------------
+    def config(self) -> dict:
+        return {"format": MODEL_FORMAT, "version": 1, "name": self.name,
+                "flow": self.flow.config(), "shape": list(self.shape),
+                "network": self.network_config, "info": self.info}
+
+    def save(self, directory, state_dict=None) -> Path:
+        from safetensors.torch import save_file
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().contiguous().cpu() for k, v in (state_dict or self.net.state_dict()).items()}
+        tmp = directory / "model.safetensors.tmp"
+        save_file(state, str(tmp))
+        os.replace(tmp, directory / "model.safetensors")
+        self.weights_sha256 = sha256_file(directory / "model.safetensors")
+        cfg = self.config()
+        cfg["weights_sha256"] = self.weights_sha256
+        write_json_atomic(directory / "config.json", cfg)
+        return directory
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.net.parameters())
+
+
+class OracleModel:
+    """Bayes-optimal output for independent variables with marginals pi ([D, K] probabilities)."""
+
+    def __init__(self, flow: BayesianFlow, pi, shape=None):
+        pi = torch.as_tensor(np.asarray(pi), dtype=F64)
+        if pi.ndim != 2 or pi.shape[1] != flow.K:
+            raise ValueError(f"pi must be [D, {flow.K}]")
+        pi = pi.clamp_min(1e-12)
+        self.log_pi = torch.log(pi / pi.sum(-1, keepdim=True))
+        self.flow = flow
+        self.D = pi.shape[0]
+        self.shape = tuple(shape) if shape is not None else (self.D,)
+        self.name = "oracle"
+        self.weights_sha256 = hashlib.sha256(self.log_pi.numpy().tobytes()).hexdigest()
+
+    def log_probs(self, S: torch.Tensor, t) -> torch.Tensor:
+        t = _time_vector(t, S.shape[0])
+        return self.flow.oracle_log_probs(S, self.flow.beta(t), self.log_pi)
+
+    def point_estimate(self, S: torch.Tensor, t) -> torch.Tensor:
+        """Posterior mean of the bin centre (continuous data scored against a binned source)."""
+        return (self.log_probs(S, t).exp() * bin_centres(self.flow.K)).sum(-1)
+
+    def output_probs(self, S: torch.Tensor, t) -> np.ndarray:
+        return self.log_probs(S, t).exp().numpy()
+
+
+# ----- files ---------------------------------------------------------------------------------
+def sha256_file(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write_json_atomic(path, obj) -> None:
+    path = Path(path)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def available_models() -> list[str]:
+    if not ZOO_DIR.is_dir():
+        return []
+    return sorted(p.name for p in ZOO_DIR.iterdir() if (p / "config.json").is_file())
+
+
+def load_model(spec, device: str = "cpu") -> NetworkModel:
+    """Load a model by bundled name (see ``available_models``) or by checkpoint directory."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = Path(spec)
+    if not (path / "config.json").is_file():
+        if (ZOO_DIR / str(spec) / "config.json").is_file():
+            path = ZOO_DIR / str(spec)
+        else:
+            names = ", ".join(available_models()) or "none bundled"
+            raise ModelError(f"no model {str(spec)!r}: not a checkpoint directory and not a "
+                             f"bundled model (available: {names})")
+    try:
+        cfg = json.loads((path / "config.json").read_text())
+    except (OSError, ValueError) as e:
+        raise ModelError(f"cannot read {path / 'config.json'}: {e}") from None
+    if cfg.get("format") != MODEL_FORMAT:
+        raise ModelError(f"{path / 'config.json'} is not a bfn-codec model config")
+    flow = make_flow(cfg["flow"])
+    model = NetworkModel.create(flow, cfg["shape"], cfg["network"], cfg.get("name", path.name),
+                                cfg.get("info"))
+    weights = path / "model.safetensors"
+    try:
+        state = load_file(str(weights))
+        model.net.load_state_dict(state)
+    except (OSError, SafetensorError, RuntimeError) as e:
+        raise ModelError(f"cannot load weights {weights}: {e}") from None
+    model.weights_sha256 = sha256_file(weights)
+    model.net.eval().to(device)
+    return model
