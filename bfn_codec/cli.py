@@ -187,6 +187,178 @@ def sample(model_spec, count, output, steps, seed):
     click.echo(f"wrote {count} samples to {output}", err=True)
 
 
+def _output_path(input_path: str, output: str | None, suffix_add: bool) -> str:
+    if output:
+        return output
+    if input_path == "-":
+        return "-"
+    if suffix_add:
+        return input_path + ".bfn"
+    if input_path.endswith(".bfn"):
+        return input_path[:-4]
+    return input_path + ".out"
+
+
+@main.command()
+@click.argument("input_path", metavar="INPUT")
+@click.option("-o", "--output", default=None, help="Output file (default INPUT.bfn; - for stdout).")
+@click.option("--model", "model_spec", default=None,
+              help="Bundled model name or checkpoint directory (default: fmnist-binary for 0/1 "
+                   "data, fmnist otherwise).")
+@click.option("--steps", "-n", type=int, default=None, help="Transmission steps n (default: the model's).")
+@click.option("-r", "grid_ratio", type=float, default=None, help="Grid ratio r: delta_i = sigma_i / r.")
+@click.option("--batch-size", default=256, show_default=True, help="Largest lockstep batch.")
+@click.option("--mode", default="auto", show_default=True, type=click.Choice(["auto", "bfn", "fallback"]),
+              help="auto: the smaller of the BFN chain and the plain fallback coder.")
+@click.option("--device", default="cpu", show_default=True, type=click.Choice(["cpu", "cuda"]))
+@click.option("-f", "--force", is_flag=True, help="Overwrite an existing output file.")
+@click.option("-k", "--keep", is_flag=True, help="Keep the input file (the default; accepted for zstd/xz habits).")
+@click.option("--rm", "remove", is_flag=True, help="Delete the input file after success.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
+@click.option("--threads", type=int, default=None)
+@friendly_errors
+def compress(input_path, output, model_spec, steps, grid_ratio, batch_size, mode, device, force,
+             keep, remove, quiet, threads):
+    """Compress a uint8 .npy array (N, H, W) or (H, W), or a Fashion-MNIST IDX file (.gz too).
+
+    INPUT may be - for standard input."""
+    import os
+    import time
+
+    from .api import compress as run
+    from .files import install_cleanup_on_term, parse_array, read_input_bytes, write_output_atomic
+
+    _set_threads(threads)
+    install_cleanup_on_term()
+    out = _output_path(input_path, output, True)
+    if out != "-" and os.path.exists(out) and not force:
+        raise UserError(f"{out} already exists; use -f to overwrite")
+    array, layout = parse_array(read_input_bytes(input_path), input_path)
+    stats = {}
+    t0 = time.perf_counter()
+    blob = run(array, model=model_spec, steps=steps, r=grid_ratio, batch_size=batch_size,
+               device=device, progress=not quiet, mode=mode, stats=stats, layout=layout)
+    write_output_atomic(out, blob, force)
+    if not quiet:
+        n = array.size
+        click.echo(f"{input_path}: {n} values -> {len(blob)} bytes ({8 * len(blob) / max(n, 1):.4f} bits/value, "
+                   f"mode {stats.get('mode')}, {time.perf_counter() - t0:.1f} s) -> {out}", err=True)
+    if remove and input_path != "-" and not keep:
+        os.unlink(input_path)
+
+
+@main.command()
+@click.argument("input_path", metavar="INPUT")
+@click.option("-o", "--output", default=None, help="Output file (default INPUT without .bfn; - for stdout).")
+@click.option("--model", "model_spec", default=None, help="Model to decode with (default: the one named in the header).")
+@click.option("--device", default="cpu", show_default=True, type=click.Choice(["cpu", "cuda"]))
+@click.option("-f", "--force", is_flag=True, help="Overwrite an existing output file.")
+@click.option("-k", "--keep", is_flag=True, help="Keep the input file (the default).")
+@click.option("--rm", "remove", is_flag=True, help="Delete the input file after success.")
+@click.option("-q", "--quiet", is_flag=True)
+@click.option("--threads", type=int, default=None)
+@friendly_errors
+def decompress(input_path, output, model_spec, device, force, keep, remove, quiet, threads):
+    """Decompress a .bfn file (written back as .npy, or IDX if the input was IDX)."""
+    import os
+
+    from .api import decompress as run, read_header
+    from .files import array_to_bytes, install_cleanup_on_term, read_input_bytes, write_output_atomic
+
+    _set_threads(threads)
+    install_cleanup_on_term()
+    out = _output_path(input_path, output, False)
+    if out != "-" and os.path.exists(out) and not force:
+        raise UserError(f"{out} already exists; use -f to overwrite")
+    blob = read_input_bytes(input_path)
+    header = read_header(blob)
+    array = run(blob, model=model_spec, device=device, progress=not quiet)
+    write_output_atomic(out, array_to_bytes(array, header.layout), force)
+    if not quiet:
+        click.echo(f"{input_path}: {len(blob)} bytes -> {array.shape} uint8 -> {out}", err=True)
+    if remove and input_path != "-" and not keep:
+        os.unlink(input_path)
+
+
+@main.command()
+@click.argument("input_path", metavar="FILE")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--no-loss", is_flag=True, help="Skip decoding and the model's loss (header only).")
+@click.option("--model", "model_spec", default=None)
+@click.option("--threads", type=int, default=None)
+@friendly_errors
+def info(input_path, as_json, no_loss, model_spec, threads):
+    """Header, achieved bits/dim, and the model's L^n + L^r on the same items (overhead %)."""
+    from .api import decompress as run, estimate_loss, read_header
+    from .files import read_input_bytes
+
+    _set_threads(threads)
+    blob = read_input_bytes(input_path)
+    h = read_header(blob)
+    dims = h.count * h.dims
+    res = {"file": input_path, "bytes": len(blob), "format_version": 1, "data_type": h.data_type,
+           "K": h.K, "items": h.count, "item_shape": list(h.item_shape), "steps": h.steps, "r": h.r,
+           "model": h.model_id, "model_sha256": h.model_sha256.hex(), "fingerprint": h.fingerprint,
+           "seed_items": h.seed_items, "seed_bytes": h.seed_bytes, "batches": len(h.batches),
+           "largest_batch": max(h.batches, default=0),
+           "mode": "bfn" if h.batches else "fallback",
+           "achieved_bits_per_dim": 8 * len(blob) / max(dims, 1)}
+    if not no_loss and h.count:
+        array = run(blob, model=model_spec, progress=not as_json)
+        model = model_spec or h.model_id
+        est = estimate_loss(array, model=model, steps=h.steps)
+        res["model_bits_per_dim"] = est["bits_per_dim"]
+        res["model_stderr_bits_per_dim"] = est["stderr_bits_per_dim"]
+        res["overhead_percent"] = 100.0 * (res["achieved_bits_per_dim"] / est["bits_per_dim"] - 1.0)
+    if as_json:
+        click.echo(json.dumps(res, indent=2))
+        return
+    for k, v in res.items():
+        click.echo(f"{k:>26}: {v:.5f}" if isinstance(v, float) else f"{k:>26}: {v}")
+
+
+@main.command(name="test")
+@click.argument("input_path", metavar="FILE")
+@click.option("--model", "model_spec", default=None)
+@click.option("-q", "--quiet", is_flag=True)
+@click.option("--threads", type=int, default=None)
+@friendly_errors
+def test_file(input_path, model_spec, quiet, threads):
+    """Decode FILE and verify its checksum without writing anything."""
+    from .api import decompress as run
+    from .files import read_input_bytes
+
+    _set_threads(threads)
+    blob = read_input_bytes(input_path)
+    array = run(blob, model=model_spec, progress=not quiet)
+    click.echo(f"{input_path}: OK ({array.shape} uint8, checksum verified)")
+
+
+@main.command()
+@click.argument("checkpoint", type=click.Path(exists=True, file_okay=False))
+@click.argument("name")
+@click.option("--steps", "-n", default=25, show_default=True, help="Default n for this model.")
+@click.option("-r", "grid_ratio", default=2.0, show_default=True, help="Default grid ratio r.")
+@friendly_errors
+def bundle(checkpoint, name, steps, grid_ratio):
+    """Copy a checkpoint's EMA weights into the package's model zoo under NAME."""
+    import shutil
+
+    from .models import ZOO_DIR, load_model, sha256_file, write_json_atomic
+
+    model = load_model(checkpoint)
+    dest = ZOO_DIR / name
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(f"{checkpoint}/model.safetensors", dest / "model.safetensors")
+    cfg = model.config()
+    cfg["name"] = name
+    cfg["info"]["codec"] = {"steps": steps, "r": grid_ratio}
+    cfg["info"]["bundled_from"] = str(checkpoint)
+    cfg["weights_sha256"] = sha256_file(dest / "model.safetensors")
+    write_json_atomic(dest / "config.json", cfg)
+    click.echo(f"bundled {checkpoint} as {name} ({cfg['weights_sha256'][:12]}…) in {dest}", err=True)
+
+
 @main.command()
 def models():
     """List the bundled models."""

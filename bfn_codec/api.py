@@ -1,0 +1,349 @@
+"""The library API: compress / decompress numpy arrays, estimate the model's code length.
+
+A file is: the first few items coded by a plain fallback coder (raw LZMA2 of the item bytes,
+bit-packed for binary data), whose bytes become the bottom of the ANS stack (the *seed*; real
+data, not random bits: codec-design §5), followed by the remaining items coded through the BFN
+message chain in lockstep batches whose size grows with the stack (a ramp). The batch schedule
+is stored in the header, so the decoder runs identical batch shapes in reverse order.
+"""
+from __future__ import annotations
+
+import contextlib
+import lzma
+import math
+
+import constriction
+import numpy as np
+import torch
+
+from . import __version__
+from .coder import DEFAULT_R, ChainCoder, RangeError, StackExhausted, make_plan
+from .container import FormatError, Header, data_checksum, read, write
+from .models import ModelError, load_model
+from .progress import Progress
+
+DEFAULT_STEPS = 25
+DEFAULT_BATCH = 256
+MARGIN_BITS = 64
+LZMA_FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME}]
+AnsCoder = constriction.stream.stack.AnsCoder
+
+
+# ----- environment ---------------------------------------------------------------------------
+def _version(package: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:  # pragma: no cover
+        return "unknown"
+
+
+def fingerprint(device: str = "cpu") -> str:
+    """What must match for a decoder to reproduce the encoder's probabilities bit for bit."""
+    return (f"torch={torch.__version__};constriction={_version('constriction')};"
+            f"numpy={np.__version__};device={torch.device(device).type};dtype=float32;det=1")
+
+
+@contextlib.contextmanager
+def deterministic():
+    """Settings under which network outputs are reproducible (codec-design §6)."""
+    prev = (torch.are_deterministic_algorithms_enabled(), torch.get_float32_matmul_precision(),
+            torch.backends.cudnn.benchmark, torch.backends.cudnn.allow_tf32,
+            torch.backends.cuda.matmul.allow_tf32)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.set_float32_matmul_precision("highest")
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(prev[0])
+        torch.set_float32_matmul_precision(prev[1])
+        torch.backends.cudnn.benchmark = prev[2]
+        torch.backends.cudnn.allow_tf32 = prev[3]
+        torch.backends.cuda.matmul.allow_tf32 = prev[4]
+
+
+def exact_bits(coder) -> float:
+    """Exact size of an ANS stack in bits: 32 * words + log2(state) (codec-design §5)."""
+    pos, state = coder.pos()
+    return 32.0 * pos + math.log2(max(state, 1))
+
+
+# ----- items ---------------------------------------------------------------------------------
+def to_items(array: np.ndarray):
+    """uint8 (N, H, W), (H, W) or (N, C, H, W) -> ([N, C, H, W], layout)."""
+    array = np.asarray(array)
+    if array.dtype != np.uint8:
+        raise FormatError(f"bfn-codec compresses uint8 arrays, got dtype {array.dtype}")
+    if array.ndim == 2:
+        return array[None, None], "HW"
+    if array.ndim == 3:
+        return array[:, None], "NHW"
+    if array.ndim == 4:
+        return array, "NCHW"
+    raise FormatError(f"expected an array of shape (N, H, W), (H, W) or (N, C, H, W), got {array.shape}")
+
+
+def from_items(items: np.ndarray, layout: str) -> np.ndarray:
+    if layout == "HW":
+        return items[0, 0]
+    if layout in ("NHW", "IDX"):
+        return items[:, 0]
+    return items
+
+
+def default_model_name(items: np.ndarray) -> str:
+    """Values in {0, 1} pick the binary model, anything else the 8-bit model."""
+    return "fmnist-binary" if items.size and items.max() <= 1 else "fmnist"
+
+
+def resolve_model(model, items=None, device: str = "cpu"):
+    if model is None:
+        if items is None:
+            raise ModelError("no model given")
+        model = default_model_name(items)
+    if isinstance(model, str):
+        return load_model(model, device=device)
+    return model
+
+
+def model_defaults(model) -> dict:
+    codec = getattr(model, "info", {}).get("codec", {}) if hasattr(model, "info") else {}
+    return {"steps": int(codec.get("steps", DEFAULT_STEPS)), "r": float(codec.get("r", DEFAULT_R))}
+
+
+def _check_items(model, items: np.ndarray):
+    shape = tuple(items.shape[1:])
+    if shape != tuple(model.shape) and not (len(model.shape) == 1 and math.prod(shape) == model.shape[0]):
+        raise FormatError(f"model {getattr(model, 'name', '?')} codes items of shape {tuple(model.shape)}, "
+                          f"got items of shape {shape}")
+    if items.size and int(items.max()) >= model.flow.K:
+        raise FormatError(f"values up to {int(items.max())} do not fit model "
+                          f"{getattr(model, 'name', '?')} with K={model.flow.K} levels")
+
+
+# ----- the fallback coder used for the seed ------------------------------------------------------
+def _seed_bytes(items: np.ndarray, K: int) -> bytes:
+    raw = np.packbits(items.reshape(-1)).tobytes() if K == 2 else items.tobytes()
+    return lzma.compress(raw, format=lzma.FORMAT_RAW, filters=LZMA_FILTERS)
+
+
+def _seed_items(data: bytes, count: int, shape, K: int) -> np.ndarray:
+    try:
+        dec = lzma.LZMADecompressor(format=lzma.FORMAT_RAW, filters=LZMA_FILTERS)
+        raw = dec.decompress(data, max_length=count * math.prod(shape) + 1)
+    except lzma.LZMAError as e:
+        raise FormatError(f"corrupt seed stream ({e})") from None
+    D = count * math.prod(shape)
+    if K == 2:
+        bits = np.unpackbits(np.frombuffer(raw, np.uint8))
+        if len(raw) != (D + 7) // 8:
+            raise FormatError("seed stream has the wrong length")
+        return bits[:D].reshape(count, *shape)
+    if len(raw) != D:
+        raise FormatError("seed stream has the wrong length")
+    return np.frombuffer(raw, np.uint8).reshape(count, *shape).copy()
+
+
+def _words(data: bytes) -> np.ndarray:
+    return np.frombuffer(data + b"\0" * (-len(data) % 4), dtype="<u4").astype(np.uint32)
+
+
+# ----- compress ------------------------------------------------------------------------------
+def compress(array, model=None, steps: int | None = None, r: float | None = None,
+             batch_size: int = DEFAULT_BATCH, device: str = "cpu", progress: bool = False,
+             mode: str = "auto", stats: dict | None = None, layout: str | None = None) -> bytes:
+    """Compress a uint8 array with a BFN (bundled model name, checkpoint path, or model object).
+
+    ``mode``: "auto" writes whichever is smaller of the BFN chain (after its fallback-coded
+    seed) and the plain fallback coder for every item; "bfn" always uses the chain (items the
+    seed needs still go through the fallback); "fallback" never runs the network.
+    ``stats`` (optional dict) receives the mode, batch schedule and time split."""
+    if mode not in ("auto", "bfn", "fallback"):
+        raise ValueError(f"mode must be auto, bfn or fallback, not {mode!r}")
+    items, array_layout = to_items(array)
+    layout = layout or array_layout
+    model = resolve_model(model, items, device)
+    _check_items(model, items)
+    defaults = model_defaults(model)
+    steps = int(steps or defaults["steps"])
+    r = float(r or defaults["r"])
+    N = len(items)
+    flat = items.reshape(N, math.prod(items.shape[1:])).astype(np.int64)
+    flow = model.flow
+    header = Header(flow.data_type, flow.K, getattr(flow, "beta1", getattr(flow, "sigma1", 1.0)),
+                    tuple(items.shape[1:]), N, layout,
+                    steps, r, 0, 0, "lzma", [], getattr(model, "name", "custom")[:255],
+                    bytes.fromhex(model.weights_sha256) if model.weights_sha256 else b"\0" * 32,
+                    fingerprint(device), data_checksum(items))
+    if flow.data_type not in ("discrete", "discretised"):
+        raise FormatError(f"the coder handles discrete and discretised data, not {flow.data_type}")
+    plan = make_plan(flow, steps, r)
+    chain = ChainCoder(model, plan)
+    info = stats if stats is not None else {}
+    fallback_all = _seed_bytes(items, flow.K)
+    with deterministic():
+        blob = None
+        if N > 0 and mode != "fallback":
+            blob = _compress_chain(chain, items, flat, header, batch_size, progress, info)
+    whole = dict(header.__dict__)
+    whole.update(seed_items=N, seed_bytes=len(fallback_all), batches=[])
+    plain = write(Header(**whole), _sealed_words(fallback_all))
+    if blob is None or (mode != "bfn" and len(plain) <= len(blob)):
+        info.update(mode="fallback", batches=[], seed_items=N)
+        return plain
+    info["mode"] = "bfn"
+    return blob
+
+
+def _sealed_words(seed: bytes) -> np.ndarray:
+    return AnsCoder(_words(seed), seal=True).get_compressed()
+
+
+def _compress_chain(chain, items, flat, header, batch_size, progress, info):
+    import time
+
+    N = len(items)
+    t_start = time.perf_counter()
+    # Per-item deficit: measured on one item over a large scratch stack.
+    scratch = AnsCoder(np.full(1 << 16, 0x9E3779B9, dtype=np.uint32), seal=True)
+    before = scratch.num_valid_bits()
+    low = chain.encode(scratch, flat[:1])
+    need = 1.5 * (before - low) + MARGIN_BITS
+    seed_items = 1
+    while True:  # smallest seed whose bits cover one item's deficit (grown on failure)
+        while seed_items < N and 8 * len(_seed_bytes(items[:seed_items], header.K)) < need:
+            seed_items = min(N, max(seed_items + 1, int(seed_items * 1.25)))
+        if seed_items >= N:
+            return None  # nothing left for the chain: the fallback codes everything
+        seed = _seed_bytes(items[:seed_items], header.K)
+        try:
+            coder, batches = _ramp(chain, flat, seed, seed_items, need, batch_size, progress)
+            break
+        except StackExhausted:
+            need *= 2.0
+    words = coder.get_compressed()
+    header.seed_items, header.seed_bytes, header.batches = seed_items, len(seed), batches
+    info.update(seed_items=seed_items, seed_bytes=len(seed), batches=batches,
+                network_seconds=chain.network_seconds, network_calls=chain.network_calls,
+                total_seconds=time.perf_counter() - t_start)
+    info["coder_seconds"] = info["total_seconds"] - chain.network_seconds
+    return write(header, words)
+
+
+def _ramp(chain, flat, seed: bytes, start: int, need: float, batch_size: int, progress: bool):
+    """Code items start..N-1 in lockstep batches sized by the bits on the stack."""
+    N = len(flat)
+    coder = AnsCoder(_words(seed), seal=True)
+    batches = []
+    pos = start
+    with Progress(N, "compress", "items", enabled=progress, start=start) as bar:
+        while pos < N:
+            avail = coder.num_valid_bits()
+            B = int(min(batch_size, N - pos, max(1, (avail - MARGIN_BITS) // need)))
+            while True:
+                snapshot = coder.clone()
+                try:
+                    low = chain.encode(coder, flat[pos:pos + B])
+                    if low < MARGIN_BITS:
+                        raise StackExhausted
+                    break
+                except StackExhausted:
+                    coder = snapshot
+                    if B == 1:
+                        raise
+                    B = max(1, B // 2)
+            need = max(need, 1.25 * (avail - low) / B + 16)
+            batches.append(B)
+            pos += B
+            bar.update(B)
+    return coder, batches
+
+
+# ----- decompress ----------------------------------------------------------------------------
+def read_header(blob: bytes) -> Header:
+    return read(blob)[0]
+
+
+def decompress(blob, model=None, device: str = "cpu", progress: bool = False,
+               check_environment: bool = True, stats: dict | None = None) -> np.ndarray:
+    """Decode a bfn-codec file; the model is found from the header unless given."""
+    header, words = read(blob)
+    items = _decode(header, words, model, device, progress, check_environment, stats)
+    if data_checksum(items) != header.data_sha256:
+        raise FormatError("decoded data does not match the stored checksum: the file is corrupt or "
+                          "was written in an environment whose network outputs differ from this one")
+    return from_items(items, header.layout)
+
+
+def _decode(header, words, model, device, progress, check_environment, stats):
+    shape = header.item_shape
+    if not header.batches:
+        coder = None
+        seed_words = words
+    else:
+        model = resolve_model(model if model is not None else header.model_id, device=device)
+        sha = bytes.fromhex(model.weights_sha256) if model.weights_sha256 else b"\0" * 32
+        if sha != header.model_sha256:
+            raise FormatError(f"the file was written with model {header.model_id!r} "
+                              f"(weights {header.model_sha256.hex()[:12]}…), not with "
+                              f"{getattr(model, 'name', '?')!r} ({sha.hex()[:12]}…)")
+        if model.flow.data_type != header.data_type or model.flow.K != header.K:
+            raise FormatError("the model's data type does not match the file")
+        if check_environment and header.fingerprint != fingerprint(device):
+            raise FormatError(f"environment differs from the encoder's ({header.fingerprint} vs "
+                              f"{fingerprint(device)}): decoding would not reproduce the data "
+                              "(see README, 'Which environments decode which files')")
+        plan = make_plan(model.flow, header.steps, header.r)
+        chain = ChainCoder(model, plan)
+        parts = []
+        try:
+            coder = AnsCoder(words)
+            with deterministic(), Progress(header.count, "decompress", "items", enabled=progress,
+                                           start=header.seed_items) as bar:
+                for B in reversed(header.batches):
+                    parts.append(chain.decode(coder, B))
+                    bar.update(B)
+            seed_words = coder.get_compressed(unseal=True)
+        except RangeError as e:
+            raise FormatError(f"corrupt stream ({e})") from None
+        except BaseException as e:  # constriction panics derive from BaseException
+            if isinstance(e, (KeyboardInterrupt, SystemExit, FormatError)):
+                raise
+            raise FormatError(f"corrupt stream ({type(e).__name__}: {e})") from None
+        if stats is not None:
+            stats.update(network_seconds=chain.network_seconds, network_calls=chain.network_calls)
+    if header.seed_bytes > 4 * len(seed_words):
+        raise FormatError("the seed is missing from the stream")
+    if not header.batches:
+        try:
+            seed_words = AnsCoder(words).get_compressed(unseal=True)
+        except BaseException as e:
+            if isinstance(e, (KeyboardInterrupt, SystemExit)):
+                raise
+            raise FormatError(f"corrupt stream ({type(e).__name__})") from None
+        if header.seed_bytes > 4 * len(seed_words):
+            raise FormatError("the seed is missing from the stream")
+    seed = np.asarray(seed_words, dtype="<u4").tobytes()[: header.seed_bytes]
+    first = _seed_items(seed, header.seed_items, shape, header.K)
+    rest = [p.reshape(len(p), *shape).astype(np.uint8) for p in reversed(parts)] if header.batches else []
+    return np.concatenate([first] + rest, axis=0) if rest else first
+
+
+# ----- the model's own code length -------------------------------------------------------------
+def estimate_loss(array, model=None, steps: int | None = None, batch_size: int = 100, seed: int = 0) -> dict:
+    """L^n + L^r of the model on the same items (all n steps evaluated), in bits."""
+    from .evaluate import per_item_total_bits
+
+    items, _ = to_items(array)
+    model = resolve_model(model, items)
+    _check_items(model, items)
+    steps = int(steps or model_defaults(model)["steps"])
+    bits = per_item_total_bits(model, items.reshape(len(items), -1), steps, batch_size, seed)
+    D = items[0].size if len(items) else 1
+    return {"steps": steps, "items": len(items), "total_bits": float(bits.sum()),
+            "bits_per_dim": float(bits.sum() / max(1, bits.size * D)),
+            "stderr_bits_per_dim": float(bits.std() / math.sqrt(max(1, len(bits))) / D)}

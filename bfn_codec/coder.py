@@ -1,0 +1,284 @@
+"""The chain coder: bits-back ANS through the BFN message sequence (codec-design §1-§5).
+
+Latents are the sufficient statistics S_1..S_n, each on its own uniform grid S_i = j_i * delta_i
+with delta_i = sigma_i / r (sigma_i = sqrt(v alpha_i), one step's message std). In Bit-Swap order
+the decoder (generative order) does, for a lockstep batch of items:
+
+    for i = 1..n:   w = p_O(. | S_{i-1}; t_{i-1})            (network)
+                    pop k ~ w; pop S_i ~ N(S_{i-1} + alpha_i m_k, v alpha_i)
+                    push k with the posterior p(k | S_i, S_{i-1})      (mixture bits-back, §3)
+                    push S_{i-1} with the bridge q(S_{i-1} | S_i)      (i >= 2)
+    pop x ~ p_O(. | S_n; 1); push S_n with q(S_n | x)
+
+and the encoder runs the exact mirror image. The expected net length is L^n + L^r.
+
+Range invariant (§4): every value the encoder can pop must be codable where it is pushed. The
+bridge and q(S_n | x) pops are leaky, so S_i can deviate from beta_i m_x by at most E_i (a bound
+computed below from the supports); a receiver component k is pushed with a support wide enough
+for any such S_i and any k. All supports come from the one function ``make_plan``, evaluated
+identically by both sides.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import constriction
+import numpy as np
+import torch
+
+from .chain import F64
+
+Categorical = constriction.stream.model.Categorical
+QuantizedGaussian = constriction.stream.model.QuantizedGaussian
+
+DEFAULT_R = 2.0  # grid spacing delta = sigma / r; r = 2 measured best (codec-design §4)
+DEFAULT_TAIL = 10.0  # supports cover +-10 std of the distribution they code
+MAX_SUPPORT = (1 << 24) // 2 - 2  # constriction: fewer than 2^24 symbols
+
+
+class RangeError(RuntimeError):
+    """A value fell outside the support it must be coded with (internal invariant broken, or a
+    corrupt stream on the decoder side)."""
+
+
+class StackExhausted(RuntimeError):
+    """The encoder popped more bits than the stack held (the seed was too small)."""
+
+
+@dataclass
+class ChainPlan:
+    """Everything both sides derive from (flow, n, r): schedule, grids and supports."""
+
+    n: int
+    r: float
+    times: np.ndarray  # t_0..t_n
+    betas: np.ndarray  # beta_0..beta_n
+    alphas: np.ndarray  # alphas[i] = alpha_i for i = 1..n (index 0 unused)
+    delta: np.ndarray  # delta[i] grid spacing of S_i, i = 1..n
+    support_final: int  # half-width (grid units of delta_n) for q(S_n | x)
+    support_bridge: np.ndarray  # [i] half-width for q(S_{i-1} | S_i) on delta_{i-1}, i = 2..n
+    support_receiver: np.ndarray  # [i] half-width for the receiver components on delta_i
+
+
+def make_plan(flow, n: int, r: float = DEFAULT_R, times=None, tail: float = DEFAULT_TAIL) -> ChainPlan:
+    t, betas, alphas = flow.schedule(n, None if times is None else torch.as_tensor(times, dtype=F64))
+    t, betas = t.numpy(), betas.numpy()
+    alphas = np.concatenate([[0.0], alphas.numpy()])
+    v = flow.variance_factor
+    delta = np.zeros(n + 1)
+    delta[1:] = np.sqrt(v * alphas[1:]) / r
+    m = flow.component_means.numpy()
+    span = float((m.max(0) - m.min(0)).max())  # largest per-coordinate spread of the m_k
+    # q(S_n | x): std sqrt(v beta_n)
+    support_final = int(math.ceil(tail * math.sqrt(v * betas[n]) / delta[n])) + 1
+    support_bridge = np.zeros(n + 1, dtype=np.int64)
+    support_receiver = np.zeros(n + 1, dtype=np.int64)
+    # E[i] bounds |S_i - beta_i m_x| over everything the encoder can pop (+0.5 for rounding).
+    E = np.zeros(n + 1)
+    E[n] = (support_final + 0.5) * delta[n]
+    for i in range(n, 1, -1):
+        ratio = betas[i - 1] / betas[i]
+        std_b = math.sqrt(v * betas[i - 1] * (1.0 - ratio))
+        support_bridge[i] = int(math.ceil(tail * std_b / delta[i - 1])) + 1
+        E[i - 1] = ratio * E[i] + (support_bridge[i] + 0.5) * delta[i - 1]
+    for i in range(1, n + 1):
+        # With e_i = S_i - beta_i m_x and the bridge pop S_{i-1} = (beta_{i-1}/beta_i) S_i + d:
+        # S_i - S_{i-1} - alpha_i m_k = alpha_i (m_x - m_k) + (alpha_i/beta_i) e_i - d,
+        # |d| <= (support_bridge + 1/2) delta_{i-1} (S_0 = 0 exactly: d = 0 for i = 1).
+        d_max = (support_bridge[i] + 0.5) * delta[i - 1] if i >= 2 else 0.0
+        reach = alphas[i] * span + (alphas[i] / betas[i]) * E[i] + d_max
+        support_receiver[i] = max(int(math.ceil(reach / delta[i] + 0.5)) + 1, int(math.ceil(tail * r)) + 1)
+    worst = max(support_final, support_bridge.max(), support_receiver.max())
+    if worst > MAX_SUPPORT:
+        raise ValueError(f"n={n}, r={r} needs a support of {worst} symbols; use fewer steps or a smaller r")
+    return ChainPlan(n, r, t, betas, alphas, delta, support_final, support_bridge, support_receiver)
+
+
+_QG_CACHE: dict[int, object] = {}
+_CATEGORICAL = Categorical(perfect=False)
+
+
+def _qg(R: int):
+    model = _QG_CACHE.get(R)
+    if model is None:
+        model = _QG_CACHE[R] = QuantizedGaussian(-int(R), int(R))
+    return model
+
+
+def _check_params(*arrays):
+    for a in arrays:
+        if not np.all(np.isfinite(a)):
+            raise RangeError("non-finite model parameters (NaN or inf)")
+
+
+def push_gaussian(coder, j: np.ndarray, mean: np.ndarray, std: np.ndarray, delta: float, R: int):
+    """Push grid indices j under N(mean, std^2) quantised to the grid delta (support +-R)."""
+    mu = mean / delta
+    centre = np.rint(mu)
+    sym = j - centre.astype(np.int64)
+    if np.any(np.abs(sym) > R):
+        raise RangeError(f"value outside its support (|offset| {np.abs(sym).max()} > {R})")
+    s = np.ascontiguousarray((std / delta).ravel(), dtype=np.float64)
+    m = np.ascontiguousarray((mu - centre).ravel(), dtype=np.float64)
+    _check_params(s, m)
+    coder.encode_reverse(sym.ravel().astype(np.int32), _qg(R), m, s)
+
+
+def pop_gaussian(coder, mean: np.ndarray, std: np.ndarray, delta: float, R: int) -> np.ndarray:
+    mu = mean / delta
+    centre = np.rint(mu)
+    s = np.ascontiguousarray((std / delta).ravel(), dtype=np.float64)
+    m = np.ascontiguousarray((mu - centre).ravel(), dtype=np.float64)
+    _check_params(s, m)
+    sym = coder.decode(_qg(R), m, s).reshape(mean.shape)
+    return centre.astype(np.int64) + sym
+
+
+def push_categorical(coder, k: np.ndarray, probs: np.ndarray):
+    probs = np.ascontiguousarray(probs.reshape(-1, probs.shape[-1]), dtype=np.float64)
+    _check_params(probs)
+    coder.encode_reverse(k.ravel().astype(np.int32), _CATEGORICAL, probs)
+
+
+def pop_categorical(coder, probs: np.ndarray) -> np.ndarray:
+    shape = probs.shape[:-1]
+    probs = np.ascontiguousarray(probs.reshape(-1, probs.shape[-1]), dtype=np.float64)
+    _check_params(probs)
+    return coder.decode(_CATEGORICAL, probs).reshape(shape).astype(np.int64)
+
+
+def bin_mass(u: torch.Tensor, mu: torch.Tensor, std: float) -> torch.Tensor:
+    """N(mu, std^2) mass of the unit bin [u - 1/2, u + 1/2], taken on the side of the mean where
+    the difference of CDFs does not cancel (bins above the mean use upper tails)."""
+    a = (u - 0.5 - mu) / std
+    b = a + 1.0 / std
+    upper = a > 0
+    lo = torch.where(upper, -b, a)
+    hi = torch.where(upper, -a, b)
+    return torch.special.ndtr(hi) - torch.special.ndtr(lo)
+
+
+class ChainCoder:
+    """Codes lockstep batches of items [B, D] (outcome indices) through the message chain."""
+
+    def __init__(self, model, plan: ChainPlan):
+        self.model = model
+        self.flow = model.flow
+        self.plan = plan
+        self.means = self.flow.component_means.numpy()  # [K, c]
+        self.v = self.flow.variance_factor
+        self.network_calls = 0
+        self.network_seconds = 0.0
+
+    # ----- model calls -------------------------------------------------------------------------
+    def _output(self, j: np.ndarray | None, i: int, B: int) -> np.ndarray:
+        """p_O(. | S_i; t_i) as a float64 table [B, D, K] (S_0 = 0)."""
+        import time
+
+        D, c = self.model.D, self.flow.stat_dim
+        if j is None:
+            S = torch.zeros(B, D, c, dtype=F64)
+        else:
+            S = torch.from_numpy(j.astype(np.float64) * self.plan.delta[i])
+        t0 = time.perf_counter()
+        probs = self.model.output_probs(S, float(self.plan.times[i]))
+        self.network_seconds += time.perf_counter() - t0
+        self.network_calls += 1
+        if not np.all(np.isfinite(probs)):
+            raise RangeError("the model produced non-finite probabilities")
+        return probs
+
+    def _posterior(self, j_i: np.ndarray, j_prev: np.ndarray | None, i: int, w: np.ndarray) -> np.ndarray:
+        """p(k | S_i, S_{i-1}) ∝ w_k * prod_c mass of S_i's grid bin under component k.
+
+        Exact bin masses, not densities (codec-design §3). Where every component's mass
+        underflows (a far-tail value) the posterior falls back to w; both sides compute this
+        with the same code on the same inputs."""
+        p = self.plan
+        d = p.delta[i]
+        S_prev = np.zeros(j_i.shape) if j_prev is None else j_prev * p.delta[i - 1]
+        # component means in grid units of delta_i: [B, D, K, c]
+        mu = torch.from_numpy((S_prev[..., None, :] + p.alphas[i] * self.means) / d)
+        u = torch.from_numpy(j_i.astype(np.float64))[..., None, :]
+        mass = bin_mass(u, mu, math.sqrt(self.v * p.alphas[i]) / d)
+        if mass.shape[-1] > 1:
+            mass = mass.prod(-1)
+        else:
+            mass = mass[..., 0]
+        w_t = torch.from_numpy(w)
+        post = w_t * mass
+        total = post.sum(-1, keepdim=True)
+        return torch.where(total > 0, post / total.clamp_min(1e-300), w_t).numpy()
+
+    def _receiver_means(self, j_prev, k, i, shape):
+        S_prev = np.zeros(shape) if j_prev is None else j_prev * self.plan.delta[i - 1]
+        return S_prev + self.plan.alphas[i] * self.means[k]  # [B, D, c]
+
+    def _bridge(self, j_i: np.ndarray, i: int):
+        p = self.plan
+        ratio = p.betas[i - 1] / p.betas[i]
+        mean = ratio * (j_i * p.delta[i])
+        std = math.sqrt(self.v * p.betas[i - 1] * (1.0 - ratio))
+        return mean, np.full(mean.shape, std)
+
+    # ----- encoder ---------------------------------------------------------------------------
+    def encode(self, coder, x: np.ndarray, check_bits: bool = True) -> int:
+        """Push items x [B, D] onto ``coder``; returns the lowest number of valid bits the
+        stack held during the batch (the encoder must never run the stack dry)."""
+        p, n = self.plan, self.plan.n
+        B, D = x.shape
+        c = self.flow.stat_dim
+        low = coder.num_valid_bits()
+
+        def watch():
+            nonlocal low
+            bits = coder.num_valid_bits()
+            if check_bits and bits <= 0:
+                raise StackExhausted("stack exhausted")
+            low = min(low, bits)
+
+        # pop S_n ~ q(S_n | x), push x with p_O(. | S_n; 1)
+        mean_n = p.betas[n] * self.means[x]  # [B, D, c]
+        std_n = np.full(mean_n.shape, math.sqrt(self.v * p.betas[n]))
+        j = pop_gaussian(coder, mean_n, std_n, p.delta[n], p.support_final)
+        watch()
+        push_categorical(coder, x, self._output(j, n, B))
+        for i in range(n, 0, -1):
+            if i >= 2:
+                mean_b, std_b = self._bridge(j, i)
+                j_prev = pop_gaussian(coder, mean_b, std_b, p.delta[i - 1], int(p.support_bridge[i]))
+                watch()
+            else:
+                j_prev = None
+            w = self._output(j_prev, i - 1, B)
+            k = pop_categorical(coder, self._posterior(j, j_prev, i, w))
+            watch()
+            mean_r = self._receiver_means(j_prev, k, i, (B, D, c))
+            push_gaussian(coder, j, mean_r, np.full(mean_r.shape, math.sqrt(self.v * p.alphas[i])),
+                          p.delta[i], int(p.support_receiver[i]))
+            push_categorical(coder, k, w)
+            j = j_prev
+        return low
+
+    # ----- decoder ---------------------------------------------------------------------------
+    def decode(self, coder, B: int) -> np.ndarray:
+        p, n = self.plan, self.plan.n
+        D, c = self.model.D, self.flow.stat_dim
+        j_prev = None
+        for i in range(1, n + 1):
+            w = self._output(j_prev, i - 1, B)
+            k = pop_categorical(coder, w)
+            mean_r = self._receiver_means(j_prev, k, i, (B, D, c))
+            j = pop_gaussian(coder, mean_r, np.full(mean_r.shape, math.sqrt(self.v * p.alphas[i])),
+                             p.delta[i], int(p.support_receiver[i]))
+            push_categorical(coder, k, self._posterior(j, j_prev, i, w))
+            if i >= 2:
+                mean_b, std_b = self._bridge(j, i)
+                push_gaussian(coder, j_prev, mean_b, std_b, p.delta[i - 1], int(p.support_bridge[i]))
+            j_prev = j
+        x = pop_categorical(coder, self._output(j_prev, n, B))
+        mean_n = p.betas[n] * self.means[x]
+        std_n = np.full(mean_n.shape, math.sqrt(self.v * p.betas[n]))
+        push_gaussian(coder, j_prev, mean_n, std_n, p.delta[n], p.support_final)
+        return x

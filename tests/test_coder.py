@@ -1,0 +1,209 @@
+"""The chain coder and the container: round trips, overhead against the ideal, bad input."""
+import math
+
+import constriction
+import numpy as np
+import pytest
+import torch
+
+import bfn_codec
+from bfn_codec.api import AnsCoder, exact_bits
+from bfn_codec.coder import ChainCoder, make_plan
+from bfn_codec.container import FormatError, read
+from bfn_codec.models import OracleModel, make_flow
+
+from conftest import draw, random_pi, tiny_network
+
+BINARY = {"data_type": "discrete", "K": 2}
+TERNARY = {"data_type": "discrete", "K": 3, "beta1": 2.0}
+BINS16 = {"data_type": "discretised", "K": 16, "sigma1": math.sqrt(1e-3)}
+BINS256 = {"data_type": "discretised", "K": 256, "sigma1": 1e-3}
+
+
+def random_seed_words(n=1 << 15, seed=0):
+    return np.random.default_rng(seed).integers(0, 2**32, n, dtype=np.uint32)
+
+
+def chain_roundtrip(model, x, n, r=2.0, seed_words=None, batches=None):
+    """Encode x [N, D] in the given batches over a seed, decode, check everything returns."""
+    plan = make_plan(model.flow, n, r)
+    chain = ChainCoder(model, plan)
+    seed_words = random_seed_words() if seed_words is None else seed_words
+    coder = AnsCoder(seed_words, seal=True)
+    start = exact_bits(coder)
+    batches = batches or [len(x)]
+    pos = 0
+    for B in batches:
+        chain.encode(coder, x[pos:pos + B], check_bits=False)
+        pos += B
+    net = exact_bits(coder) - start
+    decoder = AnsCoder(coder.get_compressed())
+    parts = []
+    for B in reversed(batches):
+        parts.append(chain.decode(decoder, B))
+    decoded = np.concatenate(parts[::-1])
+    assert np.array_equal(decoded, x)
+    assert np.array_equal(decoder.get_compressed(unseal=True), seed_words)  # the seed comes back
+    return net
+
+
+@pytest.mark.parametrize("cfg,D,n", [(BINARY, 784, 25), (BINARY, 784, 100), (TERNARY, 64, 20),
+                                     (BINS16, 64, 20), (BINS256, 64, 25)],
+                         ids=["binary-n25", "binary-n100", "K3", "bins16", "bins256"])
+def test_oracle_overhead_is_small(cfg, D, n):
+    """Net coded bits / -log2 pi(x) within +0.5% over >= 20 items (codec-design §8)."""
+    flow = make_flow(cfg)
+    pi = random_pi(D, flow.K, seed=D, concentration=0.3)
+    model = OracleModel(flow, pi)
+    N = 24
+    x = draw(pi, N, seed=3).astype(np.int64)
+    ideal = -np.log2(pi[np.arange(D), x]).sum()
+    net = chain_roundtrip(model, x, n)
+    assert net / ideal < 1.005, (net, ideal)
+    assert net / ideal > 0.98
+
+
+@pytest.mark.parametrize("n", [1, 2, 10, 100])
+@pytest.mark.parametrize("cfg", [BINARY, BINS256], ids=["binary", "bins256"])
+def test_roundtrip_for_many_step_counts(cfg, n):
+    flow = make_flow(cfg)
+    model = OracleModel(flow, random_pi(16, flow.K, seed=n))
+    x = draw(model.log_pi.exp().numpy(), 5, seed=n).astype(np.int64)
+    chain_roundtrip(model, x, n)
+
+
+@pytest.mark.parametrize("cfg", [BINARY, TERNARY, BINS256], ids=["binary", "K3", "bins256"])
+def test_tiny_network_roundtrip_with_batches_of_one_and_many(cfg):
+    flow = make_flow(cfg)
+    model = tiny_network(flow)
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, flow.K, (7, 16))
+    chain_roundtrip(model, x, 6, batches=[1, 1, 5])
+
+
+@pytest.mark.parametrize("kind", ["zeros", "max", "noise"])
+@pytest.mark.parametrize("cfg", [BINARY, BINS256], ids=["binary", "bins256"])
+def test_adversarial_inputs(cfg, kind):
+    flow = make_flow(cfg)
+    model = tiny_network(flow)
+    x = {"zeros": np.zeros((4, 16), np.int64), "max": np.full((4, 16), flow.K - 1, np.int64),
+         "noise": np.random.default_rng(1).integers(0, flow.K, (4, 16))}[kind]
+    chain_roundtrip(model, x, 5)
+
+
+@pytest.mark.parametrize("fill", [0, 0xFFFFFFFF, 0x80000000])
+@pytest.mark.parametrize("cfg", [BINARY, TERNARY, BINS256], ids=["binary", "K3", "bins256"])
+def test_forced_tail_values_keep_the_range_invariant(cfg, fill):
+    """A stack of all-0 / all-1 words makes every pop return the extreme symbols of its support
+    (the leaky tails): the pushes that follow must still find them inside their supports."""
+    flow = make_flow(cfg)
+    model = OracleModel(flow, random_pi(16, flow.K, seed=2))
+    x = draw(model.log_pi.exp().numpy(), 3, seed=4).astype(np.int64)
+    chain_roundtrip(model, x, 8, seed_words=np.full(1 << 14, fill, dtype=np.uint32))
+
+
+def test_plan_supports_are_consistent():
+    for cfg in (BINARY, TERNARY, BINS256):
+        flow = make_flow(cfg)
+        for n in (1, 2, 25, 500):
+            p = make_plan(flow, n)
+            assert p.support_final > 0 and (p.support_receiver[1:] > 0).all()
+            assert np.all(np.diff(p.times) > 0)
+
+
+# ----- the container and the API ---------------------------------------------------------------
+def _oracle_images(cfg, N=40, seed=0):
+    flow = make_flow(cfg)
+    pi = random_pi(64, flow.K, seed=seed, concentration=0.3)
+    model = OracleModel(flow, pi, shape=(1, 8, 8))
+    x = draw(pi, N, seed=seed + 1).reshape(N, 8, 8)
+    return model, x, pi
+
+
+@pytest.mark.parametrize("cfg", [BINARY, BINS256], ids=["binary", "bins256"])
+def test_api_roundtrip_counts_everything_in_the_file(cfg):
+    model, x, pi = _oracle_images(cfg, N=60)
+    stats = {}
+    blob = bfn_codec.compress(x, model=model, steps=10, mode="bfn", stats=stats)
+    assert stats["mode"] == "bfn" and stats["batches"]
+    y = bfn_codec.decompress(blob, model=model)
+    assert y.dtype == np.uint8 and np.array_equal(x, y)
+    F = stats["seed_items"]
+    ideal_chain = -np.log2(pi[np.arange(64), x[F:].reshape(len(x) - F, -1)]).sum()
+    header = len(blob) - 4 * read(blob)[0].num_words
+    # file bits = the chain's items at their ideal cost (+0.5%) + the seed + header and padding
+    assert 8 * len(blob) < 1.005 * ideal_chain + 8 * stats["seed_bytes"] + 8 * header + 64
+
+
+def test_auto_mode_never_writes_much_more_than_the_fallback():
+    model, x, _ = _oracle_images(BINARY, N=3)
+    stats = {}
+    blob = bfn_codec.compress(x, model=model, steps=10, stats=stats)
+    assert stats["mode"] == "fallback"
+    assert np.array_equal(bfn_codec.decompress(blob, model=model), x)
+
+
+def test_single_image_and_empty_inputs():
+    model, x, _ = _oracle_images(BINARY, N=1)
+    blob = bfn_codec.compress(x[0], model=model, steps=4)
+    y = bfn_codec.decompress(blob, model=model)
+    assert y.shape == (8, 8) and np.array_equal(y, x[0])
+    empty = np.zeros((0, 8, 8), np.uint8)
+    assert bfn_codec.decompress(bfn_codec.compress(empty, model=model)).shape == (0, 8, 8)
+
+
+def test_values_that_do_not_fit_the_model_are_refused():
+    model, x, _ = _oracle_images(BINARY, N=2)
+    with pytest.raises(FormatError, match="do not fit"):
+        bfn_codec.compress(x * 3, model=model)
+    with pytest.raises(FormatError, match="uint8"):
+        bfn_codec.compress(x.astype(np.int32), model=model)
+
+
+@pytest.fixture(scope="module")
+def coded():
+    model, x, _ = _oracle_images(BINARY, N=40, seed=5)
+    return model, x, bfn_codec.compress(x, model=model, steps=6, mode="bfn")
+
+
+def test_decoding_with_another_model_is_refused(coded):
+    model, x, blob = coded
+    other = OracleModel(model.flow, random_pi(64, 2, seed=99), shape=(1, 8, 8))
+    with pytest.raises(FormatError, match="written with model"):
+        bfn_codec.decompress(blob, model=other)
+
+
+def test_truncated_files_are_refused(coded):
+    _, _, blob = coded
+    for cut in (0, 3, 10, 20, len(blob) // 2, len(blob) - 1):
+        with pytest.raises(FormatError):
+            bfn_codec.decompress(blob[:cut], model=coded[0])
+
+
+def test_flipped_bytes_are_refused(coded):
+    model, x, blob = coded
+    rng = np.random.default_rng(0)
+    for pos in rng.choice(len(blob), 25, replace=False):
+        bad = bytearray(blob)
+        bad[pos] ^= 1 << int(rng.integers(8))
+        with pytest.raises(FormatError):
+            bfn_codec.decompress(bytes(bad), model=model)
+
+
+def test_corrupt_words_with_a_valid_crc_never_return_wrong_data(coded):
+    """Even with the CRC recomputed, changed ANS words end in an error (range check or data
+    checksum), never in different data."""
+    import struct
+    import zlib
+
+    model, x, blob = coded
+    header, words = read(blob)
+    start = len(blob) - 4 - 4 * len(words)
+    rng = np.random.default_rng(1)
+    for _ in range(10):
+        bad = bytearray(blob[:-4])
+        pos = start + int(rng.integers(4 * len(words)))
+        bad[pos] ^= 0xFF
+        bad += struct.pack("<I", zlib.crc32(bytes(bad)) & 0xFFFFFFFF)
+        with pytest.raises(FormatError):
+            bfn_codec.decompress(bytes(bad), model=model)
