@@ -1,0 +1,206 @@
+"""Training, checkpoints, evaluation, sampling and the command line."""
+import json
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+import bfn_codec
+from bfn_codec.cli import main
+from bfn_codec.data import DataError, load_dataset, read_idx, validation_split
+from bfn_codec.models import ModelError, load_model
+from bfn_codec.train import train, validation_loss
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY_NET = {"kind": "unet", "channels": 8, "channel_mult": [1], "num_res_blocks": 1, "unshuffle": 2,
+            "attention": False, "dropout": 0.0}
+
+
+def structured_binary(N=512, seed=0):
+    """8x8 binary images with structure a model can learn (random bars on a fixed frame)."""
+    rng = np.random.default_rng(seed)
+    x = np.zeros((N, 8, 8), np.uint8)
+    x[:, 0, :] = 1
+    x[:, :, 0] = 1
+    rows = rng.integers(2, 7, N)
+    x[np.arange(N), rows, 2:7] = 1
+    return x
+
+
+@pytest.fixture(scope="module")
+def npy_data(tmp_path_factory):
+    path = tmp_path_factory.mktemp("data") / "bars.npy"
+    np.save(path, structured_binary())
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, npy_data):
+    out = tmp_path_factory.mktemp("run") / "tiny"
+    tr, va = load_dataset(f"npy:{npy_data}", "train"), load_dataset(f"npy:{npy_data}", "validation")
+    train(tr, va, out, steps=60, batch_size=32, lr=3e-3, seed=0, network=TINY_NET,
+          validate_every=1000, checkpoint_every=30, progress=False, log=lambda m: None)
+    return str(out)
+
+
+def test_loss_falls_during_a_short_training_run(npy_data, tmp_path):
+    tr, va = load_dataset(f"npy:{npy_data}", "train"), load_dataset(f"npy:{npy_data}", "validation")
+    va.images = tr.images[:100]  # more items for a tighter estimate
+    model, _ = train(tr, va, tmp_path / "a", steps=1, batch_size=32, lr=3e-3, network=TINY_NET,
+                     progress=False, log=lambda m: None)
+    before = validation_loss(load_model(tmp_path / "a"), va, n_items=100, repeats=8)[0]
+    train(tr, va, tmp_path / "a", steps=80, batch_size=32, lr=3e-3, network=TINY_NET, resume=True,
+          progress=False, log=lambda m: None)
+    after = validation_loss(load_model(tmp_path / "a"), va, n_items=100, repeats=8)[0]
+    assert after < 0.7 * before
+
+
+def test_checkpoint_save_load_gives_identical_outputs(tiny_run, tmp_path):
+    a = load_model(tiny_run)
+    a.save(tmp_path / "copy")
+    b = load_model(tmp_path / "copy")
+    S = torch.randn(3, 64, 1, dtype=torch.float64) * 3
+    assert np.array_equal(a.output_probs(S, 0.4), b.output_probs(S, 0.4))
+    assert a.weights_sha256 == b.weights_sha256
+    cfg = json.loads(open(os.path.join(tiny_run, "config.json")).read())
+    assert cfg["info"]["training"]["seed"] == 0 and cfg["flow"]["data_type"] == "discrete"
+    assert not any(f.endswith((".pt", ".pkl", ".pth")) for f in os.listdir(tiny_run))
+
+
+def test_resume_continues_from_the_checkpoint(tiny_run, npy_data, tmp_path):
+    import shutil
+
+    run = tmp_path / "r"
+    shutil.copytree(tiny_run, run)
+    tr, va = load_dataset(f"npy:{npy_data}", "train"), load_dataset(f"npy:{npy_data}", "validation")
+    train(tr, va, run, steps=70, batch_size=32, network=TINY_NET, resume=True, progress=False,
+          log=lambda m: None)
+    assert json.loads((run / "config.json").read_text())["info"]["training"]["step"] == 70
+
+
+def test_trained_tiny_model_roundtrip(tiny_run, npy_data):
+    model = load_model(tiny_run)
+    x = np.load(npy_data)[:30]
+    blob = bfn_codec.compress(x, model=model, steps=8, mode="bfn")
+    assert np.array_equal(bfn_codec.decompress(blob, model=tiny_run), x)
+
+
+def test_validation_split_is_deterministic():
+    a, b = validation_split(1000)
+    c, d = validation_split(1000)
+    assert np.array_equal(a, c) and np.array_equal(b, d) and len(b) == 10
+    assert len(np.intersect1d(a, b)) == 0
+
+
+def test_idx_reader_validates(tmp_path):
+    p = tmp_path / "x.idx"
+    p.write_bytes(b"\x00\x00\x08\x03" + (2).to_bytes(4, "big") + (2).to_bytes(4, "big") * 2 + bytes(8))
+    assert read_idx(p).shape == (2, 2, 2)
+    p.write_bytes(b"\x00\x00\x08\x03" + (1000).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2 + bytes(8))
+    with pytest.raises(DataError, match="IDX header"):
+        read_idx(p)
+
+
+def test_missing_fashion_mnist_names_the_debian_package(tmp_path, monkeypatch):
+    monkeypatch.setenv("BFN_FMNIST_DIR", str(tmp_path))
+    with pytest.raises(DataError, match="dataset-fashion-mnist"):
+        load_dataset("fmnist", "test")
+
+
+def test_unknown_model_lists_the_available_ones():
+    with pytest.raises(ModelError, match="available"):
+        load_model("no-such-model")
+
+
+# ----- command line ----------------------------------------------------------------------------
+COMMANDS = ["train", "loss", "sample", "compress", "decompress", "info", "test", "models", "bundle", "demo"]
+
+
+@pytest.mark.parametrize("cmd", COMMANDS)
+def test_every_command_has_help(cmd):
+    res = CliRunner().invoke(main, [cmd, "--help"])
+    assert res.exit_code == 0 and "Usage" in res.output and len(res.output) > 200
+
+
+def test_cli_train_loss_sample(tmp_path, npy_data):
+    r = CliRunner()
+    out = tmp_path / "m"
+    res = r.invoke(main, ["train", "--dataset", f"npy:{npy_data}", "--out", str(out), "--steps", "12",
+                          "--channels", "8", "--channel-mult", "1", "--validate-every", "6",
+                          "--checkpoint-every", "6", "--batch-size", "16"])
+    assert res.exit_code == 0, res.output
+    assert "validation L^inf" in res.output and (out / "model.safetensors").is_file()
+    res = r.invoke(main, ["loss", "--model", str(out), "--dataset", f"npy:{npy_data}", "--steps", "5",
+                          "--limit", "50", "--json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert data["n_step_plus_reconstruction_bits_per_dim"]["mean"] > 0
+    png = tmp_path / "s.png"
+    res = r.invoke(main, ["sample", "--model", str(out), "-n", "4", "-o", str(png), "--steps", "5"])
+    assert res.exit_code == 0, res.output
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def run_cli(*args, input_bytes=None):
+    return subprocess.run([sys.executable, os.path.join(ROOT, "cli.py"), *args], input=input_bytes,
+                          capture_output=True, timeout=300)
+
+
+def test_cli_compress_decompress_files(tmp_path, tiny_run, npy_data):
+    src = tmp_path / "x.npy"
+    np.save(src, np.load(npy_data)[:200])
+    res = run_cli("compress", str(src), "--model", tiny_run, "--steps", "5", "-q", "--mode", "bfn")
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / "x.npy.bfn").is_file() and src.is_file()  # input kept
+    res = run_cli("compress", str(src), "--model", tiny_run, "--steps", "5", "-q")
+    assert res.returncode == 1 and b"already exists" in res.stderr and b"Traceback" not in res.stderr
+    src.rename(tmp_path / "orig.npy")
+    res = run_cli("decompress", str(tmp_path / "x.npy.bfn"), "-q")
+    assert res.returncode == 1 and b"no model" in res.stderr  # tiny model is not bundled
+    res = run_cli("decompress", str(tmp_path / "x.npy.bfn"), "--model", tiny_run, "-q")
+    assert res.returncode == 0, res.stderr
+    assert np.array_equal(np.load(tmp_path / "x.npy"), np.load(tmp_path / "orig.npy"))
+    res = run_cli("test", str(tmp_path / "x.npy.bfn"), "--model", tiny_run, "-q")
+    assert res.returncode == 0 and b"OK" in res.stdout
+    res = run_cli("info", str(tmp_path / "x.npy.bfn"), "--model", tiny_run, "--json")
+    assert res.returncode == 0, res.stderr
+    info = json.loads(res.stdout)
+    assert info["items"] == 200 and info["mode"] == "bfn" and "overhead_percent" in info
+    assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
+
+
+def test_cli_stdin_stdout(tiny_run, npy_data):
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, np.load(npy_data)[:150])
+    res = run_cli("compress", "-", "--model", tiny_run, "--steps", "3", "-q", "--mode", "bfn",
+                  input_bytes=buf.getvalue())
+    assert res.returncode == 0, res.stderr
+    back = run_cli("decompress", "-", "--model", tiny_run, "-q", input_bytes=res.stdout)
+    assert back.returncode == 0, back.stderr
+    assert np.array_equal(np.load(io.BytesIO(back.stdout)), np.load(npy_data)[:150])
+
+
+@pytest.mark.parametrize("payload,message", [(b"", b"not a bfn-codec file"), (b"BFN\x1a" + bytes(40), b"version"),
+                                             (b"hello world", b"not a bfn-codec file")])
+def test_cli_bad_compressed_input_is_a_one_line_error(tmp_path, payload, message):
+    p = tmp_path / "bad.bfn"
+    p.write_bytes(payload)
+    res = run_cli("decompress", str(p), "-q")
+    assert res.returncode == 1 and message in res.stderr
+    assert b"Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
+def test_cli_bad_raw_input_is_a_one_line_error(tmp_path):
+    p = tmp_path / "x.npy"
+    np.save(p, np.zeros((2, 4, 4), np.float32))
+    res = run_cli("compress", str(p), "-q")
+    assert res.returncode == 1 and b"uint8" in res.stderr and b"Traceback" not in res.stderr
+    res = run_cli("compress", str(tmp_path / "missing.npy"))
+    assert res.returncode == 1 and b"cannot read" in res.stderr
