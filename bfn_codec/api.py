@@ -39,18 +39,43 @@ def _version(package: str) -> str:
         return "unknown"
 
 
-def fingerprint(device: str = "cpu") -> str:
-    """What must match for a decoder to reproduce the encoder's probabilities bit for bit."""
+def fingerprint(device: str = "cpu", threads: int | None = None) -> str:
+    """What must match for a decoder to reproduce the encoder's probabilities bit for bit.
+
+    The intra-op thread count changes float32 results on CPU (measured: batch 1 and 7 differ
+    between 1 and 2 threads), so it is recorded too and the decoder uses the same count."""
+    threads = threads or torch.get_num_threads()
     return (f"torch={torch.__version__};constriction={_version('constriction')};"
-            f"numpy={np.__version__};device={torch.device(device).type};dtype=float32;det=1")
+            f"numpy={np.__version__};device={torch.device(device).type};dtype=float32;det=1;"
+            f"threads={threads}")
+
+
+def _split_fingerprint(fp: str) -> tuple[str, int]:
+    """(fingerprint without the thread count, thread count) of a stored fingerprint."""
+    parts = fp.split(";")
+    threads = 1
+    rest = []
+    for part in parts:
+        if part.startswith("threads="):
+            try:
+                threads = int(part[8:])
+            except ValueError:
+                raise FormatError(f"bad thread count in fingerprint {fp!r}") from None
+        else:
+            rest.append(part)
+    if not 1 <= threads <= 1024:
+        raise FormatError(f"bad thread count {threads} in fingerprint")
+    return ";".join(rest), threads
 
 
 @contextlib.contextmanager
-def deterministic():
+def deterministic(threads: int | None = None):
     """Settings under which network outputs are reproducible (codec-design §6)."""
     prev = (torch.are_deterministic_algorithms_enabled(), torch.get_float32_matmul_precision(),
             torch.backends.cudnn.benchmark, torch.backends.cudnn.allow_tf32,
-            torch.backends.cuda.matmul.allow_tf32)
+            torch.backends.cuda.matmul.allow_tf32, torch.get_num_threads())
+    if threads:
+        torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True, warn_only=True)
     torch.set_float32_matmul_precision("highest")
     torch.backends.cudnn.benchmark = False
@@ -64,6 +89,7 @@ def deterministic():
         torch.backends.cudnn.benchmark = prev[2]
         torch.backends.cudnn.allow_tf32 = prev[3]
         torch.backends.cuda.matmul.allow_tf32 = prev[4]
+        torch.set_num_threads(prev[5])
 
 
 def exact_bits(coder) -> float:
@@ -293,20 +319,29 @@ def _decode(header, words, model, device, progress, check_environment, stats):
                               f"{getattr(model, 'name', '?')!r} ({sha.hex()[:12]}…)")
         if model.flow.data_type != header.data_type or model.flow.K != header.K:
             raise FormatError("the model's data type does not match the file")
-        if check_environment and header.fingerprint != fingerprint(device):
-            raise FormatError(f"environment differs from the encoder's ({header.fingerprint} vs "
-                              f"{fingerprint(device)}): decoding would not reproduce the data "
-                              "(see README, 'Which environments decode which files')")
+        if model.D != header.dims:
+            raise FormatError(f"the model codes {model.D} values per item, the file {header.dims}")
+        stored, threads = _split_fingerprint(header.fingerprint)
+        here, _ = _split_fingerprint(fingerprint(device, threads))
+        if check_environment and stored != here:
+            raise FormatError(f"environment differs from the encoder's ({stored} vs {here}): "
+                              "decoding would not reproduce the data (see README, 'Which "
+                              "environments decode which files')")
         plan = make_plan(model.flow, header.steps, header.r)
         chain = ChainCoder(model, plan)
         parts = []
         try:
             coder = AnsCoder(words)
-            with deterministic(), Progress(header.count, "decompress", "items", enabled=progress,
+            with deterministic(threads), Progress(header.count, "decompress", "items", enabled=progress,
                                            start=header.seed_items) as bar:
+                seed_bits = 8 * header.seed_bytes
                 for B in reversed(header.batches):
                     parts.append(chain.decode(coder, B))
                     bar.update(B)
+                    # The seed lies intact under every batch of a valid stream: a stack that
+                    # sinks below it is corrupt (this also bounds the work a hostile file causes).
+                    if coder.num_valid_bits() < seed_bits:
+                        raise FormatError("corrupt stream (the coded data ran out)")
             seed_words = coder.get_compressed(unseal=True)
         except RangeError as e:
             raise FormatError(f"corrupt stream ({e})") from None

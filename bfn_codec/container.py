@@ -17,7 +17,8 @@ VERSION = 1
 MAX_HEADER = 1 << 16
 MAX_ITEMS = 1 << 32
 MAX_DIMS = 1 << 24  # variables per item
-MAX_STEPS = 100_000
+MAX_STEPS = 10_000
+MAX_BATCH = 4096  # items per lockstep batch (bounds the decoder's memory)
 DATA_TYPES = {1: "discrete", 2: "discretised"}
 DATA_TYPE_CODES = {v: k for k, v in DATA_TYPES.items()}
 LAYOUTS = {0: "NHW", 1: "HW", 2: "NCHW", 3: "IDX"}  # IDX: (N, H, W) read from an IDX file
@@ -196,6 +197,8 @@ def read(blob: bytes) -> tuple[Header, np.ndarray]:
         size, rep = r.varint("batch schedule"), r.varint("batch schedule")
         if size == 0 or rep == 0:
             raise FormatError("batch schedule has an empty batch")
+        if size > MAX_BATCH:
+            raise FormatError(f"batch of {size} items exceeds the limit of {MAX_BATCH}")
         total += size * rep
         if total > count:
             raise FormatError("batch schedule covers more items than the file holds")

@@ -1,0 +1,73 @@
+"""Mutations of valid bfn-codec files for the fuzz test (tests/) and harness (benchmarks/fuzz.py)."""
+import struct
+import zlib
+
+import numpy as np
+
+import bfn_codec
+from bfn_codec.container import FormatError
+from bfn_codec.models import OracleModel, make_flow
+
+
+def sample_files():
+    """A tiny chain-mode file and a fallback-mode file, with the oracle model that wrote them."""
+    flow = make_flow({"data_type": "discrete", "K": 2})
+    rng = np.random.default_rng(0)
+    pi = rng.dirichlet([0.4, 0.4], size=16)
+    model = OracleModel(flow, pi, shape=(1, 4, 4))
+    x = (rng.random((60, 4, 4)) < pi[:, 1].reshape(4, 4)).astype(np.uint8)
+    chain = bfn_codec.compress(x, model=model, steps=3, mode="bfn")
+    fallback = bfn_codec.compress(x[:5], model=model, steps=3, mode="fallback")
+    return model, [(chain, x), (fallback, x[:5])]
+
+
+def with_crc(body: bytes) -> bytes:
+    return body + struct.pack("<I", zlib.crc32(body) & 0xFFFFFFFF)
+
+
+def mutate(blob: bytes, rng) -> bytes:
+    kind = rng.integers(7)
+    b = bytearray(blob)
+    if kind == 0:  # truncate
+        return bytes(b[: rng.integers(len(b))])
+    if kind == 1:  # flip 1-8 bits
+        for _ in range(rng.integers(1, 9)):
+            p = rng.integers(len(b))
+            b[p] ^= 1 << int(rng.integers(8))
+        return bytes(b)
+    if kind == 2:  # random bytes
+        return rng.bytes(int(rng.integers(0, 200)))
+    if kind == 3:  # random bytes after the magic
+        return b"BFN\x1a" + rng.bytes(int(rng.integers(0, 200)))
+    if kind == 4:  # overwrite header bytes, then fix the CRC so the fields are what gets tested
+        body = bytearray(blob[:-4])
+        for _ in range(rng.integers(1, 4)):
+            p = int(rng.integers(4, min(len(body), 120)))
+            body[p] = int(rng.integers(256))
+        return with_crc(bytes(body))
+    if kind == 5:  # change stream words, fix the CRC: must fail the range or data checksum
+        body = bytearray(blob[:-4])
+        p = int(rng.integers(max(0, len(body) - 64), len(body)))
+        body[p] ^= int(rng.integers(1, 256))
+        return with_crc(bytes(body))
+    # append or insert garbage
+    p = int(rng.integers(len(b) + 1))
+    return bytes(b[:p]) + rng.bytes(int(rng.integers(1, 16))) + bytes(b[p:])
+
+
+def check_one(blob: bytes, model, original: np.ndarray):
+    """None if the decoder behaved (clear error, or the exact original); else a description."""
+    try:
+        out = bfn_codec.decompress(blob, model=model)
+    except FormatError as e:
+        msg = str(e)
+        if not msg or "\n" in msg:
+            return f"bad error message {msg!r}"
+        return None
+    except BaseException as e:  # noqa: BLE001 - anything else is a failure of the decoder
+        if isinstance(e, KeyboardInterrupt):
+            raise
+        return f"{type(e).__name__}: {e}"
+    if not (out.shape == original.shape and np.array_equal(out, original)):
+        return "returned different data without an error"
+    return None

@@ -1,0 +1,188 @@
+"""A container that never lies: hostile input, determinism, files, models."""
+import os
+import signal
+import struct
+import subprocess
+import sys
+import time
+import zlib
+
+import numpy as np
+import pytest
+
+import bfn_codec
+from bfn_codec.container import MAGIC, FormatError, Header, read, write
+
+from fuzzlib import check_one, mutate, sample_files, with_crc
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def files():
+    return sample_files()
+
+
+def test_fuzz_fixed_seed(files):
+    """Thousands of mutated files: each ends in a FormatError or the exact original data."""
+    model, samples = files
+    rng = np.random.default_rng(12345)
+    failures, cases = [], 0
+    for blob, original in samples:
+        for cut in range(len(blob)):  # every truncation
+            cases += 1
+            if (f := check_one(blob[:cut], model, original)) is not None:
+                failures.append(("cut", cut, f))
+        for _ in range(1200):
+            cases += 1
+            bad = mutate(blob, rng)
+            if (f := check_one(bad, model, original)) is not None:
+                failures.append(("mutation", bad[:40].hex(), f))
+    assert cases > 3000
+    assert not failures, failures[:5]
+
+
+def _rewrite(blob, **changes):
+    header, words = read(blob)
+    fields = dict(header.__dict__)
+    fields.update(changes)
+    return write(Header(**fields), words)
+
+
+def _patch(blob, offset, fmt, value):
+    body = bytearray(blob[:-4])
+    struct.pack_into(fmt, body, offset, value)
+    return with_crc(bytes(body))
+
+
+@pytest.mark.parametrize("change,message", [
+    (dict(count=10**12), "item count"),
+    (dict(count=0), "seed covers|do not add up"),
+    (dict(item_shape=(1, 100000, 100000)), "item shape"),
+    (dict(item_shape=(1, 0, 4)), "item shape"),
+    (dict(steps=10**9), "steps"),
+    (dict(steps=0), "steps"),
+    (dict(r=0.0), "grid ratio"),
+    (dict(r=float("nan")), "grid ratio"),
+    (dict(K=1), "classes"),
+    (dict(schedule_param=-1.0), "schedule"),
+    (dict(seed_items=10**6), "seed"),
+    (dict(seed_bytes=10**12), "seed"),
+    (dict(batches=[10**6]), "batch"),
+    (dict(model_sha256=b"\1" * 32), "written with model"),
+    (dict(data_sha256=b"\1" * 32), "checksum"),
+    (dict(fingerprint="torch=0.0;constriction=0;numpy=0;device=cpu;dtype=float32;det=1;threads=1"),
+     "environment differs"),
+])
+def test_absurd_header_fields_give_clear_errors(files, change, message):
+    model, samples = files
+    blob = _rewrite(samples[0][0], **change)
+    with pytest.raises(FormatError, match=message):
+        bfn_codec.decompress(blob, model=model)
+
+
+def test_low_level_header_corruptions(files):
+    model, samples = files
+    blob = samples[0][0]
+    cases = {
+        "bad magic": b"XXXX" + blob[4:],
+        "unsupported format version": _patch(blob, 4, "<H", 7),
+        "flags": _patch(blob, 6, "<H", 1),
+        "exceeds the limit": _patch(blob, 8, "<I", 1 << 30),
+        "runs past the end": _patch(blob, 8, "<I", len(blob)),
+        "unknown data type": _patch(blob, 12, "<B", 9),
+        "CRC-32": blob[:-1] + bytes([blob[-1] ^ 1]),
+        "truncated or trailing": blob[:-4] + b"\0" * 4 + blob[-4:],
+    }
+    for message, bad in cases.items():
+        with pytest.raises(FormatError, match=message):
+            bfn_codec.decompress(bad, model=model)
+
+
+def test_magic_is_checked_first():
+    with pytest.raises(FormatError, match="bad magic"):
+        bfn_codec.decompress(b"\x89PNG\r\n\x1a\n" + bytes(100))
+    assert MAGIC == b"BFN\x1a"
+
+
+# ----- determinism across processes and thread counts ------------------------------------------
+SCRIPT = """
+import sys, numpy as np, torch
+torch.set_num_threads(int(sys.argv[1]))
+import bfn_codec
+from bfn_codec.models import load_model
+model = load_model(sys.argv[2])
+if sys.argv[3] == "enc":
+    x = np.load(sys.argv[4])
+    open(sys.argv[5], "wb").write(bfn_codec.compress(x, model=model, steps=6, mode="bfn"))
+else:
+    np.save(sys.argv[5], bfn_codec.decompress(open(sys.argv[4], "rb").read(), model=model))
+"""
+
+
+def test_decoding_in_another_process_with_another_thread_count(tmp_path):
+    import torch
+
+    from conftest import tiny_network
+    from bfn_codec.models import make_flow
+
+    model = tiny_network(make_flow({"data_type": "discretised", "K": 256}), shape=(1, 8, 8), scale=0.2)
+    model.save(tmp_path / "m")
+    x = np.random.default_rng(0).integers(0, 256, (40, 8, 8)).astype(np.uint8)
+    np.save(tmp_path / "x.npy", x)
+    script = tmp_path / "s.py"
+    script.write_text(SCRIPT)
+    run = lambda *a: subprocess.run([sys.executable, str(script), *map(str, a)], capture_output=True, timeout=300)
+    r = run(2, tmp_path / "m", "enc", tmp_path / "x.npy", tmp_path / "x.bfn")
+    assert r.returncode == 0, r.stderr
+    r = run(1, tmp_path / "m", "dec", tmp_path / "x.bfn", tmp_path / "y.npy")
+    assert r.returncode == 0, r.stderr
+    assert np.array_equal(np.load(tmp_path / "y.npy"), x)
+    del torch
+
+
+# ----- files -------------------------------------------------------------------------------------
+def test_interrupted_compress_leaves_no_partial_output(tmp_path):
+    x = np.random.default_rng(0).integers(0, 2, (3000, 28, 28)).astype(np.uint8)
+    np.save(tmp_path / "big.npy", x)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        p = subprocess.Popen([sys.executable, os.path.join(ROOT, "cli.py"), "compress", str(tmp_path / "big.npy"),
+                              "--mode", "bfn", "-q"], stderr=subprocess.PIPE)
+        time.sleep(6)
+        p.send_signal(sig)
+        _, err = p.communicate(timeout=60)
+        assert p.returncode != 0
+        assert b"Traceback" not in err
+        assert sorted(os.listdir(tmp_path)) == ["big.npy"], os.listdir(tmp_path)
+
+
+def test_existing_output_is_never_overwritten_without_force(tmp_path):
+    from bfn_codec.files import write_output_atomic
+    from bfn_codec.data import DataError
+
+    target = tmp_path / "out.bin"
+    target.write_bytes(b"precious")
+    with pytest.raises(DataError, match="already exists"):
+        write_output_atomic(str(target), b"new", force=False)
+    assert target.read_bytes() == b"precious"
+    write_output_atomic(str(target), b"new", force=True)
+    assert target.read_bytes() == b"new"
+    assert os.listdir(tmp_path) == ["out.bin"]
+
+
+def test_unknown_model_in_header_lists_the_available_ones(files):
+    _, samples = files
+    blob = _rewrite(samples[0][0], model_id="no-such-model")
+    with pytest.raises(bfn_codec.ModelError, match="available"):
+        bfn_codec.decompress(blob)
+
+
+def test_weights_load_through_safetensors_only(tmp_path):
+    from conftest import tiny_network
+    from bfn_codec.models import load_model, make_flow
+
+    model = tiny_network(make_flow({"data_type": "discrete", "K": 2}))
+    model.save(tmp_path / "m")
+    (tmp_path / "m" / "model.safetensors").write_bytes(b"\x80\x04not a safetensors file")
+    with pytest.raises(bfn_codec.ModelError, match="cannot load weights"):
+        load_model(tmp_path / "m")
