@@ -260,6 +260,18 @@ def _compress_chain(chain, items, flat, header, batch_size, progress, info):
     return write(header, words)
 
 
+def _ladder(limit: int) -> int:
+    """The largest of 1, 2, 3, 4, 6, 8, 12, 16, ... (powers of two and 1.5x them) <= limit, or
+    ``limit`` itself when it is the final remainder. Batch sizes from a short ladder repeat, so
+    the run-length coded schedule in the header stays a few dozen bytes."""
+    value, step = 1, 0
+    while True:
+        nxt = (1 << ((step + 1) // 2)) * (3 if (step + 1) % 2 else 2) // 2 if step >= 0 else 1
+        if nxt > limit:
+            return value
+        value, step = nxt, step + 1
+
+
 def _ramp(chain, flat, seed: bytes, start: int, need: float, batch_size: int, progress: bool):
     """Code items start..N-1 in lockstep batches sized by the bits on the stack."""
     N = len(flat)
@@ -269,7 +281,7 @@ def _ramp(chain, flat, seed: bytes, start: int, need: float, batch_size: int, pr
     with Progress(N, "compress", "items", enabled=progress, start=start) as bar:
         while pos < N:
             avail = coder.num_valid_bits()
-            B = int(min(batch_size, N - pos, max(1, (avail - MARGIN_BITS) // need)))
+            B = _ladder(min(batch_size, N - pos, max(1, (avail - MARGIN_BITS) // need)))
             while True:
                 snapshot = coder.clone()
                 try:
@@ -281,7 +293,7 @@ def _ramp(chain, flat, seed: bytes, start: int, need: float, batch_size: int, pr
                     coder = snapshot
                     if B == 1:
                         raise
-                    B = max(1, B // 2)
+                    B = _ladder(B - 1)
             need = max(need, 1.25 * (avail - low) / B + 16)
             batches.append(B)
             pos += B

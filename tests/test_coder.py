@@ -207,3 +207,19 @@ def test_corrupt_words_with_a_valid_crc_never_return_wrong_data(coded):
         bad += struct.pack("<I", zlib.crc32(bytes(bad)) & 0xFFFFFFFF)
         with pytest.raises(FormatError):
             bfn_codec.decompress(bytes(bad), model=model)
+
+
+@pytest.mark.parametrize("cfg,N", [(BINARY, 8000), (BINS256, 400)], ids=["binary", "bins256"])
+def test_oracle_file_size_against_the_ideal_with_everything_counted(cfg, N):
+    """Seed, ANS words and padding counted: (file - fixed header) / -log2 pi(x) <= 1.005 once
+    there are enough items to amortise the seed (codec-design §5); the header itself (model
+    and data SHA-256, environment fingerprint, batch schedule) stays under 320 bytes."""
+    model, x, pi = _oracle_images(cfg, N=N, seed=7)
+    stats = {}
+    blob = bfn_codec.compress(x, model=model, steps=10, stats=stats)
+    assert stats["mode"] == "bfn"
+    header_bytes = len(blob) - 4 * read(blob)[0].num_words
+    ideal = -np.log2(pi[np.arange(64), x.reshape(N, -1)]).sum()
+    assert header_bytes < 320
+    assert 8 * (len(blob) - header_bytes) / ideal < 1.005, (8 * len(blob), header_bytes, ideal, stats["seed_items"])
+    assert np.array_equal(bfn_codec.decompress(blob, model=model), x)
