@@ -199,19 +199,20 @@ class ChainCoder:
     def _posterior(self, j_i: np.ndarray, j_prev: np.ndarray | None, i: int, w: np.ndarray) -> np.ndarray:
         """p(k | S_i, S_{i-1}) ∝ w_k * prod_c (mass of S_i's grid bin under component k).
 
-        Bin masses, not densities (codec-design §3), through ``log_bin_mass_shape``; computed
-        in float32 from float64 offsets. Encoder and decoder run this same code on the same
-        inputs (and thread count), so they agree bit for bit."""
+        Bin masses, not densities (codec-design §3), through ``log_bin_mass_shape``. Encoder
+        and decoder run this same code on the same inputs (and thread count), so they agree
+        bit for bit."""
         p = self.plan
         d = p.delta[i]
         std = math.sqrt(self.v * p.alphas[i]) / d  # component std in grid units (= r)
         S_prev = np.zeros(j_i.shape) if j_prev is None else j_prev * p.delta[i - 1]
-        # standardised offsets of S_i from every component mean: [B, D, K, c]
-        offset = j_i[..., None, :] - (S_prev[..., None, :] + p.alphas[i] * self.means) / d
-        z = torch.from_numpy(offset / std).float()
-        logit = log_bin_mass_shape(z, 1.0 / std).sum(-1)
-        logit += torch.from_numpy(np.log(np.maximum(w, 1e-30))).float()
-        return torch.softmax(logit, dim=-1).double().numpy()
+        # standardised offsets of S_i from every component mean: [B, D, K, c]. float64
+        # throughout: float32 here cost +0.5% on binary data (measured, oracle, n = 25).
+        base = torch.from_numpy((j_i - S_prev / d) / std).unsqueeze(-2)
+        shift = torch.from_numpy(p.alphas[i] * self.means / (d * std))
+        logit = log_bin_mass_shape(base - shift, 1.0 / std).sum(-1)
+        logit += torch.from_numpy(w).clamp_min(1e-300).log()
+        return torch.softmax(logit, dim=-1).numpy()
 
     def _receiver_means(self, j_prev, k, i, shape):
         S_prev = np.zeros(shape) if j_prev is None else j_prev * self.plan.delta[i - 1]

@@ -27,26 +27,32 @@ def bin_boundaries(K: int, dtype=F64) -> torch.Tensor:
     return (-1.0 + 2.0 * j / K).to(dtype)
 
 
-def discretised_gaussian_log_probs(mu: torch.Tensor, sigma: torch.Tensor, K: int) -> torch.Tensor:
-    """log p_O(k) for k = 0..K-1 of N(mu, sigma^2) binned on [-1, 1] with open edge bins.
+def discretised_gaussian_probs(mu: torch.Tensor, sigma: torch.Tensor, K: int) -> torch.Tensor:
+    """p_O(k) for k = 0..K-1 of N(mu, sigma^2) binned on [-1, 1] with open edge bins.
 
-    Differences of CDFs are taken on the side of the mean where they do not cancel: for bins
-    above the mean, Phi(-z_l) - Phi(-z_r) (upper tails), below it Phi(z_r) - Phi(z_l)
-    (reference P4). Shapes: mu, sigma [...] -> [..., K]."""
+    One normal CDF per edge: tail = Phi(-|z|) is the small side, so lower = Phi(z) and
+    upper = 1 - Phi(z) are both taken from it without cancellation; a bin's mass is then a
+    difference of lower CDFs below the mean and of upper tails above it (reference P4).
+    Shapes: mu, sigma [...] -> [..., K]."""
     edges = bin_boundaries(K, mu.dtype)
     z = (edges - mu.unsqueeze(-1)) / sigma.unsqueeze(-1)  # [..., K-1]
-    lower = torch.special.ndtr(z)
-    upper = torch.special.ndtr(-z)
+    tail = torch.special.ndtr(-z.abs())
+    neg = z < 0
+    lower = torch.where(neg, tail, 1.0 - tail)  # Phi(z)
+    upper = torch.where(neg, 1.0 - tail, tail)  # 1 - Phi(z)
     zeros = torch.zeros_like(z[..., :1])
     ones = torch.ones_like(z[..., :1])
     cdf_l = torch.cat([zeros, lower], -1)  # Phi(z_l) per bin
     cdf_r = torch.cat([lower, ones], -1)  # Phi(z_r)
     sf_l = torch.cat([ones, upper], -1)  # 1 - Phi(z_l)
     sf_r = torch.cat([upper, zeros], -1)  # 1 - Phi(z_r)
-    z_l = torch.cat([torch.full_like(z[..., :1], -torch.inf), z], -1)
-    above = z_l > 0  # the bin lies entirely above the mean
-    p = torch.where(above, sf_l - sf_r, cdf_r - cdf_l)
-    return torch.log(p.clamp_min(1e-300)).clamp_min(LOG_FLOOR)
+    above = torch.cat([torch.zeros_like(neg[..., :1]), ~neg], -1)  # bin entirely above the mean
+    return torch.where(above, sf_l - sf_r, cdf_r - cdf_l).clamp_min(0.0)
+
+
+def discretised_gaussian_log_probs(mu: torch.Tensor, sigma: torch.Tensor, K: int) -> torch.Tensor:
+    """log p_O(k), floored at log(1e-300) so far-tail bins stay finite."""
+    return torch.log(discretised_gaussian_probs(mu, sigma, K).clamp_min(1e-300)).clamp_min(LOG_FLOOR)
 
 
 class DiscretisedBFN(GaussianSchedule, BayesianFlow):
@@ -87,6 +93,10 @@ class DiscretisedBFN(GaussianSchedule, BayesianFlow):
     def output_log_probs(self, params: torch.Tensor, S: torch.Tensor, t) -> torch.Tensor:
         mu_x, sigma_x = self.output_gaussian(params, S, t)
         return discretised_gaussian_log_probs(mu_x, sigma_x, self.K)
+
+    def output_probs(self, params: torch.Tensor, S: torch.Tensor, t) -> torch.Tensor:
+        """p_O without the log round trip (what the coder's probability tables need)."""
+        return discretised_gaussian_probs(*self.output_gaussian(params, S, t), self.K)
 
     def output_mean(self, mu_x: torch.Tensor, sigma_x: torch.Tensor) -> torch.Tensor:
         """k_hat = E_{p_O}[k_c] without forming the K bin masses: by summation by parts,

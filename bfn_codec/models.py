@@ -103,6 +103,9 @@ class NetworkModel:
 
     def output_probs(self, S: torch.Tensor, t) -> np.ndarray:
         with torch.inference_mode():
+            if hasattr(self.flow, "output_probs"):
+                t = _time_vector(t, S.shape[0])
+                return self.flow.output_probs(self.params(S, t).to(F64), S, t).numpy()
             return self.log_probs(S, t).exp().numpy()
 
     # ----- persistence -----------------------------------------------------------------------
