@@ -86,11 +86,17 @@ def train(train_data: Dataset, val_data: Dataset, out_dir, steps: int = 1000,
     out_dir.mkdir(parents=True, exist_ok=True)
     state_path = out_dir / "train_state.safetensors"
     torch.manual_seed(seed)
-    if resume and state_path.is_file():
+    if resume and (out_dir / "model.safetensors").is_file():
+        # Full resume with train_state.safetensors; from weights alone (e.g. a bundled model
+        # copied into out_dir) the EMA weights seed both the network and the EMA, and the
+        # optimiser starts afresh.
         model = load_model(out_dir, device=device)
         train_info = model.info.get("training", {})
+        train_info.setdefault("history", [])
         start = int(train_info.get("step", 0))
         ema_state = {k: v.clone() for k, v in model.net.state_dict().items()}
+        if not state_path.is_file():
+            log(f"no optimiser state in {out_dir}: continuing from the saved weights at step {start}")
     else:
         if resume:
             log(f"no checkpoint in {out_dir}; starting a new run")

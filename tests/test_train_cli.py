@@ -204,3 +204,18 @@ def test_cli_bad_raw_input_is_a_one_line_error(tmp_path):
     assert res.returncode == 1 and b"uint8" in res.stderr and b"Traceback" not in res.stderr
     res = run_cli("compress", str(tmp_path / "missing.npy"))
     assert res.returncode == 1 and b"cannot read" in res.stderr
+
+
+def test_resume_from_weights_alone(tiny_run, npy_data, tmp_path):
+    """A bundled model (weights + config, no optimiser state) can be trained further."""
+    import shutil
+
+    run = tmp_path / "w"
+    run.mkdir()
+    for name in ("model.safetensors", "config.json"):
+        shutil.copy(os.path.join(tiny_run, name), run / name)
+    tr, va = load_dataset(f"npy:{npy_data}", "train"), load_dataset(f"npy:{npy_data}", "validation")
+    train(tr, va, run, steps=65, batch_size=32, network=TINY_NET, resume=True, progress=False,
+          log=lambda m: None)
+    assert json.loads((run / "config.json").read_text())["info"]["training"]["step"] == 65
+    assert (run / "train_state.safetensors").is_file()
