@@ -110,7 +110,9 @@ class NetworkModel:
 
     # ----- persistence -----------------------------------------------------------------------
     def config(self) -> dict:
-        return {"format": MODEL_FORMAT, "version": 1, "name": self.name,
+        from . import __version__
+
+        return {"format": MODEL_FORMAT, "version": 1, "name": self.name, "code_version": __version__,
                 "flow": self.flow.config(), "shape": list(self.shape),
                 "network": self.network_config, "info": self.info}
 
