@@ -33,6 +33,9 @@ def main(argv=None):
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--mode", default="bfn", choices=["auto", "bfn"])
+    ap.add_argument("--estimates", nargs="*", default=None,
+                    help="JSON files from loss_estimate.py for the same model and items: use their "
+                         "combined L^n + L^r instead of computing a new estimate")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
     if args.threads:
@@ -48,7 +51,13 @@ def main(argv=None):
     t2 = time.perf_counter()
     assert np.array_equal(back, data), "round trip failed"
     header = read_header(blob)
-    est = bfn_codec.estimate_loss(data, model=model, steps=header.steps)
+    if args.estimates:
+        runs = [json.load(open(p)) for p in args.estimates]
+        assert all(r["model_sha256"] == model.weights_sha256 and r["items"] == len(data) for r in runs)
+        est = {"bits_per_dim": float(np.mean([r["bits_per_dim"] for r in runs])),
+               "stderr_bits_per_dim": float(np.sqrt(sum(r["stderr_bits_per_dim"] ** 2 for r in runs)) / len(runs))}
+    else:
+        est = bfn_codec.estimate_loss(data, model=model, steps=header.steps)
     t3 = time.perf_counter()
     dims = data.size
     achieved = 8 * len(blob) / dims
@@ -65,7 +74,8 @@ def main(argv=None):
         "decode_seconds": t2 - t1, "decode_network_seconds": dec_stats.get("network_seconds"),
         "decode_coder_seconds": (t2 - t1) - dec_stats.get("network_seconds", 0.0),
         "encode_items_per_second": len(data) / (t1 - t0), "decode_items_per_second": len(data) / (t2 - t1),
-        "loss_estimate_seconds": t3 - t2, "threads": torch.get_num_threads(),
+        "loss_estimate_seconds": t3 - t2, "loss_estimates": args.estimates or "computed",
+        "threads": torch.get_num_threads(),
         "machine": f"{platform.machine()} {os.cpu_count()} cpus", "torch": torch.__version__,
     }
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
