@@ -204,7 +204,7 @@ def compress(array, model=None, steps: int | None = None, r: float | None = None
                     tuple(items.shape[1:]), N, layout,
                     steps, r, 0, 0, "lzma", [], getattr(model, "name", "custom")[:255],
                     bytes.fromhex(model.weights_sha256) if model.weights_sha256 else b"\0" * 32,
-                    fingerprint(device), data_checksum(items))
+                    fingerprint(device), data_checksum(items, layout))
     if flow.data_type not in ("discrete", "discretised"):
         raise FormatError(f"the coder handles discrete and discretised data, not {flow.data_type}")
     plan = make_plan(flow, steps, r)
@@ -313,7 +313,7 @@ def decompress(blob, model=None, device: str = "cpu", progress: bool = False,
     """Decode a bfn-codec file; the model is found from the header unless given."""
     header, words = read(blob)
     items = _decode(header, words, model, device, progress, check_environment, stats)
-    if data_checksum(items) != header.data_sha256:
+    if data_checksum(items, header.layout) != header.data_sha256:
         raise FormatError("decoded data does not match the stored checksum: the file is corrupt or "
                           "was written in an environment whose network outputs differ from this one")
     return from_items(items, header.layout)

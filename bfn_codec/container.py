@@ -176,6 +176,10 @@ def read(blob: bytes) -> tuple[Header, np.ndarray]:
         raise FormatError(f"item count {count} exceeds the limit {MAX_ITEMS}")
     if layout not in LAYOUTS:
         raise FormatError(f"unknown array layout code {layout}")
+    if LAYOUTS[layout] != "NCHW" and shape[0] != 1:
+        raise FormatError(f"layout {LAYOUTS[layout]} needs one channel, the item shape is {shape}")
+    if LAYOUTS[layout] == "HW" and count != 1:
+        raise FormatError(f"layout HW holds one item, the header says {count}")
     steps, rr = r.take("<Id", "steps")
     if not 1 <= steps <= MAX_STEPS:
         raise FormatError(f"invalid number of steps n={steps} (1..{MAX_STEPS})")
@@ -229,5 +233,10 @@ def read(blob: bytes) -> tuple[Header, np.ndarray]:
     return header, words
 
 
-def data_checksum(items: np.ndarray) -> bytes:
-    return hashlib.sha256(np.ascontiguousarray(items, dtype=np.uint8).tobytes()).digest()
+def data_checksum(items: np.ndarray, layout: str) -> bytes:
+    """SHA-256 over the layout code, the array shape and the items (uint8, C order), so that
+    neither the values nor the shape of what decompress returns can change unnoticed."""
+    items = np.ascontiguousarray(items, dtype=np.uint8)
+    code = {v: k for k, v in LAYOUTS.items()}[layout]
+    head = struct.pack("<B", code) + struct.pack(f"<{items.ndim}Q", *items.shape)
+    return hashlib.sha256(head + items.tobytes()).digest()

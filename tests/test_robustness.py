@@ -73,6 +73,11 @@ def _patch(blob, offset, fmt, value):
     (dict(data_sha256=b"\1" * 32), "checksum"),
     (dict(fingerprint="torch=0.0;constriction=0;numpy=0;device=cpu;dtype=float32;det=1;threads=1"),
      "environment differs"),
+    # found by benchmarks/fuzz.py (case 55,491 of seed 1): a changed layout byte returned the
+    # first image only, without an error; the layout is now validated and inside the checksum
+    (dict(layout="HW"), "layout HW holds one item"),
+    (dict(layout="IDX"), "checksum"),
+    (dict(layout="NCHW"), "checksum"),
 ])
 def test_absurd_header_fields_give_clear_errors(files, change, message):
     model, samples = files
