@@ -321,9 +321,14 @@ def decompress(blob, model=None, device: str = "cpu", progress: bool = False,
 
 def _decode(header, words, model, device, progress, check_environment, stats):
     shape = header.item_shape
-    if not header.batches:
-        coder = None
-        seed_words = words
+    parts = []
+    if not header.batches:  # fallback mode: the stream is only the sealed seed
+        try:
+            seed_words = AnsCoder(words).get_compressed(unseal=True)
+        except BaseException as e:
+            if isinstance(e, (KeyboardInterrupt, SystemExit)):
+                raise
+            raise FormatError(f"corrupt stream ({type(e).__name__})") from None
     else:
         model = resolve_model(model if model is not None else header.model_id, device=device)
         sha = bytes.fromhex(model.weights_sha256) if model.weights_sha256 else b"\0" * 32
@@ -343,7 +348,6 @@ def _decode(header, words, model, device, progress, check_environment, stats):
                               "environments decode which files')")
         plan = make_plan(model.flow, header.steps, header.r)
         chain = ChainCoder(model, plan)
-        parts = []
         try:
             coder = AnsCoder(words)
             with deterministic(threads), Progress(header.count, "decompress", "items", enabled=progress,
@@ -367,18 +371,9 @@ def _decode(header, words, model, device, progress, check_environment, stats):
             stats.update(network_seconds=chain.network_seconds, network_calls=chain.network_calls)
     if header.seed_bytes > 4 * len(seed_words):
         raise FormatError("the seed is missing from the stream")
-    if not header.batches:
-        try:
-            seed_words = AnsCoder(words).get_compressed(unseal=True)
-        except BaseException as e:
-            if isinstance(e, (KeyboardInterrupt, SystemExit)):
-                raise
-            raise FormatError(f"corrupt stream ({type(e).__name__})") from None
-        if header.seed_bytes > 4 * len(seed_words):
-            raise FormatError("the seed is missing from the stream")
     seed = np.asarray(seed_words, dtype="<u4").tobytes()[: header.seed_bytes]
     first = _seed_items(seed, header.seed_items, shape, header.K)
-    rest = [p.reshape(len(p), *shape).astype(np.uint8) for p in reversed(parts)] if header.batches else []
+    rest = [p.reshape(len(p), *shape).astype(np.uint8) for p in reversed(parts)]
     return np.concatenate([first] + rest, axis=0) if rest else first
 
 
