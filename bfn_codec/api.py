@@ -181,13 +181,17 @@ def _words(data: bytes) -> np.ndarray:
 # ----- compress ------------------------------------------------------------------------------
 def compress(array, model=None, steps: int | None = None, r: float | None = None,
              batch_size: int = DEFAULT_BATCH, device: str = "cpu", progress: bool = False,
-             mode: str = "auto", stats: dict | None = None, layout: str | None = None) -> bytes:
+             mode: str = "auto", stats: dict | None = None, layout: str | None = None,
+             trajectory: bool = False) -> bytes:
     """Compress a uint8 array with a BFN (bundled model name, checkpoint path, or model object).
 
     ``mode``: "auto" writes whichever is smaller of the BFN chain (after its fallback-coded
     seed) and the plain fallback coder for every item; "bfn" always uses the chain (items the
     seed needs still go through the fallback); "fallback" never runs the network.
-    ``stats`` (optional dict) receives the mode, batch schedule and time split."""
+    ``stats`` (optional dict) receives the mode, batch schedule and time split; with
+    ``trajectory=True`` also ``trajectory_bits``: for every chain-coded item (items
+    ``seed_items`` onwards), the ideal code length in bits of the message trajectory the encoder
+    actually popped (see ``ChainCoder._step_nats``). It costs one more table per step."""
     if mode not in ("auto", "bfn", "fallback"):
         raise ValueError(f"mode must be auto, bfn or fallback, not {mode!r}")
     items, array_layout = to_items(array)
@@ -209,6 +213,7 @@ def compress(array, model=None, steps: int | None = None, r: float | None = None
         raise FormatError(f"the coder handles discrete and discretised data, not {flow.data_type}")
     plan = make_plan(flow, steps, r)
     chain = ChainCoder(model, plan)
+    chain.measure_trajectory = bool(trajectory)
     info = stats if stats is not None else {}
     fallback_all = _seed_bytes(items, flow.K)
     with deterministic():
@@ -249,7 +254,7 @@ def _compress_chain(chain, items, flat, header, batch_size, progress, info):
             return None  # nothing left for the chain: the fallback codes everything
         seed = _seed_bytes(items[:seed_items], header.K)
         try:
-            coder, batches = _ramp(chain, flat, seed, seed_items, need, batch_size, progress)
+            coder, batches, nats = _ramp(chain, flat, seed, seed_items, need, batch_size, progress)
             break
         except StackExhausted:
             need *= 2.0
@@ -258,6 +263,8 @@ def _compress_chain(chain, items, flat, header, batch_size, progress, info):
     info.update(seed_items=seed_items, seed_bytes=len(seed), batches=batches,
                 network_seconds=chain.network_seconds, network_calls=chain.network_calls,
                 total_seconds=time.perf_counter() - t_start)
+    if chain.measure_trajectory:
+        info["trajectory_bits"] = np.concatenate(nats) / math.log(2.0)
     info["coder_seconds"] = info["total_seconds"] - chain.network_seconds
     return write(header, words)
 
@@ -278,7 +285,7 @@ def _ramp(chain, flat, seed: bytes, start: int, need: float, batch_size: int, pr
     """Code items start..N-1 in lockstep batches sized by the bits on the stack."""
     N = len(flat)
     coder = AnsCoder(_words(seed), seal=True)
-    batches = []
+    batches, nats = [], []
     pos = start
     with Progress(N, "compress", "items", enabled=progress, start=start) as bar:
         while pos < N:
@@ -298,9 +305,11 @@ def _ramp(chain, flat, seed: bytes, start: int, need: float, batch_size: int, pr
                     B = _ladder(B - 1)
             need = max(need, 1.25 * (avail - low) / B + 16)
             batches.append(B)
+            if chain.last_trajectory_nats is not None:
+                nats.append(chain.last_trajectory_nats)
             pos += B
             bar.update(B)
-    return coder, batches
+    return coder, batches, nats
 
 
 # ----- decompress ----------------------------------------------------------------------------
@@ -352,13 +361,12 @@ def _decode(header, words, model, device, progress, check_environment, stats):
             coder = AnsCoder(words)
             with deterministic(threads), Progress(header.count, "decompress", "items", enabled=progress,
                                            start=header.seed_items) as bar:
-                seed_bits = 8 * header.seed_bytes
                 for B in reversed(header.batches):
-                    parts.append(chain.decode(coder, B))
+                    # The encoder kept at least MARGIN_BITS on the stack at every point (_ramp),
+                    # so a stack that sinks below that is corrupt; checked at every step.
+                    parts.append(chain.decode(coder, B, floor=MARGIN_BITS))
                     bar.update(B)
-                    # The seed lies intact under every batch of a valid stream: a stack that
-                    # sinks below it is corrupt (this also bounds the work a hostile file causes).
-                    if coder.num_valid_bits() < seed_bits:
+                    if coder.num_valid_bits() < MARGIN_BITS:
                         raise FormatError("corrupt stream (the coded data ran out)")
             seed_words = coder.get_compressed(unseal=True)
         except RangeError as e:

@@ -177,6 +177,10 @@ class ChainCoder:
         self.v = self.flow.variance_factor
         self.network_calls = 0
         self.network_seconds = 0.0
+        # When True, ``encode`` also records the ideal code length of the trajectory it popped
+        # (``last_trajectory_nats``, one value per item; see ``_step_nats``).
+        self.measure_trajectory = False
+        self.last_trajectory_nats: np.ndarray | None = None
 
     # ----- model calls -------------------------------------------------------------------------
     def _output(self, j: np.ndarray | None, i: int, B: int) -> np.ndarray:
@@ -225,6 +229,24 @@ class ChainCoder:
         std = math.sqrt(self.v * p.betas[i - 1] * (1.0 - ratio))
         return mean, np.full(mean.shape, std)
 
+    def _step_nats(self, j_i: np.ndarray, j_prev: np.ndarray | None, i: int, w: np.ndarray,
+                   x: np.ndarray) -> np.ndarray:
+        """Ideal cost in nats, per item, of step i on the popped trajectory, with the continuous
+        densities: log q(S_i | S_{i-1}, x) - log p_R(S_i | S_{i-1}), where q is N(S_{i-1} +
+        alpha_i m_x, v alpha_i) and p_R = sum_k w_k N(S_{i-1} + alpha_i m_k, v alpha_i). Both
+        have the same variance, so the normalisers cancel. Its expectation over the trajectory
+        is step i's term of L^n, so (file bits) - (these + the reconstruction term) isolates the
+        coder's own overhead without the Monte-Carlo noise of L^n (benchmarks/codec_bench.py)."""
+        p = self.plan
+        std = math.sqrt(self.v * p.alphas[i])
+        S_prev = np.zeros(j_i.shape) if j_prev is None else j_prev * p.delta[i - 1]
+        y = torch.from_numpy((j_i * p.delta[i] - S_prev) / std).unsqueeze(-2)  # [B, D, 1, c]
+        shift = torch.from_numpy(p.alphas[i] * self.means / std)  # [K, c]
+        z2 = ((y - shift) ** 2).sum(-1)  # [B, D, K]
+        receiver = torch.logsumexp(torch.from_numpy(w).clamp_min(1e-300).log() - 0.5 * z2, dim=-1)
+        sender = -0.5 * torch.gather(z2, -1, torch.from_numpy(x).unsqueeze(-1)).squeeze(-1)
+        return (sender - receiver).sum(-1).numpy()
+
     # ----- encoder ---------------------------------------------------------------------------
     def encode(self, coder, x: np.ndarray, check_bits: bool = True) -> int:
         """Push items x [B, D] onto ``coder``; returns the lowest number of valid bits the
@@ -246,7 +268,11 @@ class ChainCoder:
         std_n = np.full(mean_n.shape, math.sqrt(self.v * p.betas[n]))
         j = pop_gaussian(coder, mean_n, std_n, p.delta[n], p.support_final)
         watch()
-        push_categorical(coder, x, self._output(j, n, B))
+        table = self._output(j, n, B)
+        push_categorical(coder, x, table)
+        nats = None
+        if self.measure_trajectory:  # L^r term: -log p_O(x | S_n; 1)
+            nats = -np.log(np.take_along_axis(table, x[..., None], -1)[..., 0]).sum(-1)
         for i in range(n, 0, -1):
             if i >= 2:
                 mean_b, std_b = self._bridge(j, i)
@@ -261,15 +287,25 @@ class ChainCoder:
             push_gaussian(coder, j, mean_r, np.full(mean_r.shape, math.sqrt(self.v * p.alphas[i])),
                           p.delta[i], int(p.support_receiver[i]))
             push_categorical(coder, k, w)
+            if nats is not None:
+                nats = nats + self._step_nats(j, j_prev, i, w, x)
             j = j_prev
+        self.last_trajectory_nats = nats
         return low
 
     # ----- decoder ---------------------------------------------------------------------------
-    def decode(self, coder, B: int) -> np.ndarray:
+    def decode(self, coder, B: int, floor: int = 0) -> np.ndarray:
+        """Pop a batch of B items. ``floor``: the stack never held fewer valid bits than this
+        while the encoder coded the batch (the encoder checks its lowest point), and the decoder
+        passes through exactly the encoder's states in reverse, so sinking below it means a
+        corrupt or hostile stream: stop after that step instead of decoding garbage for the
+        rest of the batch (this bounds the work a hostile file can cause)."""
         p, n = self.plan, self.plan.n
         D, c = self.model.D, self.flow.stat_dim
         j_prev = None
         for i in range(1, n + 1):
+            if coder.num_valid_bits() < floor:
+                raise RangeError("the coded data ran out")
             w = self._output(j_prev, i - 1, B)
             k = pop_categorical(coder, w)
             mean_r = self._receiver_means(j_prev, k, i, (B, D, c))

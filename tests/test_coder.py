@@ -135,6 +135,37 @@ def test_api_roundtrip_counts_everything_in_the_file(cfg):
     assert 8 * len(blob) < 1.005 * ideal_chain + 8 * stats["seed_bytes"] + 8 * header + 64
 
 
+@pytest.mark.parametrize("cfg", [BINARY, TERNARY, BINS256], ids=["binary", "K3", "bins256"])
+def test_trajectory_cost_of_the_oracle_is_exactly_minus_log_pi(cfg):
+    """For the Bayes-optimal oracle, log q(S_1..S_n | x) - log p(S_1..S_n) - log p(x | S_n)
+    = -log pi(x) on *every* trajectory (q(S | x) is the true posterior p(S | x)), so the
+    trajectory cost the encoder records must equal -log2 pi(x) item by item, not just on
+    average. This pins down ``ChainCoder._step_nats`` and its L^r term."""
+    model, x, pi = _oracle_images(cfg, N=30)
+    stats = {}
+    blob = bfn_codec.compress(x, model=model, steps=7, mode="bfn", stats=stats, trajectory=True)
+    F = stats["seed_items"]
+    ideal = -np.log2(pi[np.arange(64), x[F:].reshape(len(x) - F, -1)]).sum(-1)
+    assert len(stats["trajectory_bits"]) == len(x) - F > 0
+    np.testing.assert_allclose(stats["trajectory_bits"], ideal, rtol=1e-9)
+    assert np.array_equal(bfn_codec.decompress(blob, model=model), x)
+
+
+def test_trajectory_cost_of_a_network_averages_to_its_loss():
+    """For a (non-oracle) network the recorded trajectory cost is one Monte-Carlo sample of
+    L^n + L^r per item: over many items its mean agrees with the independent estimate."""
+    flow = make_flow(BINARY)
+    model = tiny_network(flow, shape=(1, 4, 4))
+    x = draw(random_pi(16, 2, seed=5), 300, seed=6).reshape(300, 4, 4)
+    stats = {}
+    bfn_codec.compress(x, model=model, steps=10, mode="bfn", stats=stats, trajectory=True)
+    F = stats["seed_items"]
+    T = stats["trajectory_bits"]
+    est = bfn_codec.estimate_loss(x[F:], model=model, steps=10)
+    se = math.hypot(T.std(ddof=1) / math.sqrt(len(T)), est["stderr_bits_per_dim"] * 16)
+    assert abs(T.mean() - est["bits_per_dim"] * 16) < 4 * se, (T.mean(), est, se)
+
+
 def test_auto_mode_never_writes_much_more_than_the_fallback():
     model, x, _ = _oracle_images(BINARY, N=3)
     stats = {}

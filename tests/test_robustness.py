@@ -86,6 +86,24 @@ def test_absurd_header_fields_give_clear_errors(files, change, message):
         bfn_codec.decompress(blob, model=model)
 
 
+def test_a_hostile_batch_claim_stops_as_soon_as_the_stream_runs_out(files, monkeypatch):
+    """A valid-CRC file that claims an extra batch of 4,096 items at n = 10,000 would take hours
+    to decode in full; the stack sinks below the encoder's guaranteed floor within the first
+    steps, so decoding stops there with a clear error."""
+    from bfn_codec.coder import ChainCoder
+
+    model, samples = files
+    blob = next(b for b, _ in samples if read(b)[0].batches)
+    header = read(blob)[0]
+    calls = []
+    original = ChainCoder._output
+    monkeypatch.setattr(ChainCoder, "_output", lambda self, *a: calls.append(1) or original(self, *a))
+    bad = _rewrite(blob, steps=10_000, batches=header.batches + [4096], count=header.count + 4096)
+    with pytest.raises(FormatError, match="ran out|corrupt"):
+        bfn_codec.decompress(bad, model=model)
+    assert len(calls) < 50, len(calls)
+
+
 def test_low_level_header_corruptions(files):
     model, samples = files
     blob = samples[0][0]
