@@ -39,13 +39,20 @@ def _version(package: str) -> str:
         return "unknown"
 
 
+# Revision of the coder's arithmetic (tables, posteriors, grids). Any change that alters a
+# single probability makes older files undecodable, so it is part of the fingerprint.
+# 1: exact bin-mass posteriors (0.1.0, first files); 2: Sheppard-corrected posteriors and the
+# one-pass discretised table.
+CODER_REVISION = 2
+
+
 def fingerprint(device: str = "cpu", threads: int | None = None) -> str:
     """What must match for a decoder to reproduce the encoder's probabilities bit for bit.
 
     The intra-op thread count changes float32 results on CPU (measured: batch 1 and 7 differ
     between 1 and 2 threads), so it is recorded too and the decoder uses the same count."""
     threads = threads or torch.get_num_threads()
-    return (f"torch={torch.__version__};constriction={_version('constriction')};"
+    return (f"coder={CODER_REVISION};torch={torch.__version__};constriction={_version('constriction')};"
             f"numpy={np.__version__};device={torch.device(device).type};dtype=float32;det=1;"
             f"threads={threads}")
 
@@ -351,6 +358,10 @@ def _decode(header, words, model, device, progress, check_environment, stats):
             raise FormatError(f"the model codes {model.D} values per item, the file {header.dims}")
         stored, threads = _split_fingerprint(header.fingerprint)
         here, _ = _split_fingerprint(fingerprint(device, threads))
+        revision = stored.split(";")[0][6:] if stored.startswith("coder=") else "1"
+        if revision != str(CODER_REVISION):
+            raise FormatError(f"the file was written by coder revision {revision}; this build of "
+                              f"bfn-codec ({__version__}) decodes revision {CODER_REVISION} only")
         if check_environment and stored != here:
             raise FormatError(f"environment differs from the encoder's ({stored} vs {here}): "
                               "decoding would not reproduce the data (see README, 'Which "

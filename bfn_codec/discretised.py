@@ -30,24 +30,18 @@ def bin_boundaries(K: int, dtype=F64) -> torch.Tensor:
 def discretised_gaussian_probs(mu: torch.Tensor, sigma: torch.Tensor, K: int) -> torch.Tensor:
     """p_O(k) for k = 0..K-1 of N(mu, sigma^2) binned on [-1, 1] with open edge bins.
 
-    One normal CDF per edge: tail = Phi(-|z|) is the small side, so lower = Phi(z) and
-    upper = 1 - Phi(z) are both taken from it without cancellation; a bin's mass is then a
-    difference of lower CDFs below the mean and of upper tails above it (reference P4).
-    Shapes: mu, sigma [...] -> [..., K]."""
+    One normal CDF per edge, on the small side only: tail(z) = Phi(-|z|) (reference P4). A bin
+    wholly below the mean has mass Phi(z_r) - Phi(z_l) = tail_r - tail_l, one wholly above has
+    (1 - Phi(z_l)) - (1 - Phi(z_r)) = tail_l - tail_r, so either is |tail_r - tail_l| with no
+    cancellation against 1; the one bin that holds the mean has 1 - tail_l - tail_r. The open
+    outer edges have tail 0. Shapes: mu, sigma [...] -> [..., K]."""
     edges = bin_boundaries(K, mu.dtype)
     z = (edges - mu.unsqueeze(-1)) / sigma.unsqueeze(-1)  # [..., K-1]
-    tail = torch.special.ndtr(-z.abs())
-    neg = z < 0
-    lower = torch.where(neg, tail, 1.0 - tail)  # Phi(z)
-    upper = torch.where(neg, 1.0 - tail, tail)  # 1 - Phi(z)
-    zeros = torch.zeros_like(z[..., :1])
-    ones = torch.ones_like(z[..., :1])
-    cdf_l = torch.cat([zeros, lower], -1)  # Phi(z_l) per bin
-    cdf_r = torch.cat([lower, ones], -1)  # Phi(z_r)
-    sf_l = torch.cat([ones, upper], -1)  # 1 - Phi(z_l)
-    sf_r = torch.cat([upper, zeros], -1)  # 1 - Phi(z_r)
-    above = torch.cat([torch.zeros_like(neg[..., :1]), ~neg], -1)  # bin entirely above the mean
-    return torch.where(above, sf_l - sf_r, cdf_r - cdf_l).clamp_min(0.0)
+    tail = torch.nn.functional.pad(torch.special.ndtr(-z.abs()), (1, 1))  # [..., K+1]
+    probs = (tail[..., 1:] - tail[..., :-1]).abs()
+    centre = (z < 0).sum(-1, keepdim=True)  # index of the bin that holds the mean
+    mass = 1.0 - tail.gather(-1, centre) - tail.gather(-1, centre + 1)
+    return probs.scatter_(-1, centre, mass.clamp_min(0.0))
 
 
 def discretised_gaussian_log_probs(mu: torch.Tensor, sigma: torch.Tensor, K: int) -> torch.Tensor:
