@@ -269,7 +269,7 @@ def _compress_chain(chain, items, flat, header, batch_size, progress, info):
     header.seed_items, header.seed_bytes, header.batches = seed_items, len(seed), batches
     info.update(seed_items=seed_items, seed_bytes=len(seed), batches=batches,
                 network_seconds=chain.network_seconds, network_calls=chain.network_calls,
-                total_seconds=time.perf_counter() - t_start)
+                trunk_seconds=chain.trunk_seconds, total_seconds=time.perf_counter() - t_start)
     if chain.measure_trajectory:
         info["trajectory_bits"] = np.concatenate(nats) / math.log(2.0)
     info["coder_seconds"] = info["total_seconds"] - chain.network_seconds
@@ -387,7 +387,8 @@ def _decode(header, words, model, device, progress, check_environment, stats):
                 raise
             raise FormatError(f"corrupt stream ({type(e).__name__}: {e})") from None
         if stats is not None:
-            stats.update(network_seconds=chain.network_seconds, network_calls=chain.network_calls)
+            stats.update(network_seconds=chain.network_seconds, network_calls=chain.network_calls,
+                         trunk_seconds=chain.trunk_seconds)
     if header.seed_bytes > 4 * len(seed_words):
         raise FormatError("the seed is missing from the stream")
     seed = np.asarray(seed_words, dtype="<u4").tobytes()[: header.seed_bytes]

@@ -158,7 +158,8 @@ class ChainCoder:
         self.means = self.flow.component_means.numpy()  # [K, c]
         self.v = self.flow.variance_factor
         self.network_calls = 0
-        self.network_seconds = 0.0
+        self.network_seconds = 0.0  # model calls: the network and its output table p_O
+        self.trunk_seconds = 0.0  # of which the network itself
         # When True, ``encode`` also records the ideal code length of the trajectory it popped
         # (``last_trajectory_nats``, one value per item; see ``_step_nats``).
         self.measure_trajectory = False
@@ -175,8 +176,10 @@ class ChainCoder:
         else:
             S = torch.from_numpy(j.astype(np.float64) * self.plan.delta[i])
         t0 = time.perf_counter()
+        trunk0 = getattr(self.model, "trunk_seconds", 0.0)
         probs = self.model.output_probs(S, float(self.plan.times[i]))
         self.network_seconds += time.perf_counter() - t0
+        self.trunk_seconds += getattr(self.model, "trunk_seconds", 0.0) - trunk0
         self.network_calls += 1
         if not np.all(np.isfinite(probs)):
             raise RangeError("the model produced non-finite probabilities")

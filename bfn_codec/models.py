@@ -20,6 +20,7 @@ import hashlib
 import json
 import math
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -68,6 +69,7 @@ class NetworkModel:
         self.name = name
         self.info = dict(info or {})
         self.weights_sha256 = None  # set when loaded from / saved to a file
+        self.trunk_seconds = 0.0  # time spent in the network itself (benchmarks split by it)
 
     @classmethod
     def create(cls, flow: BayesianFlow, shape, network_config: dict, name="untitled", info=None):
@@ -80,6 +82,13 @@ class NetworkModel:
 
     # ----- the network call: S -> per-variable output parameters ----------------------------
     def params(self, S: torch.Tensor, t) -> torch.Tensor:
+        start = time.perf_counter()
+        try:
+            return self._params(S, t)
+        finally:
+            self.trunk_seconds += time.perf_counter() - start
+
+    def _params(self, S: torch.Tensor, t) -> torch.Tensor:
         B = S.shape[0]
         t = _time_vector(t, B)
         feats = self.flow.net_input(S, t).float()  # [B, D, F]
