@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 import bfn_codec
-from bfn_codec.api import read_header
+from bfn_codec.api import CODER_REVISION, read_header
 from bfn_codec.data import load_dataset
 
 
@@ -88,7 +88,7 @@ def main(argv=None):
         "overhead_vs_trajectory_percent": 100.0 * (8 * len(blob) / reference - 1.0),
     }
     res = {
-        "model": args.model, "model_sha256": model.weights_sha256, "dataset": args.dataset,
+        "model": args.model, "model_sha256": model.weights_sha256, "coder_revision": CODER_REVISION, "dataset": args.dataset,
         "items": int(len(data)), "steps": header.steps, "r": header.r, "mode": enc_stats.get("mode"),
         "bytes": len(blob), "achieved_bits_per_dim": achieved,
         "model_bits_per_dim": est["bits_per_dim"] if est else None,
