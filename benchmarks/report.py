@@ -119,6 +119,24 @@ def curve_section() -> list[str]:
     return out
 
 
+def throughput_section() -> list[str]:
+    data = load("throughput.json")
+    if not data:
+        return []
+    out = ["### Throughput (`benchmarks/test_throughput.py`, pytest-benchmark, 1 torch thread)", "",
+           "Default n and r of each model; shares of the time: the network itself, its output table "
+           "p_O, and the coder (posteriors, ANS, seeding, batching).", "",
+           "| test | images | images/s | network | output table | coder | bits/pixel |", "|---|---|---|---|---|---|---|"]
+    for b in data["benchmarks"]:
+        e = b["extra_info"]
+        out.append(f"| {b['name']} | {e['items']} ({e['source']}) | {e['images_per_second']:.2f} | "
+                   f"{100 * e['network_share']:.0f}% | {100 * e['output_table_share']:.0f}% | "
+                   f"{100 * e['coder_share']:.0f}% | {e['bits_per_pixel']:.4f} |")
+    cpu = data.get("machine_info", {}).get("cpu", {}).get("brand_raw", "")
+    out += ["", f"Machine: {cpu}, {data.get('machine_info', {}).get('cpu', {}).get('count', '?')} cores.", ""]
+    return out
+
+
 def fuzz_section() -> list[str]:
     data = load("fuzz.json")
     if not data:
@@ -129,7 +147,7 @@ def fuzz_section() -> list[str]:
 
 def main():
     body = [START, "", *compare_section(), *curve_section(), *codec_section(), *r_scan_section(),
-            *classical_section(), *fuzz_section(), END]
+            *throughput_section(), *classical_section(), *fuzz_section(), END]
     text = open(README).read()
     if START in text:
         text = text[: text.index(START)] + "\n".join(body) + text[text.index(END) + len(END):]

@@ -96,12 +96,17 @@ DATASET_HELP = ("fmnist (8-bit, 256 bins), fmnist-binary (pixel >= 128 -> 1) or 
 @click.option("--data-dir", default=None, help="Fashion-MNIST directory (default $BFN_FMNIST_DIR or "
               "/usr/share/datasets/fashion-mnist).")
 @click.option("--threads", type=int, default=None, help="torch CPU threads.")
+@click.option("--loss-steps", type=click.IntRange(1, 10_000), default=None,
+              help="Train with the discrete-time loss L^n + L^r for this n instead of L^inf "
+                   "(fine-tune a model for the n the codec uses; combine with --resume).")
 @friendly_errors
 def train(dataset, out_dir, steps, batch_size, lr, device, seed, resume, channels, channel_mult,
-          res_blocks, unshuffle, attention, validate_every, checkpoint_every, ema_decay, data_dir, threads):
-    """Train a BFN with the continuous-time loss L^inf (AdamW, EMA, gradient clipping).
+          res_blocks, unshuffle, attention, validate_every, checkpoint_every, ema_decay, data_dir, threads,
+          loss_steps):
+    """Train a BFN with the continuous-time loss L^inf (AdamW, EMA, gradient clipping), or
+    with L^n + L^r (--loss-steps n).
 
-    Shows a progress bar with the loss, it/s and ETA; validates L^inf (bits/dim) every
+    Shows a progress bar with the loss, it/s and ETA; validates the same loss (bits/dim) every
     --validate-every steps and writes a checkpoint every --checkpoint-every steps."""
     from .data import train_validation
     from .train import DEFAULT_NETWORK, train as run
@@ -115,7 +120,7 @@ def train(dataset, out_dir, steps, batch_size, lr, device, seed, resume, channel
     run(train_data, val_data, out_dir, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
         resume=resume, network=network, validate_every=validate_every,
         checkpoint_every=checkpoint_every, ema_decay=ema_decay, device=device, command=command,
-        log=lambda m: click.echo(m, err=True))
+        log=lambda m: click.echo(m, err=True), loss_steps=loss_steps)
     click.echo(f"checkpoint written to {out_dir}", err=True)
 
 

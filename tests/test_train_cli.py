@@ -60,6 +60,25 @@ def test_loss_falls_during_a_short_training_run(npy_data, tmp_path):
     assert after < 0.7 * before
 
 
+def test_fine_tuning_with_the_discrete_time_loss_lowers_it(tiny_run, npy_data, tmp_path):
+    """--loss-steps n: resume from weights and train on L^n + L^r; its validation value (same
+    items, same random numbers) falls and the history records which loss was validated."""
+    import shutil
+
+    run = tmp_path / "ft"
+    shutil.copytree(tiny_run, run)
+    (run / "train_state.safetensors").unlink()
+    tr, va = load_dataset(f"npy:{npy_data}", "train"), load_dataset(f"npy:{npy_data}", "validation")
+    va.images = tr.images[:100]
+    before = validation_loss(load_model(run), va, n_items=100, repeats=8, loss_steps=4)[0]
+    train(tr, va, run, steps=140, batch_size=32, lr=3e-3, network=TINY_NET, resume=True,
+          validate_every=80, progress=False, log=lambda m: None, loss_steps=4)
+    after = validation_loss(load_model(run), va, n_items=100, repeats=8, loss_steps=4)[0]
+    assert after < 0.9 * before, (before, after)
+    info = json.loads((run / "config.json").read_text())["info"]["training"]
+    assert info["history"][-1]["metric"] == "L^4+L^r" and "best_val_L4_bits_per_dim" in info
+
+
 def test_checkpoint_save_load_gives_identical_outputs(tiny_run, tmp_path):
     a = load_model(tiny_run)
     a.save(tmp_path / "copy")
