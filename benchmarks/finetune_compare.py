@@ -1,0 +1,61 @@
+"""What fine-tuning with the discrete-time loss buys: two models, the same test images.
+
+    python3 benchmarks/finetune_compare.py --base fmnist-binary --tuned runs/ft-binary-n25 \
+        --dataset fmnist-binary --out benchmarks/results/finetune-binary-n25.json
+
+For each n in --steps: L^n + L^r per image with every step evaluated (2 message samples per
+step), for both models with the same random numbers, so the paired difference is far less
+noisy than either value; plus L^inf of both (one random t per image, 4 passes).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+
+import numpy as np
+import torch
+
+import bfn_codec
+from bfn_codec.data import load_dataset
+from bfn_codec.evaluate import evaluate_loss, per_item_total_bits
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--base", required=True)
+    ap.add_argument("--tuned", required=True)
+    ap.add_argument("--dataset", required=True)
+    ap.add_argument("--steps", default="10,25,50")
+    ap.add_argument("--items", type=int, default=500)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    x = load_dataset(args.dataset, "test").images[: args.items][:, 0]
+    D = int(np.prod(x.shape[1:]))
+    models = {k: bfn_codec.load_model(v) for k, v in (("base", args.base), ("tuned", args.tuned))}
+    res = {"base": args.base, "tuned": args.tuned, "dataset": args.dataset, "items": len(x),
+           "sha256": {k: m.weights_sha256 for k, m in models.items()},
+           "training": models["tuned"].info.get("training", {}).get("command"), "steps": []}
+    for n in [int(v) for v in args.steps.split(",")]:
+        bits = {k: per_item_total_bits(m, x, n, seed=n, samples=2) / D for k, m in models.items()}
+        d = bits["tuned"] - bits["base"]
+        row = {"steps": n, **{f"{k}_bits_per_dim": float(v.mean()) for k, v in bits.items()},
+               "tuned_minus_base": float(d.mean()), "stderr": float(d.std(ddof=1) / math.sqrt(len(d))),
+               "relative_percent": 100.0 * float(d.mean() / bits["base"].mean())}
+        res["steps"].append(row)
+        print(json.dumps(row), flush=True)
+    for k, m in models.items():
+        est = evaluate_loss(m, x, steps=1, repeats=4, seed=123)["infinity_bits_per_dim"]
+        res[f"{k}_infinity_bits_per_dim"] = est["mean"]
+        res[f"{k}_infinity_stderr"] = est["stderr"]
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump(res, f, indent=2)
+    print(json.dumps({k: v for k, v in res.items() if k != "steps"}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
