@@ -18,7 +18,8 @@ import torch
 
 from . import __version__
 from .coder import DEFAULT_R, ChainCoder, RangeError, StackExhausted, make_plan
-from .container import FormatError, Header, data_checksum, read, write
+from .container import (MAX_BATCH, MAX_BATCHES, MAX_TABLE_ENTRIES, FormatError, Header, data_checksum,
+                        read, write)
 from .models import ModelError, load_model
 from .progress import Progress
 
@@ -221,6 +222,8 @@ def compress(array, model=None, steps: int | None = None, r: float | None = None
     plan = make_plan(flow, steps, r)
     chain = ChainCoder(model, plan)
     chain.measure_trajectory = bool(trajectory)
+    # the decoder refuses batches whose [B, D, K] tables exceed MAX_TABLE_ENTRIES (container.py)
+    batch_size = max(1, min(int(batch_size), MAX_BATCH, MAX_TABLE_ENTRIES // (flat.shape[1] * flow.K)))
     info = stats if stats is not None else {}
     fallback_all = _seed_bytes(items, flow.K)
     with deterministic():
@@ -265,6 +268,9 @@ def _compress_chain(chain, items, flat, header, batch_size, progress, info):
             break
         except StackExhausted:
             need *= 2.0
+    if len(batches) > MAX_BATCHES:
+        raise ValueError(f"{len(batches)} batches exceed the format's limit of {MAX_BATCHES}: "
+                         "use a larger batch size or split the input")
     words = coder.get_compressed()
     header.seed_items, header.seed_bytes, header.batches = seed_items, len(seed), batches
     info.update(seed_items=seed_items, seed_bytes=len(seed), batches=batches,

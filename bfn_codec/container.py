@@ -6,6 +6,7 @@ allocated from it, so a hostile file ends in a ``FormatError`` naming what is wr
 from __future__ import annotations
 
 import hashlib
+import math
 import struct
 import zlib
 from dataclasses import dataclass, field
@@ -19,6 +20,14 @@ MAX_ITEMS = 1 << 32
 MAX_DIMS = 1 << 24  # variables per item
 MAX_STEPS = 10_000
 MAX_BATCH = 4096  # items per lockstep batch (bounds the decoder's memory)
+MAX_BATCHES = 1 << 20  # batches per file (the schedule is expanded in memory)
+# A batch of B items needs [B, D, K] float64 tables (output probabilities, posteriors): at most
+# this many entries (512 MiB each), so a hostile header cannot make the decoder allocate more.
+# The encoder caps its batches to the same bound.
+MAX_TABLE_ENTRIES = 1 << 26
+# LZMA2 expands at most ~6,900:1 (measured: 10^8 zero bytes -> 14,617 bytes with our filters),
+# so a seed of s bytes cannot hold more than this many raw bytes: checked before decompressing.
+SEED_MAX_RATIO = 8192
 DATA_TYPES = {1: "discrete", 2: "discretised"}
 DATA_TYPE_CODES = {v: k for k, v in DATA_TYPES.items()}
 LAYOUTS = {0: "NHW", 1: "HW", 2: "NCHW", 3: "IDX"}  # IDX: (N, H, W) read from an IDX file
@@ -169,7 +178,7 @@ def read(blob: bytes) -> tuple[Header, np.ndarray]:
     if ndim != 3:
         raise FormatError(f"item shape must have 3 dimensions, header says {ndim}")
     shape = tuple(r.take(f"<{ndim}I", "item shape"))
-    if any(s == 0 for s in shape) or int(np.prod(shape, dtype=np.int64)) > MAX_DIMS:
+    if any(s == 0 for s in shape) or math.prod(shape) > MAX_DIMS:  # Python ints: no overflow
         raise FormatError(f"invalid item shape {shape}")
     count, layout = r.take("<QB", "item count")
     if count > MAX_ITEMS:
@@ -192,10 +201,14 @@ def read(blob: bytes) -> tuple[Header, np.ndarray]:
         raise FormatError(f"seed covers {seed_items} items but the file holds {count}")
     if seed_bytes > len(blob):
         raise FormatError(f"seed length {seed_bytes} exceeds the file size")
+    seed_raw = seed_items * math.prod(shape)
+    seed_raw = (seed_raw + 7) // 8 if K == 2 else seed_raw  # K = 2: bit-packed
+    if seed_raw > SEED_MAX_RATIO * seed_bytes + 1024:
+        raise FormatError(f"a seed of {seed_bytes} bytes cannot hold {seed_items} items")
     nruns = r.take("<I", "batch schedule")
     if nruns * 2 > hlen:
         raise FormatError(f"batch schedule length {nruns} runs past the header")
-    batches, total = [], 0
+    batches, total, nbatches = [], 0, 0
     runs = []
     for _ in range(nruns):
         size, rep = r.varint("batch schedule"), r.varint("batch schedule")
@@ -203,7 +216,13 @@ def read(blob: bytes) -> tuple[Header, np.ndarray]:
             raise FormatError("batch schedule has an empty batch")
         if size > MAX_BATCH:
             raise FormatError(f"batch of {size} items exceeds the limit of {MAX_BATCH}")
+        if size * math.prod(shape) * K > MAX_TABLE_ENTRIES:
+            raise FormatError(f"batch of {size} items needs tables of {size * math.prod(shape) * K} "
+                              f"entries, over the limit of {MAX_TABLE_ENTRIES}")
         total += size * rep
+        nbatches += rep
+        if nbatches > MAX_BATCHES:
+            raise FormatError(f"batch schedule has more than {MAX_BATCHES} batches")
         if total > count:
             raise FormatError("batch schedule covers more items than the file holds")
         runs.append((size, rep))

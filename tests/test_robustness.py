@@ -60,6 +60,11 @@ def _patch(blob, offset, fmt, value):
     (dict(count=0), "seed covers|do not add up"),
     (dict(item_shape=(1, 100000, 100000)), "item shape"),
     (dict(item_shape=(1, 0, 4)), "item shape"),
+    # found by benchmarks/fuzz.py (seed 4, case 7,775): the product of these overflowed int64
+    # and passed the size check, then crashed the seed decoder with an OverflowError
+    (dict(item_shape=(1, 3087007748, 3355443204)), "item shape"),
+    # a seed cannot expand more than LZMA2 allows: refused before anything is decompressed
+    (dict(count=10**7, seed_items=10**7), "cannot hold"),
     (dict(steps=10**9), "steps"),
     (dict(steps=0), "steps"),
     (dict(r=0.0), "grid ratio"),
@@ -105,6 +110,36 @@ def test_a_hostile_batch_claim_stops_as_soon_as_the_stream_runs_out(files, monke
     with pytest.raises(FormatError, match="ran out|corrupt"):
         bfn_codec.decompress(bad, model=model)
     assert len(calls) < 50, len(calls)
+
+
+def test_schedules_that_would_exhaust_memory_are_refused(files):
+    """The batch schedule is run-length coded, so a few header bytes could describe billions of
+    batches, or batches whose [B, D, K] tables need terabytes: both refused by the reader."""
+    from bfn_codec.container import MAX_BATCHES, MAX_TABLE_ENTRIES
+
+    model, samples = files
+    blob = next(b for b, _ in samples if read(b)[0].batches)
+    h = read(blob)[0]
+    many = [1] * (MAX_BATCHES + 1)
+    with pytest.raises(FormatError, match="more than"):
+        read(_rewrite(blob, batches=many, count=h.seed_items + len(many)))
+    B = MAX_TABLE_ENTRIES // (1 << 20) + 1  # items of 1 Mi variables, K = 2
+    with pytest.raises(FormatError, match="tables"):
+        read(_rewrite(blob, item_shape=(1, 1024, 1024), seed_items=0, batches=[B], count=B))
+
+
+def test_encoder_batches_respect_the_table_limit():
+    from bfn_codec.container import MAX_TABLE_ENTRIES
+    from conftest import draw, random_pi
+
+    flow = bfn_codec.models.make_flow({"data_type": "discretised", "K": 256, "sigma1": 1e-3})
+    pi = random_pi(64 * 64, 256, seed=0)
+    model = bfn_codec.OracleModel(flow, pi, shape=(1, 64, 64))
+    x = draw(pi, 30, seed=1).reshape(30, 64, 64)
+    stats = {}
+    blob = bfn_codec.compress(x, model=model, steps=2, mode="bfn", stats=stats, batch_size=4096)
+    assert max(stats["batches"]) * 64 * 64 * 256 <= MAX_TABLE_ENTRIES
+    assert np.array_equal(bfn_codec.decompress(blob, model=model), x)
 
 
 def test_low_level_header_corruptions(files):
