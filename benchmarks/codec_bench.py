@@ -70,7 +70,7 @@ def main(argv=None):
         est = {"bits_per_dim": float(np.mean([r["bits_per_dim"] for r in runs])),
                "stderr_bits_per_dim": float(np.sqrt(sum(r["stderr_bits_per_dim"] ** 2 for r in runs)) / len(runs))}
     else:
-        est = bfn_codec.estimate_loss(data, model=model, steps=header.steps)
+        est = bfn_codec.estimate_loss(data, model=model, steps=header.steps, grid_power=header.grid_power)
     t3 = time.perf_counter()
     dims = data.size
     D = dims // len(data)
@@ -79,7 +79,7 @@ def main(argv=None):
     # estimated L^n + L^r (all steps, 4 samples each: they are few).
     F = enc_stats.get("seed_items", 0)
     T = enc_stats.get("trajectory_bits", np.zeros(0))
-    seed_est = bfn_codec.estimate_loss(data[:F], model=model, steps=header.steps) if F else {"total_bits": 0.0}
+    seed_est = bfn_codec.estimate_loss(data[:F], model=model, steps=header.steps, grid_power=header.grid_power) if F else {"total_bits": 0.0}
     reference = float(T.sum()) + seed_est["total_bits"]
     traj = {
         "chain_items": int(len(T)), "trajectory_bits_per_dim": float(T.sum() / max(1, len(T) * D)),
@@ -89,7 +89,7 @@ def main(argv=None):
     }
     res = {
         "model": args.model, "model_sha256": model.weights_sha256, "coder_revision": CODER_REVISION, "dataset": args.dataset,
-        "items": int(len(data)), "steps": header.steps, "r": header.r, "mode": enc_stats.get("mode"),
+        "items": int(len(data)), "steps": header.steps, "r": header.r, "grid_power": header.grid_power, "mode": enc_stats.get("mode"),
         "bytes": len(blob), "achieved_bits_per_dim": achieved,
         "model_bits_per_dim": est["bits_per_dim"] if est else None,
         "model_stderr_bits_per_dim": est["stderr_bits_per_dim"] if est else None,

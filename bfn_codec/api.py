@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from . import __version__
+from .chain import power_times
 from .coder import DEFAULT_R, ChainCoder, RangeError, StackExhausted, make_plan
 from .container import (MAX_BATCH, MAX_BATCHES, MAX_TABLE_ENTRIES, FormatError, Header, data_checksum,
                         read, write)
@@ -146,7 +147,8 @@ def resolve_model(model, items=None, device: str = "cpu"):
 
 def model_defaults(model) -> dict:
     codec = getattr(model, "info", {}).get("codec", {}) if hasattr(model, "info") else {}
-    return {"steps": int(codec.get("steps", DEFAULT_STEPS)), "r": float(codec.get("r", DEFAULT_R))}
+    return {"steps": int(codec.get("steps", DEFAULT_STEPS)), "r": float(codec.get("r", DEFAULT_R)),
+            "grid_power": float(codec.get("grid_power", 1.0))}
 
 
 def _check_items(model, items: np.ndarray):
@@ -190,8 +192,11 @@ def _words(data: bytes) -> np.ndarray:
 def compress(array, model=None, steps: int | None = None, r: float | None = None,
              batch_size: int = DEFAULT_BATCH, device: str = "cpu", progress: bool = False,
              mode: str = "auto", stats: dict | None = None, layout: str | None = None,
-             trajectory: bool = False) -> bytes:
+             trajectory: bool = False, grid_power: float | None = None) -> bytes:
     """Compress a uint8 array with a BFN (bundled model name, checkpoint path, or model object).
+
+    ``steps``, ``r`` and ``grid_power`` (time grid t_i = (i/n)^p) default to the model's
+    measured choice (its config.json, ``info.codec``); all three are recorded in the file.
 
     ``mode``: "auto" writes whichever is smaller of the BFN chain (after its fallback-coded
     seed) and the plain fallback coder for every item; "bfn" always uses the chain (items the
@@ -209,6 +214,7 @@ def compress(array, model=None, steps: int | None = None, r: float | None = None
     defaults = model_defaults(model)
     steps = int(steps or defaults["steps"])
     r = float(r or defaults["r"])
+    grid_power = float(grid_power or defaults["grid_power"])
     N = len(items)
     flat = items.reshape(N, math.prod(items.shape[1:])).astype(np.int64)
     flow = model.flow
@@ -219,7 +225,8 @@ def compress(array, model=None, steps: int | None = None, r: float | None = None
                     fingerprint(device), data_checksum(items, layout))
     if flow.data_type not in ("discrete", "discretised"):
         raise FormatError(f"the coder handles discrete and discretised data, not {flow.data_type}")
-    plan = make_plan(flow, steps, r)
+    header.grid_power = grid_power
+    plan = make_plan(flow, steps, r, times=power_times(steps, grid_power))
     chain = ChainCoder(model, plan)
     chain.measure_trajectory = bool(trajectory)
     # the decoder refuses batches whose [B, D, K] tables exceed MAX_TABLE_ENTRIES (container.py)
@@ -372,7 +379,7 @@ def _decode(header, words, model, device, progress, check_environment, stats):
             raise FormatError(f"environment differs from the encoder's ({stored} vs {here}): "
                               "decoding would not reproduce the data (see README, 'Which "
                               "environments decode which files')")
-        plan = make_plan(model.flow, header.steps, header.r)
+        plan = make_plan(model.flow, header.steps, header.r, times=power_times(header.steps, header.grid_power))
         chain = ChainCoder(model, plan)
         try:
             coder = AnsCoder(words)
@@ -404,16 +411,21 @@ def _decode(header, words, model, device, progress, check_environment, stats):
 
 
 # ----- the model's own code length -------------------------------------------------------------
-def estimate_loss(array, model=None, steps: int | None = None, batch_size: int = 100, seed: int = 0) -> dict:
-    """L^n + L^r of the model on the same items (all n steps evaluated), in bits."""
+def estimate_loss(array, model=None, steps: int | None = None, batch_size: int = 100, seed: int = 0,
+                  grid_power: float | None = None) -> dict:
+    """L^n + L^r of the model on the same items (all n steps evaluated, on the same time grid
+    as ``compress`` uses by default), in bits."""
     from .evaluate import per_item_total_bits
 
     items, _ = to_items(array)
     model = resolve_model(model, items)
     _check_items(model, items)
-    steps = int(steps or model_defaults(model)["steps"])
-    bits = per_item_total_bits(model, items.reshape(len(items), -1), steps, batch_size, seed)
+    defaults = model_defaults(model)
+    steps = int(steps or defaults["steps"])
+    grid_power = float(grid_power or defaults["grid_power"])
+    bits = per_item_total_bits(model, items.reshape(len(items), -1), steps, batch_size, seed,
+                               times=power_times(steps, grid_power))
     D = items[0].size if len(items) else 1
-    return {"steps": steps, "items": len(items), "total_bits": float(bits.sum()),
+    return {"steps": steps, "grid_power": grid_power, "items": len(items), "total_bits": float(bits.sum()),
             "bits_per_dim": float(bits.sum() / max(1, bits.size * D)),
             "stderr_bits_per_dim": float(bits.std() / math.sqrt(max(1, len(bits))) / D)}

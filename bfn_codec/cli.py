@@ -212,6 +212,8 @@ def _output_path(input_path: str, output: str | None, suffix_add: bool) -> str:
                    "data, fmnist otherwise).")
 @click.option("--steps", "-n", type=int, default=None, help="Transmission steps n (default: the model's).")
 @click.option("-r", "grid_ratio", type=float, default=None, help="Grid ratio r: delta_i = sigma_i / r.")
+@click.option("--grid-power", type=click.FloatRange(0.125, 8.0), default=None,
+              help="Time grid t_i = (i/n)^p (default: the model's; 1 is the paper's uniform grid).")
 @click.option("--batch-size", default=256, show_default=True, help="Largest lockstep batch.")
 @click.option("--mode", default="auto", show_default=True, type=click.Choice(["auto", "bfn", "fallback"]),
               help="auto: the smaller of the BFN chain and the plain fallback coder.")
@@ -222,7 +224,7 @@ def _output_path(input_path: str, output: str | None, suffix_add: bool) -> str:
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 @click.option("--threads", type=int, default=None)
 @friendly_errors
-def compress(input_path, output, model_spec, steps, grid_ratio, batch_size, mode, device, force,
+def compress(input_path, output, model_spec, steps, grid_ratio, grid_power, batch_size, mode, device, force,
              keep, remove, quiet, threads):
     """Compress a uint8 .npy array (N, H, W) or (H, W), or a Fashion-MNIST IDX file (.gz too).
 
@@ -242,7 +244,8 @@ def compress(input_path, output, model_spec, steps, grid_ratio, batch_size, mode
     stats = {}
     t0 = time.perf_counter()
     blob = run(array, model=model_spec, steps=steps, r=grid_ratio, batch_size=batch_size,
-               device=device, progress=not quiet, mode=mode, stats=stats, layout=layout)
+               device=device, progress=not quiet, mode=mode, stats=stats, layout=layout,
+               grid_power=grid_power)
     write_output_atomic(out, blob, force)
     if not quiet:
         n = array.size
@@ -295,14 +298,15 @@ def decompress(input_path, output, model_spec, device, force, keep, remove, quie
 def info(input_path, as_json, no_loss, model_spec, threads):
     """Header, achieved bits/dim, and the model's L^n + L^r on the same items (overhead %)."""
     from .api import decompress as run, estimate_loss, read_header
+    from .container import VERSION
     from .files import read_input_bytes
 
     _set_threads(threads)
     blob = read_input_bytes(input_path)
     h = read_header(blob)
     dims = h.count * h.dims
-    res = {"file": input_path, "bytes": len(blob), "format_version": 1, "data_type": h.data_type,
-           "K": h.K, "items": h.count, "item_shape": list(h.item_shape), "steps": h.steps, "r": h.r,
+    res = {"file": input_path, "bytes": len(blob), "format_version": VERSION, "data_type": h.data_type,
+           "K": h.K, "items": h.count, "item_shape": list(h.item_shape), "steps": h.steps, "r": h.r, "grid_power": h.grid_power,
            "model": h.model_id, "model_sha256": h.model_sha256.hex(), "fingerprint": h.fingerprint,
            "seed_items": h.seed_items, "seed_bytes": h.seed_bytes, "batches": len(h.batches),
            "largest_batch": max(h.batches, default=0),
@@ -311,7 +315,7 @@ def info(input_path, as_json, no_loss, model_spec, threads):
     if not no_loss and h.count:
         array = run(blob, model=model_spec, progress=not as_json)
         model = model_spec or h.model_id
-        est = estimate_loss(array, model=model, steps=h.steps)
+        est = estimate_loss(array, model=model, steps=h.steps, grid_power=h.grid_power)
         res["model_bits_per_dim"] = est["bits_per_dim"]
         res["model_stderr_bits_per_dim"] = est["stderr_bits_per_dim"]
         res["overhead_percent"] = 100.0 * (res["achieved_bits_per_dim"] / est["bits_per_dim"] - 1.0)
@@ -379,8 +383,9 @@ def demo(limit, steps, threads):
 @click.argument("name")
 @click.option("--steps", "-n", default=25, show_default=True, help="Default n for this model.")
 @click.option("-r", "grid_ratio", default=2.0, show_default=True, help="Default grid ratio r.")
+@click.option("--grid-power", default=1.0, show_default=True, help="Default time-grid power p.")
 @friendly_errors
-def bundle(checkpoint, name, steps, grid_ratio):
+def bundle(checkpoint, name, steps, grid_ratio, grid_power):
     """Copy a checkpoint's EMA weights into the package's model zoo under NAME."""
     import shutil
 
@@ -392,7 +397,7 @@ def bundle(checkpoint, name, steps, grid_ratio):
     shutil.copyfile(f"{checkpoint}/model.safetensors", dest / "model.safetensors")
     cfg = model.config()
     cfg["name"] = name
-    cfg["info"]["codec"] = {"steps": steps, "r": grid_ratio}
+    cfg["info"]["codec"] = {"steps": steps, "r": grid_ratio, "grid_power": grid_power}
     cfg["info"]["bundled_from"] = str(checkpoint)
     cfg["weights_sha256"] = sha256_file(dest / "model.safetensors")
     write_json_atomic(dest / "config.json", cfg)

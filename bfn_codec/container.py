@@ -1,4 +1,4 @@
-"""Container format v1 (documented in docs/format.md): header, ANS words, checksums.
+"""Container format v2 (documented in docs/format.md): header, ANS words, checksums.
 
 Every field is validated against sane limits and against the file size before anything is
 allocated from it, so a hostile file ends in a ``FormatError`` naming what is wrong.
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 MAGIC = b"BFN\x1a"
-VERSION = 1
+VERSION = 2  # 2: adds the time-grid power after r
 MAX_HEADER = 1 << 16
 MAX_ITEMS = 1 << 32
 MAX_DIMS = 1 << 24  # variables per item
@@ -57,6 +57,7 @@ class Header:
     fingerprint: str = ""
     data_sha256: bytes = b"\0" * 32
     num_words: int = 0
+    grid_power: float = 1.0  # time grid t_i = (i/n)^grid_power (1: the paper's uniform grid)
 
     @property
     def dims(self) -> int:
@@ -96,7 +97,7 @@ def write(header: Header, words: np.ndarray) -> bytes:
     h += struct.pack("<BHd", DATA_TYPE_CODES[header.data_type], header.K, header.schedule_param)
     h += struct.pack("<B", len(header.item_shape)) + struct.pack(f"<{len(header.item_shape)}I", *header.item_shape)
     h += struct.pack("<QB", header.count, {v: k for k, v in LAYOUTS.items()}[header.layout])
-    h += struct.pack("<Id", header.steps, header.r)
+    h += struct.pack("<Idd", header.steps, header.r, header.grid_power)
     h += struct.pack("<QQB", header.seed_items, header.seed_bytes, {v: k for k, v in SEED_CODECS.items()}[header.seed_codec])
     runs = _rle(header.batches)
     h += struct.pack("<I", len(runs)) + b"".join(_varint(v) + _varint(c) for v, c in runs)
@@ -189,11 +190,13 @@ def read(blob: bytes) -> tuple[Header, np.ndarray]:
         raise FormatError(f"layout {LAYOUTS[layout]} needs one channel, the item shape is {shape}")
     if LAYOUTS[layout] == "HW" and count != 1:
         raise FormatError(f"layout HW holds one item, the header says {count}")
-    steps, rr = r.take("<Id", "steps")
+    steps, rr, grid_power = r.take("<Idd", "steps")
     if not 1 <= steps <= MAX_STEPS:
         raise FormatError(f"invalid number of steps n={steps} (1..{MAX_STEPS})")
     if not (np.isfinite(rr) and 0.1 <= rr <= 64):
         raise FormatError(f"invalid grid ratio r={rr}")
+    if not (np.isfinite(grid_power) and 0.125 <= grid_power <= 8):
+        raise FormatError(f"invalid time-grid power {grid_power}")
     seed_items, seed_bytes, seed_codec = r.take("<QQB", "seed")
     if seed_codec not in SEED_CODECS:
         raise FormatError(f"unknown seed codec {seed_codec}")
@@ -248,7 +251,7 @@ def read(blob: bytes) -> tuple[Header, np.ndarray]:
     words = np.frombuffer(blob, dtype="<u4", count=num_words, offset=payload).astype(np.uint32)
     header = Header(DATA_TYPES[code], K, param, shape, count, LAYOUTS[layout], steps, rr,
                     seed_items, seed_bytes, SEED_CODECS[seed_codec], batches, model_id, model_sha,
-                    fingerprint, data_sha, num_words)
+                    fingerprint, data_sha, num_words, grid_power)
     return header, words
 
 

@@ -166,6 +166,28 @@ def test_trajectory_cost_of_a_network_averages_to_its_loss():
     assert abs(T.mean() - est["bits_per_dim"] * 16) < 4 * se, (T.mean(), est, se)
 
 
+@pytest.mark.parametrize("cfg", [BINARY, BINS256], ids=["binary", "bins256"])
+def test_a_power_time_grid_roundtrips_and_is_recorded(cfg):
+    """t_i = (i/n)^p: the file records p, the decoder rebuilds the same plan, and for the oracle
+    the trajectory cost is still exactly -log pi(x) (any grid is a valid message sequence)."""
+    model, x, pi = _oracle_images(cfg, N=30)
+    stats = {}
+    blob = bfn_codec.compress(x, model=model, steps=9, mode="bfn", stats=stats, trajectory=True,
+                              grid_power=2.0)
+    assert read(blob)[0].grid_power == 2.0
+    assert np.array_equal(bfn_codec.decompress(blob, model=model), x)
+    F = stats["seed_items"]
+    ideal = -np.log2(pi[np.arange(64), x[F:].reshape(len(x) - F, -1)]).sum(-1)
+    np.testing.assert_allclose(stats["trajectory_bits"], ideal, rtol=1e-9)
+
+
+def test_bundled_models_record_their_measured_grid():
+    from bfn_codec.api import model_defaults
+
+    assert model_defaults(bfn_codec.load_model("fmnist-binary"))["grid_power"] == 2.0
+    assert model_defaults(bfn_codec.load_model("fmnist"))["grid_power"] == 1.0
+
+
 def test_auto_mode_never_writes_much_more_than_the_fallback():
     model, x, _ = _oracle_images(BINARY, N=3)
     stats = {}

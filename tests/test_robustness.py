@@ -69,6 +69,8 @@ def _patch(blob, offset, fmt, value):
     (dict(steps=0), "steps"),
     (dict(r=0.0), "grid ratio"),
     (dict(r=float("nan")), "grid ratio"),
+    (dict(grid_power=0.0), "time-grid power"),
+    (dict(grid_power=float("inf")), "time-grid power"),
     (dict(K=1), "classes"),
     (dict(schedule_param=-1.0), "schedule"),
     (dict(seed_items=10**6), "seed"),
