@@ -421,7 +421,7 @@ def models():
         flow = cfg["flow"]
         codec = cfg.get("info", {}).get("codec", {})
         click.echo(f"{name}: {flow['data_type']} K={flow['K']}, items {tuple(cfg['shape'])}, "
-                   f"default n={codec.get('steps', '?')} r={codec.get('r', '?')}, "
+                   f"default n={codec.get('steps', '?')} r={codec.get('r', '?')} grid p={codec.get('grid_power', 1.0)}, "
                    f"weights {cfg.get('weights_sha256', '')[:12]}")
 
 
