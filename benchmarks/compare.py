@@ -43,7 +43,7 @@ def bfn_rows() -> list[dict]:
             best[variant] = dict(r, source=os.path.basename(path))
     rows = []
     for variant, r in best.items():
-        rows.append({"variant": variant, "codec": f"bfn-codec ({r['model']})", "mode": f"n={r['steps']}, r={r['r']:g}",
+        rows.append({"variant": variant, "codec": f"bfn-codec ({r['model']})", "mode": f"n={r['steps']}, r={r['r']:g}, grid p={r.get('grid_power', 1.0):g}",
                      "items": r["items"], "bits_per_pixel": r["achieved_bits_per_dim"],
                      "encode_s_per_image": r["encode_seconds"] / r["items"],
                      "decode_s_per_image": r["decode_seconds"] / r["items"],
