@@ -346,7 +346,9 @@ def test_file(input_path, model_spec, quiet, threads):
 @main.command()
 @click.option("--limit", default=64, show_default=True, help="Images of the bundled sample to code (max 256).")
 @click.option("--steps", "-n", type=int, default=None, help="Transmission steps (default: each model's).")
-@click.option("--threads", type=int, default=None)
+@click.option("--threads", type=int, default=1, show_default=True,
+              help="torch threads (1: the ramp-up batches are small, and extra threads only help "
+                   "on an idle machine; on a busy one they can slow torch down many times).")
 @friendly_errors
 def demo(limit, steps, threads):
     """Compress and decompress the bundled Fashion-MNIST sample (first 256 test images,
