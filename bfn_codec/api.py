@@ -44,8 +44,9 @@ def _version(package: str) -> str:
 # Revision of the coder's arithmetic (tables, posteriors, grids). Any change that alters a
 # single probability makes older files undecodable, so it is part of the fingerprint.
 # 1: exact bin-mass posteriors (0.1.0, first files); 2: Sheppard-corrected posteriors and the
-# one-pass discretised table.
-CODER_REVISION = 2
+# one-pass discretised table; 3: discretised tails with erfc instead of ndtr (ndtr(-z) was 0
+# beyond z ~ 9 in float64).
+CODER_REVISION = 3
 
 
 def fingerprint(device: str = "cpu", threads: int | None = None) -> str:

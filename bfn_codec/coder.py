@@ -156,6 +156,11 @@ class ChainCoder:
         self.flow = model.flow
         self.plan = plan
         self.means = self.flow.component_means.numpy()  # [K, c]
+        # Discretised data: one coordinate, K > 2 evenly spaced means (the bin centres); the
+        # posterior then has a cheaper form (``_posterior_1d``).
+        steps = np.diff(self.means[:, 0])
+        self._even_1d = (self.means.shape[1] == 1 and len(self.means) > 2
+                         and bool(np.all(steps > 0)) and np.ptp(steps) <= 1e-12 * steps[0])
         self.v = self.flow.variance_factor
         self.network_calls = 0
         self.network_seconds = 0.0  # model calls: the network and its output table p_O
@@ -208,9 +213,41 @@ class ChainCoder:
         # float64 throughout: float32 here cost +0.5% on binary data (measured, oracle, n = 25).
         u = torch.from_numpy((j_i - S_prev / d) / std)  # [B, D, c]
         s = torch.from_numpy(p.alphas[i] * self.means / (d * std))  # [K, c]
-        logit = torch.from_numpy(w).clamp_min(1e-300).log()
+        if self._even_1d:
+            post = self._posterior_1d(u[..., 0], s[:, 0], a, w)
+            if post is not None:
+                return post
+        return self._posterior_logits(u, s, a, torch.from_numpy(w)).numpy()
+
+    @staticmethod
+    def _posterior_logits(u, s, a, w):
+        """softmax_k(log w_k + a (u . s_k - |s_k|^2 / 2)): the general form, in log space."""
+        logit = w.clamp_min(1e-300).log()
         logit += a * (u @ s.T - 0.5 * (s * s).sum(-1))
-        return torch.softmax(logit, dim=-1).numpy()
+        return torch.softmax(logit, dim=-1)
+
+    def _posterior_1d(self, u, s, a, w):
+        """The same posterior for one coordinate and evenly spaced s_k (discretised data),
+        in probability space: w_k exp(-a/2 ((s_k - u)^2 - m^2)) / sum, with m^2 = min_k (s_k -
+        u)^2 found in closed form (the nearest s_k), so every factor is <= 1 and the largest is
+        1. Six passes over [B, D, K] with exp instead of log + softmax (the posterior was the
+        8-bit codec's largest cost: 15.6 s of 44.7 s for 128 images, one thread). Variables whose
+        total underflows (w concentrated far from S_i's component) are redone in log space;
+        both sides run the same code, so they agree."""
+        K = s.shape[0]
+        step = float(s[1] - s[0])
+        nearest = torch.clamp(torch.round((u - s[0]) / step), 0, K - 1).long()
+        m = s[nearest] - u  # [B, D]
+        diff = s - u.unsqueeze(-1)  # [B, D, K]
+        expo = torch.addcmul((0.5 * a) * (m * m).unsqueeze(-1), diff, diff, value=-0.5 * a)
+        post = expo.clamp_max_(0.0).exp_().mul_(torch.from_numpy(w))
+        total = post.sum(-1, keepdim=True)
+        post.div_(total)
+        bad = ~(total[..., 0] > 1e-250)
+        if bool(bad.any()):
+            post[bad] = self._posterior_logits(u[bad].unsqueeze(-1), s.unsqueeze(-1), a,
+                                               torch.from_numpy(w)[bad])
+        return post.numpy()
 
     def _receiver_means(self, j_prev, k, i, shape):
         S_prev = np.zeros(shape) if j_prev is None else j_prev * self.plan.delta[i - 1]

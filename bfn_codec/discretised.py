@@ -12,6 +12,8 @@ sum_k p_O(k) N(S_{i-1} + alpha k_c, alpha) (chain.py, component means m_k = k_c,
 """
 from __future__ import annotations
 
+import math
+
 import torch
 
 from .chain import F64, BayesianFlow, _bcast
@@ -30,18 +32,33 @@ def bin_boundaries(K: int, dtype=F64) -> torch.Tensor:
 def discretised_gaussian_probs(mu: torch.Tensor, sigma: torch.Tensor, K: int) -> torch.Tensor:
     """p_O(k) for k = 0..K-1 of N(mu, sigma^2) binned on [-1, 1] with open edge bins.
 
-    One normal CDF per edge, on the small side only: tail(z) = Phi(-|z|) (reference P4). A bin
-    wholly below the mean has mass Phi(z_r) - Phi(z_l) = tail_r - tail_l, one wholly above has
-    (1 - Phi(z_l)) - (1 - Phi(z_r)) = tail_l - tail_r, so either is |tail_r - tail_l| with no
-    cancellation against 1; the one bin that holds the mean has 1 - tail_l - tail_r. The open
-    outer edges have tail 0. Shapes: mu, sigma [...] -> [..., K]."""
+    One tail per edge, on the small side only: tail(z) = Phi(-|z|) = erfc(|z|/sqrt 2)/2
+    (reference P4). A bin wholly below the mean has mass Phi(z_r) - Phi(z_l) = tail_r - tail_l,
+    one wholly above has (1 - Phi(z_l)) - (1 - Phi(z_r)) = tail_l - tail_r, so either is
+    |tail_r - tail_l| with no cancellation against 1; the one bin that holds the mean has
+    1 - tail_l - tail_r. The open outer edges have tail 0.
+
+    erfc, not torch.special.ndtr: in float64 ndtr(-z) is 0 from z ~ 9 on (it cancels against
+    1), which floored every bin beyond 9 sigma at 1e-300 with no gradient, and it is 4x slower
+    than erfc (measured: 1.05 s vs 0.25 s for 64 x 784 x 255 edges, one thread). The table is
+    the codec's largest cost on 8-bit data, so the no-grad path (the coder) works in place
+    (0.42 s per 64 images instead of 2.3 s with ndtr). Shapes: mu, sigma [...] -> [..., K]."""
     edges = bin_boundaries(K, mu.dtype)
-    z = (edges - mu.unsqueeze(-1)) / sigma.unsqueeze(-1)  # [..., K-1]
-    tail = torch.nn.functional.pad(torch.special.ndtr(-z.abs()), (1, 1))  # [..., K+1]
-    probs = (tail[..., 1:] - tail[..., :-1]).abs()
-    centre = (z < 0).sum(-1, keepdim=True)  # index of the bin that holds the mean
-    mass = 1.0 - tail.gather(-1, centre) - tail.gather(-1, centre + 1)
-    return probs.scatter_(-1, centre, mass.clamp_min(0.0))
+    inv = (1.0 / math.sqrt(2.0)) / sigma
+    # w = (edge - mu) / (sigma sqrt 2) in one pass
+    w = torch.addcmul((-mu * inv).unsqueeze(-1), edges, inv.unsqueeze(-1))  # [..., K-1]
+    # the bin that holds the mean: the number of edges below it
+    centre = torch.searchsorted(edges, mu.detach().contiguous()).unsqueeze(-1)
+    if torch.is_grad_enabled() and (mu.requires_grad or sigma.requires_grad):
+        tail2 = torch.nn.functional.pad(torch.special.erfc(w.abs()), (1, 1))  # 2 tail, [..., K+1]
+        probs = torch.diff(tail2, dim=-1).abs() * 0.5
+        mass = 1.0 - 0.5 * (tail2.gather(-1, centre) + tail2.gather(-1, centre + 1))
+        return probs.scatter(-1, centre, mass.clamp_min(0.0))
+    tail2 = w.new_zeros(w.shape[:-1] + (K + 1,))
+    tail2[..., 1:K] = torch.special.erfc(w.abs_())
+    probs = torch.diff(tail2, dim=-1).abs_().mul_(0.5)
+    mass = 1.0 - 0.5 * (tail2.gather(-1, centre) + tail2.gather(-1, centre + 1))
+    return probs.scatter_(-1, centre, mass.clamp_min_(0.0))
 
 
 def discretised_gaussian_log_probs(mu: torch.Tensor, sigma: torch.Tensor, K: int) -> torch.Tensor:

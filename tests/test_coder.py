@@ -276,3 +276,33 @@ def test_oracle_file_size_against_the_ideal_with_everything_counted(cfg, N):
     assert header_bytes < 320
     assert 8 * (len(blob) - header_bytes) / ideal < 1.005, (8 * len(blob), header_bytes, ideal, stats["seed_items"])
     assert np.array_equal(bfn_codec.decompress(blob, model=model), x)
+
+
+@pytest.mark.parametrize("i", [1, 5, 20])
+def test_discretised_posterior_fast_form_equals_the_log_space_form(i):
+    # _posterior_1d (probability space, closed-form nearest component) must give the same
+    # posterior as the general log-space softmax, including for S_i far from every component
+    # with weight (the underflow fallback)
+    flow = make_flow({"data_type": "discretised", "K": 256, "sigma1": 1e-3})
+    model = OracleModel(flow, np.full((50, 256), 1.0 / 256))
+    chain = ChainCoder(model, make_plan(flow, 20))
+    assert chain._even_1d
+    rng = np.random.default_rng(i)
+    B, D, K = 3, 50, 256
+    w = rng.dirichlet(np.full(K, 0.05), size=(B, D))
+    w[0, :5] = 0.0
+    w[0, :5, 0] = 1.0  # all weight on the lowest bin, S_i drawn near the highest: fallback
+    x = rng.integers(0, K, (B, D))
+    x[0, :5] = K - 1
+    plan = chain.plan
+    S_i = plan.betas[i] * chain.means[x] + math.sqrt(plan.betas[i]) * rng.standard_normal((B, D, 1))
+    j_i = np.rint(S_i / plan.delta[i]).astype(np.int64)
+    j_prev = None
+    if i > 1:
+        S_prev = plan.betas[i - 1] * chain.means[x] + math.sqrt(plan.betas[i - 1]) * rng.standard_normal((B, D, 1))
+        j_prev = np.rint(S_prev / plan.delta[i - 1]).astype(np.int64)
+    fast = chain._posterior(j_i, j_prev, i, w)
+    chain._even_1d = False
+    slow = chain._posterior(j_i, j_prev, i, w)
+    assert np.all(np.isfinite(fast)) and np.allclose(fast.sum(-1), 1.0)
+    assert np.abs(fast - slow).max() < 1e-9

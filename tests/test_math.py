@@ -7,7 +7,7 @@ import torch
 
 from bfn_codec.continuous import ContinuousBFN
 from bfn_codec.discrete import DiscreteBFN, sum_zero_basis
-from bfn_codec.discretised import DiscretisedBFN, discretised_gaussian_log_probs
+from bfn_codec.discretised import DiscretisedBFN, discretised_gaussian_log_probs, discretised_gaussian_probs
 from bfn_codec.models import OracleModel
 
 from conftest import draw, random_pi, tiny_network
@@ -161,6 +161,31 @@ def test_discretised_output_is_normalised_with_open_edges():
     assert torch.allclose(lp.exp().sum(-1), torch.ones(5, dtype=F64), atol=1e-12)
     assert int(lp[2].argmax()) == 0 and int(lp[3].argmax()) == 255  # edge bins absorb the tails
     assert torch.isfinite(lp).all()
+
+
+def test_discretised_tails_are_accurate_far_from_the_mean():
+    # a bin 12 and 30 standard deviations away: Phi(-11.5) - Phi(-12.5) etc., in closed form by
+    # erfc; torch.special.ndtr returned 0 there (the old table floored these bins at 1e-300)
+    K = 256
+    width = 2.0 / K
+    mu = torch.tensor([0.0, 0.0], dtype=F64)
+    sigma = torch.tensor([width, width], dtype=F64)
+    probs = discretised_gaussian_probs(mu, sigma, K)
+    centre = K // 2  # the bin [0, width) holds the mean 0 on its lower edge
+    for k in (centre + 12, centre + 30, centre - 13, centre - 31):
+        lo, hi = -1.0 + k * width, -1.0 + (k + 1) * width
+        exact = 0.5 * abs(math.erfc(abs(hi) / width / math.sqrt(2)) - math.erfc(abs(lo) / width / math.sqrt(2)))
+        assert float(probs[0, k]) == pytest.approx(exact, rel=1e-9)
+        assert exact > 1e-300
+
+
+def test_discretised_table_is_the_same_with_and_without_gradients():
+    g = torch.Generator().manual_seed(3)
+    mu = torch.randn(7, 50, dtype=F64, generator=g) * 0.7
+    sigma = torch.rand(7, 50, dtype=F64, generator=g) * 0.2 + 1e-3
+    plain = discretised_gaussian_probs(mu, sigma, 256)
+    tracked = discretised_gaussian_probs(mu.clone().requires_grad_(), sigma.clone().requires_grad_(), 256)
+    assert torch.equal(plain, tracked.detach())
 
 
 def test_n_step_loss_approaches_the_continuous_time_loss():
