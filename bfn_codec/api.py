@@ -45,8 +45,9 @@ def _version(package: str) -> str:
 # single probability makes older files undecodable, so it is part of the fingerprint.
 # 1: exact bin-mass posteriors (0.1.0, first files); 2: Sheppard-corrected posteriors and the
 # one-pass discretised table; 3: discretised tails with erfc instead of ndtr (ndtr(-z) was 0
-# beyond z ~ 9 in float64).
-CODER_REVISION = 3
+# beyond z ~ 9 in float64); 4: receiver weights of discretised data on a window of bins
+# (coder.WINDOW_Z).
+CODER_REVISION = 4
 
 
 def fingerprint(device: str = "cpu", threads: int | None = None) -> str:

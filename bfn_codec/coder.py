@@ -35,6 +35,9 @@ QuantizedGaussian = constriction.stream.model.QuantizedGaussian
 DEFAULT_R = 2.0  # grid spacing delta = sigma / r; r = 2 measured best (codec-design §4)
 DEFAULT_TAIL = 10.0  # supports cover +-10 std of the distribution they code
 MAX_SUPPORT = (1 << 24) // 2 - 2  # constriction: fewer than 2^24 symbols
+# Receiver weights of discretised data are coded on a window of bins within WINDOW_Z * sigma_x
+# of the mean (discretised.py, ``discretised_gaussian_window``): outside it p_O < 1e-23.
+WINDOW_Z = 10.0
 
 
 class RangeError(RuntimeError):
@@ -190,7 +193,28 @@ class ChainCoder:
             raise RangeError("the model produced non-finite probabilities")
         return probs
 
-    def _posterior(self, j_i: np.ndarray, j_prev: np.ndarray | None, i: int, w: np.ndarray) -> np.ndarray:
+    def _weights(self, j: np.ndarray | None, i: int, B: int):
+        """The receiver's mixture weights p_O(. | S_i; t_i) as (lo, table): lo None and the
+        full [B, D, K] table, or, for models with windows (discretised data), the table on bins
+        lo..lo+W-1 of each variable (lo [B, D]). The component index coded is k - lo."""
+        import time
+
+        if not hasattr(self.model, "output_window"):
+            return None, self._output(j, i, B)
+        D, c = self.model.D, self.flow.stat_dim
+        S = torch.zeros(B, D, c, dtype=F64) if j is None else torch.from_numpy(j.astype(np.float64) * self.plan.delta[i])
+        t0 = time.perf_counter()
+        trunk0 = getattr(self.model, "trunk_seconds", 0.0)
+        lo, probs = self.model.output_window(S, float(self.plan.times[i]), WINDOW_Z)
+        self.network_seconds += time.perf_counter() - t0
+        self.trunk_seconds += getattr(self.model, "trunk_seconds", 0.0) - trunk0
+        self.network_calls += 1
+        if not np.all(np.isfinite(probs)):
+            raise RangeError("the model produced non-finite probabilities")
+        return lo, probs
+
+    def _posterior(self, j_i: np.ndarray, j_prev: np.ndarray | None, i: int, w: np.ndarray,
+                   lo: np.ndarray | None = None) -> np.ndarray:
         """p(k | S_i, S_{i-1}) ∝ w_k * prod_c (mass of S_i's grid bin under component k).
 
         Bin masses, not densities (codec-design §3), to second order in h = delta_i / sigma_i =
@@ -214,9 +238,9 @@ class ChainCoder:
         u = torch.from_numpy((j_i - S_prev / d) / std)  # [B, D, c]
         s = torch.from_numpy(p.alphas[i] * self.means / (d * std))  # [K, c]
         if self._even_1d:
-            post = self._posterior_1d(u[..., 0], s[:, 0], a, w)
-            if post is not None:
-                return post
+            return self._posterior_1d(u[..., 0], s[:, 0], a, w, lo)
+        if lo is not None:
+            raise ValueError("windowed weights need evenly spaced one-dimensional means")
         return self._posterior_logits(u, s, a, torch.from_numpy(w)).numpy()
 
     @staticmethod
@@ -226,27 +250,31 @@ class ChainCoder:
         logit += a * (u @ s.T - 0.5 * (s * s).sum(-1))
         return torch.softmax(logit, dim=-1)
 
-    def _posterior_1d(self, u, s, a, w):
+    def _posterior_1d(self, u, s, a, w, lo=None):
         """The same posterior for one coordinate and evenly spaced s_k (discretised data),
         in probability space: w_k exp(-a/2 ((s_k - u)^2 - m^2)) / sum, with m^2 = min_k (s_k -
-        u)^2 found in closed form (the nearest s_k), so every factor is <= 1 and the largest is
-        1. Six passes over [B, D, K] with exp instead of log + softmax (the posterior was the
-        8-bit codec's largest cost: 15.6 s of 44.7 s for 128 images, one thread). Variables whose
-        total underflows (w concentrated far from S_i's component) are redone in log space;
-        both sides run the same code, so they agree."""
-        K = s.shape[0]
+        u)^2 over the table's bins found in closed form (the nearest s_k), so every factor is
+        <= 1 and the largest is 1. A handful of passes over [B, D, W] with exp instead of log +
+        softmax (the posterior was the 8-bit codec's largest cost: 15.6 s of 44.7 s for 128
+        images, one thread). With ``lo`` the table covers bins lo..lo+W-1 of each variable.
+        Variables whose total underflows (w concentrated far from S_i's component) are redone
+        in log space; both sides run the same code, so they agree."""
+        W = w.shape[-1]
         step = float(s[1] - s[0])
-        nearest = torch.clamp(torch.round((u - s[0]) / step), 0, K - 1).long()
-        m = s[nearest] - u  # [B, D]
-        diff = s - u.unsqueeze(-1)  # [B, D, K]
+        base = s[0] - u if lo is None else s[0] + torch.from_numpy(lo) * step - u  # s_lo - u, [B, D]
+        nearest = torch.clamp(torch.round(-base / step), 0, W - 1)
+        m = base + nearest * step  # s_nearest - u
+        diff = base.unsqueeze(-1) + torch.arange(W, dtype=F64) * step  # s_{lo+j} - u, [B, D, W]
         expo = torch.addcmul((0.5 * a) * (m * m).unsqueeze(-1), diff, diff, value=-0.5 * a)
         post = expo.clamp_max_(0.0).exp_().mul_(torch.from_numpy(w))
         total = post.sum(-1, keepdim=True)
         post.div_(total)
         bad = ~(total[..., 0] > 1e-250)
         if bool(bad.any()):
-            post[bad] = self._posterior_logits(u[bad].unsqueeze(-1), s.unsqueeze(-1), a,
-                                               torch.from_numpy(w)[bad])
+            # log w_k + a (u s_k - s_k^2 / 2) = log w_k - a/2 (s_k - u)^2 + const
+            d = diff[bad]
+            logit = torch.from_numpy(w)[bad].clamp_min(1e-300).log() - (0.5 * a) * d * d
+            post[bad] = torch.softmax(logit, dim=-1)
         return post.numpy()
 
     def _receiver_means(self, j_prev, k, i, shape):
@@ -261,7 +289,7 @@ class ChainCoder:
         return mean, np.full(mean.shape, std)
 
     def _step_nats(self, j_i: np.ndarray, j_prev: np.ndarray | None, i: int, w: np.ndarray,
-                   x: np.ndarray) -> np.ndarray:
+                   x: np.ndarray, lo: np.ndarray | None = None) -> np.ndarray:
         """Ideal cost in nats, per item, of step i on the popped trajectory, with the continuous
         densities: log q(S_i | S_{i-1}, x) - log p_R(S_i | S_{i-1}), where q is N(S_{i-1} +
         alpha_i m_x, v alpha_i) and p_R = sum_k w_k N(S_{i-1} + alpha_i m_k, v alpha_i). Both
@@ -271,11 +299,14 @@ class ChainCoder:
         p = self.plan
         std = math.sqrt(self.v * p.alphas[i])
         S_prev = np.zeros(j_i.shape) if j_prev is None else j_prev * p.delta[i - 1]
-        y = torch.from_numpy((j_i * p.delta[i] - S_prev) / std).unsqueeze(-2)  # [B, D, 1, c]
+        y = torch.from_numpy((j_i * p.delta[i] - S_prev) / std)  # [B, D, c]
         shift = torch.from_numpy(p.alphas[i] * self.means / std)  # [K, c]
-        z2 = ((y - shift) ** 2).sum(-1)  # [B, D, K]
+        if lo is not None:  # the window's components: k = lo + j
+            shift = shift[torch.from_numpy(lo).unsqueeze(-1) + torch.arange(w.shape[-1])]  # [B, D, W, c]
+        z2 = ((y.unsqueeze(-2) - shift) ** 2).sum(-1)  # [B, D, W]
         receiver = torch.logsumexp(torch.from_numpy(w).clamp_min(1e-300).log() - 0.5 * z2, dim=-1)
-        sender = -0.5 * torch.gather(z2, -1, torch.from_numpy(x).unsqueeze(-1)).squeeze(-1)
+        receiver -= torch.from_numpy(w).sum(-1).log()  # the coder normalises a window's weights
+        sender = -0.5 * ((y - torch.from_numpy(p.alphas[i] * self.means[x] / std)) ** 2).sum(-1)
         return (sender - receiver).sum(-1).numpy()
 
     # ----- encoder ---------------------------------------------------------------------------
@@ -311,15 +342,16 @@ class ChainCoder:
                 watch()
             else:
                 j_prev = None
-            w = self._output(j_prev, i - 1, B)
-            k = pop_categorical(coder, self._posterior(j, j_prev, i, w))
+            lo, w = self._weights(j_prev, i - 1, B)
+            k_local = pop_categorical(coder, self._posterior(j, j_prev, i, w, lo))
             watch()
+            k = k_local if lo is None else k_local + lo
             mean_r = self._receiver_means(j_prev, k, i, (B, D, c))
             push_gaussian(coder, j, mean_r, np.full(mean_r.shape, math.sqrt(self.v * p.alphas[i])),
                           p.delta[i], int(p.support_receiver[i]))
-            push_categorical(coder, k, w)
+            push_categorical(coder, k_local, w)
             if nats is not None:
-                nats = nats + self._step_nats(j, j_prev, i, w, x)
+                nats = nats + self._step_nats(j, j_prev, i, w, x, lo)
             j = j_prev
         self.last_trajectory_nats = nats
         return low
@@ -337,12 +369,13 @@ class ChainCoder:
         for i in range(1, n + 1):
             if coder.num_valid_bits() < floor:
                 raise RangeError("the coded data ran out")
-            w = self._output(j_prev, i - 1, B)
-            k = pop_categorical(coder, w)
+            lo, w = self._weights(j_prev, i - 1, B)
+            k_local = pop_categorical(coder, w)
+            k = k_local if lo is None else k_local + lo
             mean_r = self._receiver_means(j_prev, k, i, (B, D, c))
             j = pop_gaussian(coder, mean_r, np.full(mean_r.shape, math.sqrt(self.v * p.alphas[i])),
                              p.delta[i], int(p.support_receiver[i]))
-            push_categorical(coder, k, self._posterior(j, j_prev, i, w))
+            push_categorical(coder, k_local, self._posterior(j, j_prev, i, w, lo))
             if i >= 2:
                 mean_b, std_b = self._bridge(j, i)
                 push_gaussian(coder, j_prev, mean_b, std_b, p.delta[i - 1], int(p.support_bridge[i]))

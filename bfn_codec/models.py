@@ -6,6 +6,7 @@ The interface (what the coder and the losses call):
     model.shape                     the item shape, e.g. (1, 28, 28); D = prod(shape) variables
     model.log_probs(S, t)           S [B, D, c] float64, t float or [B] -> log p_O [B, D, K]
     model.output_probs(S, t)        the same as a float64 numpy table (no gradients)
+    model.output_window(S, t, z)    optional: (lo, table on bins lo..lo+W-1), see discretised.py
 
 Two implementations: ``NetworkModel`` (a trained network, float32 inside, one fixed float64
 recipe for its outputs) and ``OracleModel`` (the closed-form Bayes-optimal output for a source
@@ -116,6 +117,18 @@ class NetworkModel:
                 t = _time_vector(t, S.shape[0])
                 return self.flow.output_probs(self.params(S, t).to(F64), S, t).numpy()
             return self.log_probs(S, t).exp().numpy()
+
+    def output_window(self, S: torch.Tensor, t, z_max: float):
+        """(lo [B, D] or None, probs [B, D, W]): p_O on a window of W bins per variable
+        starting at lo, for flows that have one (discretised data); else the full table."""
+        if not hasattr(self.flow, "output_window_probs"):
+            return None, self.output_probs(S, t)
+        with torch.inference_mode():
+            t = _time_vector(t, S.shape[0])
+            lo, probs = self.flow.output_window_probs(self.params(S, t).to(F64), S, t, z_max)
+            if probs.shape[-1] == self.flow.K:
+                return None, probs.numpy()
+            return lo.numpy(), probs.numpy()
 
     # ----- persistence -----------------------------------------------------------------------
     def config(self) -> dict:

@@ -78,7 +78,7 @@ def _patch(blob, offset, fmt, value):
     (dict(batches=[10**6]), "batch"),
     (dict(model_sha256=b"\1" * 32), "written with model"),
     (dict(data_sha256=b"\1" * 32), "checksum"),
-    (dict(fingerprint="coder=3;torch=0.0;constriction=0;numpy=0;device=cpu;dtype=float32;det=1;threads=1"),
+    (dict(fingerprint="coder=4;torch=0.0;constriction=0;numpy=0;device=cpu;dtype=float32;det=1;threads=1"),
      "environment differs"),
     # files of 0.1.0's first coder (exact bin-mass posteriors) carry no coder= field
     (dict(fingerprint="torch=2.13.0+cpu;constriction=0.5.0;numpy=2.4.6;device=cpu;dtype=float32;det=1;threads=1"),
