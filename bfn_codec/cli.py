@@ -99,10 +99,13 @@ DATASET_HELP = ("fmnist (8-bit, 256 bins), fmnist-binary (pixel >= 128 -> 1) or 
 @click.option("--loss-steps", type=click.IntRange(1, 10_000), default=None,
               help="Train with the discrete-time loss L^n + L^r for this n instead of L^inf "
                    "(fine-tune a model for the n the codec uses; combine with --resume).")
+@click.option("--grid-power", type=click.FloatRange(0.125, 8.0), default=1.0, show_default=True,
+              help="With --loss-steps: the time grid t_i = (i/n)^p of that loss (use the one the "
+                   "model codes with, see `bfn-codec models`).")
 @friendly_errors
 def train(dataset, out_dir, steps, batch_size, lr, device, seed, resume, channels, channel_mult,
           res_blocks, unshuffle, attention, validate_every, checkpoint_every, ema_decay, data_dir, threads,
-          loss_steps):
+          loss_steps, grid_power):
     """Train a BFN with the continuous-time loss L^inf (AdamW, EMA, gradient clipping), or
     with L^n + L^r (--loss-steps n).
 
@@ -120,7 +123,7 @@ def train(dataset, out_dir, steps, batch_size, lr, device, seed, resume, channel
     run(train_data, val_data, out_dir, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
         resume=resume, network=network, validate_every=validate_every,
         checkpoint_every=checkpoint_every, ema_decay=ema_decay, device=device, command=command,
-        log=lambda m: click.echo(m, err=True), loss_steps=loss_steps)
+        log=lambda m: click.echo(m, err=True), loss_steps=loss_steps, grid_power=grid_power)
     click.echo(f"checkpoint written to {out_dir}", err=True)
 
 

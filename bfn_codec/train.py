@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .chain import power_times
 from .data import Dataset
 from .models import NetworkModel, load_model, make_flow, write_json_atomic
 from .progress import Progress
@@ -33,20 +34,23 @@ def _flat(batch: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(batch.reshape(batch.shape[0], -1).astype(np.int64))
 
 
-def training_loss(model, x: torch.Tensor, loss_steps: int | None, generator) -> torch.Tensor:
+def training_loss(model, x: torch.Tensor, loss_steps: int | None, generator,
+                  grid_power: float = 1.0) -> torch.Tensor:
     """Per-item loss in nats: L^inf (one random t), or with ``loss_steps`` = n the discrete-time
-    loss the codec pays, L^n + L^r (one random step of the uniform n-step grid, scaled by n,
-    one message sample; bfn-reference §1). Fine-tuning with L^n for the n the codec uses is one
-    of the paper's open questions (codec-design §9)."""
+    loss the codec pays, L^n + L^r (one random step of the n-step grid t_i = (i/n)^grid_power,
+    scaled by n, one message sample; bfn-reference §1). Fine-tuning with L^n for the n (and
+    grid) the codec uses is one of the paper's open questions (codec-design §9)."""
     flow = model.flow
     if loss_steps is None:
         return flow.infinity_loss_mc(model, x, generator=generator)
-    return (flow.n_step_loss(model, x, loss_steps, samples=1, generator=generator)
+    times = power_times(loss_steps, grid_power)
+    return (flow.n_step_loss(model, x, loss_steps, times=times, samples=1, generator=generator)
             + flow.reconstruction_loss(model, x, generator=generator))
 
 
 def validation_loss(model, data: Dataset, n_items: int = 500, repeats: int = 4,
-                    batch_size: int = 250, seed: int = 0, loss_steps: int | None = None) -> tuple[float, float]:
+                    batch_size: int = 250, seed: int = 0, loss_steps: int | None = None,
+                    grid_power: float = 1.0) -> tuple[float, float]:
     """Mean validation loss in bits/dim on the first ``n_items`` items (L^inf, or L^n + L^r
     with ``loss_steps``) and its standard error."""
     g = torch.Generator().manual_seed(seed)
@@ -56,7 +60,7 @@ def validation_loss(model, data: Dataset, n_items: int = 500, repeats: int = 4,
         for _ in range(repeats):
             for s in range(0, len(items), batch_size):
                 x = _flat(items[s:s + batch_size])
-                per_item.append(training_loss(model, x, loss_steps, g) / x.shape[1])
+                per_item.append(training_loss(model, x, loss_steps, g, grid_power) / x.shape[1])
     v = torch.cat(per_item) / math.log(2.0)
     return float(v.mean()), float(v.std() / math.sqrt(len(v)))
 
@@ -94,7 +98,7 @@ def train(train_data: Dataset, val_data: Dataset, out_dir, steps: int = 1000,
           network: dict | None = None, flow_config: dict | None = None, ema_decay: float = 0.999,
           validate_every: int = 500, checkpoint_every: int = 200, device: str = "cpu",
           command: str = "", name: str | None = None, progress: bool = True, log=print,
-          loss_steps: int | None = None):
+          loss_steps: int | None = None, grid_power: float = 1.0):
     """Train (or resume) a model in ``out_dir`` until ``steps`` optimiser steps have been done,
     with L^inf, or with L^n + L^r for n = ``loss_steps`` (fine-tuning for the codec's n)."""
     out_dir = Path(out_dir)
@@ -136,6 +140,12 @@ def train(train_data: Dataset, val_data: Dataset, out_dir, steps: int = 1000,
     D = math.prod(train_data.images.shape[1:])
     rng = np.random.default_rng(seed + 1000003 * start)
     g = torch.Generator().manual_seed(seed + 7 * start)
+    if train_info.get("command") and train_info["command"] != command:
+        # a resumed run with other settings (e.g. L^n fine-tuning after L^inf): keep the record
+        train_info.setdefault("earlier_commands", []).append(
+            {"command": train_info["command"], "until_step": start})
+    if loss_steps is not None:
+        train_info["loss"] = {"steps": loss_steps, "grid_power": grid_power}
     train_info.update({"seed": seed, "batch_size": batch_size, "lr": lr, "ema_decay": ema_decay,
                        "dataset": train_data.name, "command": command})
     model.info["training"] = train_info
@@ -161,7 +171,7 @@ def train(train_data: Dataset, val_data: Dataset, out_dir, steps: int = 1000,
             net.train()
             idx = rng.integers(0, len(train_data.images), batch_size)
             x = _flat(train_data.images[idx])
-            loss = training_loss(model, x, loss_steps, g).mean() / D  # nats per dim
+            loss = training_loss(model, x, loss_steps, g, grid_power).mean() / D  # nats per dim
             for group in opt.param_groups:  # short linear warm-up
                 group["lr"] = lr * min(1.0, step / 200.0)
             opt.zero_grad(set_to_none=True)
@@ -179,12 +189,16 @@ def train(train_data: Dataset, val_data: Dataset, out_dir, steps: int = 1000,
             running = bits if running is None else 0.98 * running + 0.02 * bits
             bar.update(1, f"loss {running:.4f} bits/dim")
             if step % validate_every == 0 or step == steps:
-                val, se = validation_loss(ema_model(), val_data, loss_steps=loss_steps)
+                val, se = validation_loss(ema_model(), val_data, loss_steps=loss_steps,
+                                          grid_power=grid_power)
                 metric = "L^inf" if loss_steps is None else f"L^{loss_steps}+L^r"
+                if loss_steps is not None and grid_power != 1.0:
+                    metric += f" (grid p={grid_power:g})"
                 train_info["history"].append({"step": step, "val_bits_per_dim": val, "se": se,
                                               "metric": metric, "train_bits_per_dim": running,
                                               "elapsed_s": time.monotonic() - t0})
-                key = "best_val_bits_per_dim" if loss_steps is None else f"best_val_L{loss_steps}_bits_per_dim"
+                key = ("best_val_bits_per_dim" if loss_steps is None else
+                       f"best_val_L{loss_steps}_bits_per_dim" + ("" if grid_power == 1.0 else f"_p{grid_power:g}"))
                 if train_info.get(key) is None or val < train_info[key]:
                     train_info[key] = val
                 log(f"\nstep {step}: validation {metric} {val:.4f} ± {se:.4f} bits/dim (EMA weights)")

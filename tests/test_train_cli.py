@@ -70,13 +70,15 @@ def test_fine_tuning_with_the_discrete_time_loss_lowers_it(tiny_run, npy_data, t
     (run / "train_state.safetensors").unlink()
     tr, va = load_dataset(f"npy:{npy_data}", "train"), load_dataset(f"npy:{npy_data}", "validation")
     va.images = tr.images[:100]
-    before = validation_loss(load_model(run), va, n_items=100, repeats=8, loss_steps=4)[0]
+    # on the codec's time grid t_i = (i/n)^2
+    before = validation_loss(load_model(run), va, n_items=100, repeats=8, loss_steps=4, grid_power=2.0)[0]
     train(tr, va, run, steps=140, batch_size=32, lr=3e-3, network=TINY_NET, resume=True,
-          validate_every=80, progress=False, log=lambda m: None, loss_steps=4)
-    after = validation_loss(load_model(run), va, n_items=100, repeats=8, loss_steps=4)[0]
+          validate_every=80, progress=False, log=lambda m: None, loss_steps=4, grid_power=2.0)
+    after = validation_loss(load_model(run), va, n_items=100, repeats=8, loss_steps=4, grid_power=2.0)[0]
     assert after < 0.9 * before, (before, after)
     info = json.loads((run / "config.json").read_text())["info"]["training"]
-    assert info["history"][-1]["metric"] == "L^4+L^r" and "best_val_L4_bits_per_dim" in info
+    assert info["history"][-1]["metric"] == "L^4+L^r (grid p=2)" and "best_val_L4_bits_per_dim_p2" in info
+    assert info["loss"] == {"steps": 4, "grid_power": 2.0}
 
 
 def test_checkpoint_save_load_gives_identical_outputs(tiny_run, tmp_path):
