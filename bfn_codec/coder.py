@@ -174,44 +174,34 @@ class ChainCoder:
         self.last_trajectory_nats: np.ndarray | None = None
 
     # ----- model calls -------------------------------------------------------------------------
-    def _output(self, j: np.ndarray | None, i: int, B: int) -> np.ndarray:
-        """p_O(. | S_i; t_i) as a float64 table [B, D, K] (S_0 = 0)."""
+    def _model_call(self, j: np.ndarray | None, i: int, B: int, window: bool):
+        """One network call at S_i (S_0 = 0), timed: (lo, table), see ``_weights``."""
         import time
 
-        D, c = self.model.D, self.flow.stat_dim
-        if j is None:
-            S = torch.zeros(B, D, c, dtype=F64)
-        else:
-            S = torch.from_numpy(j.astype(np.float64) * self.plan.delta[i])
-        t0 = time.perf_counter()
-        trunk0 = getattr(self.model, "trunk_seconds", 0.0)
-        probs = self.model.output_probs(S, float(self.plan.times[i]))
-        self.network_seconds += time.perf_counter() - t0
-        self.trunk_seconds += getattr(self.model, "trunk_seconds", 0.0) - trunk0
-        self.network_calls += 1
-        if not np.all(np.isfinite(probs)):
-            raise RangeError("the model produced non-finite probabilities")
-        return probs
-
-    def _weights(self, j: np.ndarray | None, i: int, B: int):
-        """The receiver's mixture weights p_O(. | S_i; t_i) as (lo, table): lo None and the
-        full [B, D, K] table, or, for models with windows (discretised data), the table on bins
-        lo..lo+W-1 of each variable (lo [B, D]). The component index coded is k - lo."""
-        import time
-
-        if not hasattr(self.model, "output_window"):
-            return None, self._output(j, i, B)
         D, c = self.model.D, self.flow.stat_dim
         S = torch.zeros(B, D, c, dtype=F64) if j is None else torch.from_numpy(j.astype(np.float64) * self.plan.delta[i])
         t0 = time.perf_counter()
         trunk0 = getattr(self.model, "trunk_seconds", 0.0)
-        lo, probs = self.model.output_window(S, float(self.plan.times[i]), WINDOW_Z)
+        if window and hasattr(self.model, "output_window"):
+            lo, probs = self.model.output_window(S, float(self.plan.times[i]), WINDOW_Z)
+        else:
+            lo, probs = None, self.model.output_probs(S, float(self.plan.times[i]))
         self.network_seconds += time.perf_counter() - t0
         self.trunk_seconds += getattr(self.model, "trunk_seconds", 0.0) - trunk0
         self.network_calls += 1
         if not np.all(np.isfinite(probs)):
             raise RangeError("the model produced non-finite probabilities")
         return lo, probs
+
+    def _output(self, j: np.ndarray | None, i: int, B: int) -> np.ndarray:
+        """p_O(. | S_i; t_i) as a float64 table [B, D, K] (S_0 = 0): what the data is coded with."""
+        return self._model_call(j, i, B, window=False)[1]
+
+    def _weights(self, j: np.ndarray | None, i: int, B: int):
+        """The receiver's mixture weights p_O(. | S_i; t_i) as (lo, table): lo None and the
+        full [B, D, K] table, or, for models with windows (discretised data), the table on bins
+        lo..lo+W-1 of each variable (lo [B, D]). The component index coded is k - lo."""
+        return self._model_call(j, i, B, window=True)
 
     def _posterior(self, j_i: np.ndarray, j_prev: np.ndarray | None, i: int, w: np.ndarray,
                    lo: np.ndarray | None = None) -> np.ndarray:
