@@ -19,6 +19,8 @@ import torch
 
 import bfn_codec
 from bfn_codec.data import load_dataset
+from bfn_codec.api import model_defaults
+from bfn_codec.chain import power_times
 from bfn_codec.evaluate import evaluate_loss, per_item_total_bits
 
 
@@ -30,6 +32,8 @@ def main(argv=None):
     ap.add_argument("--steps", default="10,25,50")
     ap.add_argument("--items", type=int, default=500)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--grid-power", type=float, default=None,
+                    help="time grid t_i = (i/n)^p of L^n (default: the tuned model's codec grid)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -39,10 +43,13 @@ def main(argv=None):
     res = {"base": args.base, "tuned": args.tuned, "dataset": args.dataset, "items": len(x),
            "sha256": {k: m.weights_sha256 for k, m in models.items()},
            "training": models["tuned"].info.get("training", {}).get("command"), "steps": []}
+    p = args.grid_power or model_defaults(models["tuned"])["grid_power"]
+    res["grid_power"] = p
     for n in [int(v) for v in args.steps.split(",")]:
-        bits = {k: per_item_total_bits(m, x, n, seed=n, samples=2) / D for k, m in models.items()}
+        bits = {k: per_item_total_bits(m, x, n, seed=n, samples=2, times=power_times(n, p)) / D
+                for k, m in models.items()}
         d = bits["tuned"] - bits["base"]
-        row = {"steps": n, **{f"{k}_bits_per_dim": float(v.mean()) for k, v in bits.items()},
+        row = {"steps": n, "grid_power": p, **{f"{k}_bits_per_dim": float(v.mean()) for k, v in bits.items()},
                "tuned_minus_base": float(d.mean()), "stderr": float(d.std(ddof=1) / math.sqrt(len(d))),
                "relative_percent": 100.0 * float(d.mean() / bits["base"].mean())}
         res["steps"].append(row)

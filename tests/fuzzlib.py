@@ -21,6 +21,20 @@ def sample_files():
     return model, [(chain, x), (fallback, x[:5])]
 
 
+def discretised_sample_files():
+    """A chain-mode file of 8-bit data written with a small discretised network whose receiver
+    weights are coded on windows of bins (coder revision 4), with that model."""
+    from conftest import tiny_network
+
+    flow = make_flow({"data_type": "discretised", "K": 256, "sigma1": 1e-3})
+    model = tiny_network(flow, scale=0.05)
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 256, (12, 4, 4)).astype(np.uint8)
+    x[:4] = 0
+    chain = bfn_codec.compress(x, model=model, steps=6, mode="bfn")
+    return model, [(chain, x)]
+
+
 def with_crc(body: bytes) -> bytes:
     return body + struct.pack("<I", zlib.crc32(body) & 0xFFFFFFFF)
 

@@ -13,7 +13,7 @@ import pytest
 import bfn_codec
 from bfn_codec.container import MAGIC, FormatError, Header, read, write
 
-from fuzzlib import check_one, mutate, sample_files, with_crc
+from fuzzlib import check_one, discretised_sample_files, mutate, sample_files, with_crc
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -23,22 +23,24 @@ def files():
     return sample_files()
 
 
-def test_fuzz_fixed_seed(files):
+@pytest.mark.parametrize("kind", ["binary-oracle", "discretised-windows"])
+def test_fuzz_fixed_seed(files, kind):
     """Thousands of mutated files: each ends in a FormatError or the exact original data."""
-    model, samples = files
+    model, samples = files if kind == "binary-oracle" else discretised_sample_files()
     rng = np.random.default_rng(12345)
     failures, cases = [], 0
+    mutations = 1200 if kind == "binary-oracle" else 1000
     for blob, original in samples:
         for cut in range(len(blob)):  # every truncation
             cases += 1
             if (f := check_one(blob[:cut], model, original)) is not None:
                 failures.append(("cut", cut, f))
-        for _ in range(1200):
+        for _ in range(mutations):
             cases += 1
             bad = mutate(blob, rng)
             if (f := check_one(bad, model, original)) is not None:
                 failures.append(("mutation", bad[:40].hex(), f))
-    assert cases > 3000
+    assert cases > (3000 if kind == "binary-oracle" else 1000)
     assert not failures, failures[:5]
 
 
