@@ -288,7 +288,8 @@ def _compress_chain(chain, items, flat, header, batch_size, progress, info):
                 trunk_seconds=chain.trunk_seconds, total_seconds=time.perf_counter() - t_start)
     if chain.measure_trajectory:
         info["trajectory_bits"] = np.concatenate(nats) / math.log(2.0)
-    info["coder_seconds"] = info["total_seconds"] - chain.network_seconds
+        info["trajectory_seconds"] = chain.trajectory_seconds
+    info["coder_seconds"] = info["total_seconds"] - chain.network_seconds - chain.trajectory_seconds
     return write(header, words)
 
 

@@ -21,6 +21,7 @@ identically by both sides.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 import constriction
@@ -172,12 +173,11 @@ class ChainCoder:
         # (``last_trajectory_nats``, one value per item; see ``_step_nats``).
         self.measure_trajectory = False
         self.last_trajectory_nats: np.ndarray | None = None
+        self.trajectory_seconds = 0.0  # time spent recording it (not part of coding)
 
     # ----- model calls -------------------------------------------------------------------------
     def _model_call(self, j: np.ndarray | None, i: int, B: int, window: bool):
         """One network call at S_i (S_0 = 0), timed: (lo, table), see ``_weights``."""
-        import time
-
         D, c = self.model.D, self.flow.stat_dim
         S = torch.zeros(B, D, c, dtype=F64) if j is None else torch.from_numpy(j.astype(np.float64) * self.plan.delta[i])
         t0 = time.perf_counter()
@@ -324,7 +324,9 @@ class ChainCoder:
         push_categorical(coder, x, table)
         nats = None
         if self.measure_trajectory:  # L^r term: -log p_O(x | S_n; 1)
+            t0 = time.perf_counter()
             nats = -np.log(np.take_along_axis(table, x[..., None], -1)[..., 0]).sum(-1)
+            self.trajectory_seconds += time.perf_counter() - t0
         for i in range(n, 0, -1):
             if i >= 2:
                 mean_b, std_b = self._bridge(j, i)
@@ -341,7 +343,9 @@ class ChainCoder:
                           p.delta[i], int(p.support_receiver[i]))
             push_categorical(coder, k_local, w)
             if nats is not None:
+                t0 = time.perf_counter()
                 nats = nats + self._step_nats(j, j_prev, i, w, x, lo)
+                self.trajectory_seconds += time.perf_counter() - t0
             j = j_prev
         self.last_trajectory_nats = nats
         return low
