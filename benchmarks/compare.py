@@ -32,18 +32,15 @@ def _load(path):
 
 
 def bfn_rows() -> list[dict]:
-    """The largest codec_bench run per bundled model (ties: the newest file)."""
-    best = {}
-    for path in sorted(glob.glob(os.path.join(RESULTS, "codec-*.json")), key=os.path.getmtime):
-        r = _load(path)
-        variant = {v: k for k, v in VARIANTS.items()}.get(r.get("dataset"))
-        if variant is None or r.get("mode") != "bfn":
-            continue
-        if variant not in best or r["items"] >= best[variant]["items"]:
-            best[variant] = dict(r, source=os.path.basename(path))
+    """Per bundled model, the codec_bench run that describes what ships (report.current_runs:
+    same weights and default n / grid first, then the most images)."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from report import current_runs
+
+    best = {{v: k for k, v in VARIANTS.items()}[d]: r for d, r in current_runs().items()}
     rows = []
     for variant, r in best.items():
-        rows.append({"variant": variant, "codec": f"bfn-codec ({r['model']})", "mode": f"n={r['steps']}, r={r['r']:g}, grid p={r.get('grid_power', 1.0):g}",
+        rows.append({"variant": variant, "codec": f"bfn-codec ({r['model']})", "mode": f"n={r['steps']}, r={r['r']:g}, grid p={r.get('grid_power', 1.0):g}, {r.get('threads', '?')} thread(s)",
                      "items": r["items"], "bits_per_pixel": r["achieved_bits_per_dim"],
                      # without the trajectory recording codec_bench adds (a plain compress skips it)
                      "encode_s_per_image": (r["encode_seconds"] - r.get("encode_trajectory_seconds", 0.0)) / r["items"],
