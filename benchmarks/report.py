@@ -87,15 +87,15 @@ def codec_section() -> list[str]:
            "against it isolates the coder's own overhead without the estimate's noise. Encode seconds "
            "include recording that trajectory; where a third figure is given it is that recording's "
            "share (not part of a plain compress).", "",
-           "| model | coder rev. | items | n | r | grid p | file bits/dim | model bits/dim | overhead | trajectory bits/dim | overhead vs trajectory | encode s (network / coder [/ trajectory]) | decode s (network / coder) | batches (largest) |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+           "| model | weights | coder rev. | items | n | r | grid p | file bits/dim | model bits/dim | overhead | trajectory bits/dim | overhead vs trajectory | encode s (network / coder [/ trajectory]) | decode s (network / coder) | batches (largest) |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         model = (f"{r['model_bits_per_dim']:.4f} ± {r['model_stderr_bits_per_dim']:.4f}"
                  if r.get("model_bits_per_dim") is not None else "–")
         overhead = f"{r['overhead_percent']:+.2f}%" if r.get("overhead_percent") is not None else "–"
         traj = (f"{r['trajectory_bits_per_dim']:.4f}", f"{r['overhead_vs_trajectory_percent']:+.3f}%") \
             if r.get("overhead_vs_trajectory_percent") is not None else ("–", "–")
-        out.append(f"| {r['model']} | {r.get('coder_revision', 1)} | {r['items']} | {r['steps']} | {r['r']:g} | {r.get('grid_power', 1.0):g} | "
+        out.append(f"| {r['model']} | {r['model_sha256'][:8]} | {r.get('coder_revision', 1)} | {r['items']} | {r['steps']} | {r['r']:g} | {r.get('grid_power', 1.0):g} | "
                    f"{r['achieved_bits_per_dim']:.4f} | {model} | {overhead} | {traj[0]} | {traj[1]} | "
                    f"{r['encode_seconds']:.0f} ({r['encode_network_seconds']:.0f} / "
                    f"{r['encode_coder_seconds']:.0f}"
