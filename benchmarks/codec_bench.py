@@ -37,6 +37,7 @@ def main(argv=None):
     ap.add_argument("--limit", type=int, default=1000)
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("-r", type=float, default=None)
+    ap.add_argument("--grid-power", type=float, default=None, help="time grid t_i = (i/n)^p (default: the model's)")
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--mode", default="bfn", choices=["auto", "bfn"])
@@ -54,7 +55,8 @@ def main(argv=None):
     model = bfn_codec.load_model(args.model)
     enc_stats, dec_stats = {}, {}
     t0 = time.perf_counter()
-    blob = bfn_codec.compress(data, model=model, steps=args.steps, r=args.r, batch_size=args.batch_size,
+    blob = bfn_codec.compress(data, model=model, steps=args.steps, r=args.r, grid_power=args.grid_power,
+                              batch_size=args.batch_size,
                               mode=args.mode, stats=enc_stats, progress=True, trajectory=True)
     t1 = time.perf_counter()
     back = bfn_codec.decompress(blob, model=model, stats=dec_stats, progress=True)
