@@ -212,12 +212,30 @@ def test_decoding_in_another_process_with_another_thread_count(tmp_path):
 def test_interrupted_compress_leaves_no_partial_output(tmp_path):
     x = np.random.default_rng(0).integers(0, 2, (3000, 28, 28)).astype(np.uint8)
     np.save(tmp_path / "big.npy", x)
+    import threading
+
     for sig in (signal.SIGINT, signal.SIGTERM):
         p = subprocess.Popen([sys.executable, os.path.join(ROOT, "cli.py"), "compress", str(tmp_path / "big.npy"),
-                              "--mode", "bfn", "-q"], stderr=subprocess.PIPE)
-        time.sleep(6)
+                              "--mode", "bfn"], stderr=subprocess.PIPE)
+        # signal only once coding has begun (its progress bar is on stderr): on a loaded machine a
+        # fixed delay could land in the interpreter's own start-up (torch import)
+        lines, started = [], threading.Event()
+
+        def read():
+            for line in p.stderr:
+                lines.append(line)
+                if b"compress [" in line:
+                    started.set()
+            started.set()
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        assert started.wait(timeout=120), b"".join(lines)
+        time.sleep(1.0)
         p.send_signal(sig)
-        _, err = p.communicate(timeout=60)
+        p.wait(timeout=120)
+        reader.join(timeout=10)
+        err = b"".join(lines)
         assert p.returncode != 0
         assert b"Traceback" not in err
         assert sorted(os.listdir(tmp_path)) == ["big.npy"], os.listdir(tmp_path)
