@@ -29,6 +29,17 @@ def bin_boundaries(K: int, dtype=F64) -> torch.Tensor:
     return (-1.0 + 2.0 * j / K).to(dtype)
 
 
+def _bin_masses(tail2: torch.Tensor, centre: torch.Tensor, inplace: bool) -> torch.Tensor:
+    """Bin masses from 2 x the small-side tail at each bin's edges ([..., W+1]) and the index of
+    the bin that holds the mean ([..., 1]): |tail_r - tail_l| for the bins wholly on one side,
+    1 - tail_l - tail_r for the one that holds the mean (see ``discretised_gaussian_probs``).
+    ``inplace`` (no gradient needed) saves three passes over the table on the coder's path."""
+    mass = 1.0 - 0.5 * (tail2.gather(-1, centre) + tail2.gather(-1, centre + 1))
+    if not inplace:
+        return (torch.diff(tail2, dim=-1).abs() * 0.5).scatter(-1, centre, mass.clamp_min(0.0))
+    return torch.diff(tail2, dim=-1).abs_().mul_(0.5).scatter_(-1, centre, mass.clamp_min_(0.0))
+
+
 def discretised_gaussian_probs(mu: torch.Tensor, sigma: torch.Tensor, K: int) -> torch.Tensor:
     """p_O(k) for k = 0..K-1 of N(mu, sigma^2) binned on [-1, 1] with open edge bins.
 
@@ -51,14 +62,10 @@ def discretised_gaussian_probs(mu: torch.Tensor, sigma: torch.Tensor, K: int) ->
     centre = torch.searchsorted(edges, mu.detach().contiguous()).unsqueeze(-1)
     if torch.is_grad_enabled() and (mu.requires_grad or sigma.requires_grad):
         tail2 = torch.nn.functional.pad(torch.special.erfc(w.abs()), (1, 1))  # 2 tail, [..., K+1]
-        probs = torch.diff(tail2, dim=-1).abs() * 0.5
-        mass = 1.0 - 0.5 * (tail2.gather(-1, centre) + tail2.gather(-1, centre + 1))
-        return probs.scatter(-1, centre, mass.clamp_min(0.0))
+        return _bin_masses(tail2, centre, inplace=False)
     tail2 = w.new_zeros(w.shape[:-1] + (K + 1,))
     tail2[..., 1:K] = torch.special.erfc(w.abs_())
-    probs = torch.diff(tail2, dim=-1).abs_().mul_(0.5)
-    mass = 1.0 - 0.5 * (tail2.gather(-1, centre) + tail2.gather(-1, centre + 1))
-    return probs.scatter_(-1, centre, mass.clamp_min_(0.0))
+    return _bin_masses(tail2, centre, inplace=True)
 
 
 def discretised_gaussian_window(mu: torch.Tensor, sigma: torch.Tensor, K: int, z_max: float):
@@ -88,10 +95,7 @@ def discretised_gaussian_window(mu: torch.Tensor, sigma: torch.Tensor, K: int, z
     tail2 = torch.special.erfc(w.abs_())  # 2 x tail, [..., W+1]
     tail2[..., 0].masked_fill_(lo == 0, 0.0)
     tail2[..., W].masked_fill_(lo == K - W, 0.0)
-    probs = torch.diff(tail2, dim=-1).abs_().mul_(0.5)
-    local = (centre - lo).unsqueeze(-1)
-    mass = 1.0 - 0.5 * (tail2.gather(-1, local) + tail2.gather(-1, local + 1))
-    return lo, probs.scatter_(-1, local, mass.clamp_min_(0.0))
+    return lo, _bin_masses(tail2, (centre - lo).unsqueeze(-1), inplace=True)
 
 
 def discretised_gaussian_log_probs(mu: torch.Tensor, sigma: torch.Tensor, K: int) -> torch.Tensor:
