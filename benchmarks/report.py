@@ -179,7 +179,10 @@ def curve_section() -> list[str]:
         c = load(f"curve-{variant}.json")
         if not c:
             continue
-        out += [f"### Steps n: {c['model']} (`benchmarks/steps_curve.py`, {c['items']} test images)", "",
+        sha = c.get("model_sha256") or ""
+        shipped = sha and sha == _bundled(c["model"]).get("weights_sha256")
+        weights = f"weights {sha[:8]}" + ("" if shipped else ", not the shipped weights") if sha else "weights unknown"
+        out += [f"### Steps n: {c['model']} (`benchmarks/steps_curve.py`, {c['items']} test images, {weights})", "",
                 f"L^inf = {c['infinity_bits_per_dim']:.4f} ± {c['infinity_stderr']:.4f} bits/dim. The coder "
                 f"columns: the chain's bits on the first {c['code_items']} images minus the LZMA2 seed "
                 "items (what a long file converges to), against the ideal cost of the trajectories it coded.", "",
