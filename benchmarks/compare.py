@@ -38,10 +38,10 @@ def bfn_rows() -> list[dict]:
     from report import current_runs, largest_runs_of_shipped_weights
 
     name = {v: k for k, v in VARIANTS.items()}
-    runs = [(name[d], r) for d, r in current_runs().items()]
+    current, largest = current_runs(), largest_runs_of_shipped_weights()
+    runs = [(name[d], r) for d, r in current.items()]
     # and the shipped weights' run on the most images, where that is another run (other grid)
-    largest = largest_runs_of_shipped_weights()
-    runs += [(name[d], largest[d]) for d, r in current_runs().items()
+    runs += [(name[d], largest[d]) for d, r in current.items()
              if d in largest and largest[d]["items"] > r["items"]]
     rows = []
     for variant, r in runs:

@@ -29,36 +29,48 @@ def _bundled(name: str) -> dict:
     return json.load(open(path)) if os.path.exists(path) else {}
 
 
+def _shipped_weights(name: str) -> str | None:
+    return _bundled(name).get("weights_sha256")
+
+
+def _weights_label(sha: str | None, name: str) -> str:
+    """A weights hash as the tables show it, flagged when it is not what the package ships."""
+    if not sha:
+        return "unknown"
+    return sha[:8] + ("" if sha == _shipped_weights(name) else ", not the shipped weights")
+
+
+def _bundled_model_runs():
+    """(file name, result) of every codec_bench run of a bundled model in bfn mode, by file name
+    (not file time, which a fresh clone resets)."""
+    for path in sorted(glob.glob(os.path.join(HERE, "results", "codec-*.json"))):
+        r = json.load(open(path))
+        if r.get("mode") == "bfn" and r.get("dataset") in TARGETS:
+            yield os.path.basename(path), r
+
+
 def largest_runs_of_shipped_weights() -> dict:
     """Per bundled model, the run with the most images among those of its shipped weights."""
     best = {}
-    for path in sorted(glob.glob(os.path.join(HERE, "results", "codec-*.json"))):
-        r = json.load(open(path))
-        if r.get("mode") != "bfn" or r.get("dataset") not in TARGETS:
-            continue
-        if r.get("model_sha256") != _bundled(r["dataset"]).get("weights_sha256"):
-            continue
-        if r["dataset"] not in best or r["items"] > best[r["dataset"]]["items"]:
-            best[r["dataset"]] = dict(r, source=os.path.basename(path), current=True)
+    for source, r in _bundled_model_runs():
+        if r.get("model_sha256") == _shipped_weights(r["dataset"]) and \
+                (r["dataset"] not in best or r["items"] > best[r["dataset"]]["items"]):
+            best[r["dataset"]] = dict(r, source=source)
     return best
 
 
 def current_runs() -> dict:
     """Per bundled model, the codec_bench run that describes what ships: the same weights and
-    the model's default n and time grid first, then the most images (file names break ties, so
-    the choice does not depend on file times, which a fresh clone resets)."""
+    the model's default n and time grid first, then the most images (file names break ties)."""
     best = {}
-    for path in sorted(glob.glob(os.path.join(HERE, "results", "codec-*.json"))):
-        r = json.load(open(path))
-        if r.get("mode") != "bfn" or r.get("dataset") not in TARGETS:
-            continue
+    for source, r in _bundled_model_runs():
         cfg = _bundled(r["dataset"])
         codec = cfg.get("info", {}).get("codec", {})
         rank = (r.get("model_sha256") == cfg.get("weights_sha256"),
                 r.get("steps") == codec.get("steps") and r.get("grid_power", 1.0) == codec.get("grid_power", 1.0),
                 r["items"])
         if r["dataset"] not in best or rank > best[r["dataset"]][0]:
-            best[r["dataset"]] = (rank, dict(r, source=os.path.basename(path), current=rank[0]))
+            best[r["dataset"]] = (rank, dict(r, source=source))
     return {k: v[1] for k, v in best.items()}
 
 
@@ -84,11 +96,11 @@ def headline_section() -> list[str]:
         if big is not None and big["items"] > r["items"]:
             rows.append((dataset, big, f"grid p={big.get('grid_power', 1.0):g}, most images"))
     for dataset, r, what in rows:
-        rows = [c for c in classical["results"] if c.get("variant") == variant[dataset] and "bits_per_pixel" in c]
-        top = min(rows, key=lambda c: c["bits_per_pixel"]) if rows else None
+        known = [c for c in classical["results"] if c.get("variant") == variant[dataset] and "bits_per_pixel" in c]
+        top = min(known, key=lambda c: c["bits_per_pixel"]) if known else None
         top_s = f"{top['bits_per_pixel']:.4f} ({top['codec']}, {top['mode']})" if top else "–"
         enc = r.get("encode_items_per_second_without_trajectory", r["encode_items_per_second"])
-        weights = r['model_sha256'][:8] + ("" if r["current"] else ", not the bundled weights")
+        weights = _weights_label(r.get("model_sha256"), dataset)
         out.append(f"| {dataset} | {r['model']} ({weights}) | {what} | {r['steps']} | {r.get('grid_power', 1.0):g} | {r['items']} | "
                    f"**{r['achieved_bits_per_dim']:.4f}** | {TARGETS[dataset]} | {top_s} | {enc:.2f} | "
                    f"{r['decode_items_per_second']:.2f} | {r.get('threads', '?')} | {r['source']} |")
@@ -179,10 +191,8 @@ def curve_section() -> list[str]:
         c = load(f"curve-{variant}.json")
         if not c:
             continue
-        sha = c.get("model_sha256") or ""
-        shipped = sha and sha == _bundled(c["model"]).get("weights_sha256")
-        weights = f"weights {sha[:8]}" + ("" if shipped else ", not the shipped weights") if sha else "weights unknown"
-        out += [f"### Steps n: {c['model']} (`benchmarks/steps_curve.py`, {c['items']} test images, {weights})", "",
+        weights = _weights_label(c.get("model_sha256"), c["model"])
+        out += [f"### Steps n: {c['model']} (`benchmarks/steps_curve.py`, {c['items']} test images, weights {weights})", "",
                 f"L^inf = {c['infinity_bits_per_dim']:.4f} ± {c['infinity_stderr']:.4f} bits/dim. The coder "
                 f"columns: the chain's bits on the first {c['code_items']} images minus the LZMA2 seed "
                 "items (what a long file converges to), against the ideal cost of the trajectories it coded.", "",
