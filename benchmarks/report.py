@@ -222,10 +222,12 @@ def throughput_section() -> list[str]:
     out = ["### Throughput (`benchmarks/test_throughput.py`, pytest-benchmark, 1 torch thread)", "",
            "Default n and r of each model; shares of the time: the network itself, its output table "
            "p_O, and the coder (posteriors, ANS, seeding, batching).", "",
-           "| test | images | images/s | network | output table | coder | bits/pixel |", "|---|---|---|---|---|---|---|"]
+           "| test | weights | images | images/s | network | output table | coder | bits/pixel |",
+           "|---|---|---|---|---|---|---|---|"]
     for b in data["benchmarks"]:
         e = b["extra_info"]
-        out.append(f"| {b['name']} | {e['items']} ({e['source']}) | {e['images_per_second']:.2f} | "
+        weights = _weights_label(e.get("model_sha256"), b["params"]["name"])
+        out.append(f"| {b['name']} | {weights} | {e['items']} ({e['source']}) | {e['images_per_second']:.2f} | "
                    f"{100 * e['network_share']:.0f}% | {100 * e['output_table_share']:.0f}% | "
                    f"{100 * e['coder_share']:.0f}% | {e['bits_per_pixel']:.4f} |")
     cpu = data.get("machine_info", {}).get("cpu", {}).get("brand_raw", "")

@@ -42,7 +42,7 @@ def _one_thread():
     torch.set_num_threads(before)
 
 
-def _record(benchmark, x, stats, blob, source):
+def _record(benchmark, model, x, stats, blob, source):
     """Time split of the last round: the network itself (trunk), its output table p_O, and the
     coder (posteriors, ANS, seed, batching: everything else)."""
     seconds = benchmark.stats.stats.mean
@@ -52,7 +52,7 @@ def _record(benchmark, x, stats, blob, source):
         items=len(x), source=source, mode=stats.get("mode", "bfn"), images_per_second=len(x) / seconds,
         network_share=trunk / seconds, output_table_share=table / seconds,
         coder_share=1.0 - (trunk + table) / seconds,
-        bits_per_pixel=8 * len(blob) / x.size, threads=1)
+        bits_per_pixel=8 * len(blob) / x.size, threads=1, model_sha256=model.weights_sha256)
 
 
 @pytest.mark.parametrize("name", ["fmnist-binary", "fmnist"])
@@ -66,7 +66,7 @@ def test_encode(benchmark, name):
         return bfn_codec.compress(x, model=model, mode="bfn", stats=stats)
 
     blob = benchmark.pedantic(run, rounds=ROUNDS, iterations=1)
-    _record(benchmark, x, stats, blob, source)
+    _record(benchmark, model, x, stats, blob, source)
 
 
 @pytest.mark.parametrize("name", ["fmnist-binary", "fmnist"])
@@ -82,4 +82,4 @@ def test_decode(benchmark, name):
 
     y = benchmark.pedantic(run, rounds=ROUNDS, iterations=1)
     assert np.array_equal(x, y)
-    _record(benchmark, x, stats, blob, source)
+    _record(benchmark, model, x, stats, blob, source)
