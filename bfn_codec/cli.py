@@ -81,6 +81,9 @@ DATASET_HELP = ("fmnist (8-bit, 256 bins), fmnist-binary (pixel >= 128 -> 1) or 
 @click.option("--steps", default=1000, show_default=True, help="Total optimiser steps to reach.")
 @click.option("--batch-size", default=64, show_default=True)
 @click.option("--lr", default=2e-4, show_default=True, help="AdamW learning rate.")
+@click.option("--lr-final", type=click.FloatRange(min=0.0), default=None,
+              help="Anneal the learning rate from --lr to this value on a half cosine between "
+                   "the step the run starts (or resumes) from and --steps. Default: constant --lr.")
 @click.option("--device", default="cpu", show_default=True, type=click.Choice(["cpu", "cuda"]))
 @click.option("--seed", default=0, show_default=True)
 @click.option("--resume", is_flag=True, help="Continue the run in --out (weights, EMA, optimiser).")
@@ -103,7 +106,7 @@ DATASET_HELP = ("fmnist (8-bit, 256 bins), fmnist-binary (pixel >= 128 -> 1) or 
               help="With --loss-steps: the time grid t_i = (i/n)^p of that loss (use the one the "
                    "model codes with, see `bfn-codec models`).")
 @friendly_errors
-def train(dataset, out_dir, steps, batch_size, lr, device, seed, resume, channels, channel_mult,
+def train(dataset, out_dir, steps, batch_size, lr, lr_final, device, seed, resume, channels, channel_mult,
           res_blocks, unshuffle, attention, validate_every, checkpoint_every, ema_decay, data_dir, threads,
           loss_steps, grid_power):
     """Train a BFN with the continuous-time loss L^inf (AdamW, EMA, gradient clipping), or
@@ -123,7 +126,8 @@ def train(dataset, out_dir, steps, batch_size, lr, device, seed, resume, channel
     run(train_data, val_data, out_dir, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
         resume=resume, network=network, validate_every=validate_every,
         checkpoint_every=checkpoint_every, ema_decay=ema_decay, device=device, command=command,
-        log=lambda m: click.echo(m, err=True), loss_steps=loss_steps, grid_power=grid_power)
+        log=lambda m: click.echo(m, err=True), loss_steps=loss_steps, grid_power=grid_power,
+        lr_final=lr_final)
     click.echo(f"checkpoint written to {out_dir}", err=True)
 
 

@@ -93,14 +93,31 @@ def _load_train_state(path: Path, net, opt) -> None:
                             "step": tensors[f"opt.{i}.step"].reshape(())}
 
 
+def learning_rate(step: int, lr: float, schedule: dict | None = None) -> float:
+    """The learning rate of optimiser step ``step`` (1-based): a short linear warm-up over the
+    first 200 steps of a run, then ``lr``, or with ``schedule`` a half-cosine anneal
+    lr_final + (lr - lr_final) (1 + cos(pi u)) / 2, u = (step - from_step) / (to_step - from_step),
+    which starts at ``lr`` and reaches ``lr_final`` on the last step."""
+    warm = min(1.0, step / 200.0)
+    if schedule is None:
+        return lr * warm
+    span = max(1, schedule["to_step"] - schedule["from_step"])
+    u = min(1.0, max(0.0, (step - schedule["from_step"]) / span))
+    final = schedule["lr_final"]
+    return warm * (final + (lr - final) * 0.5 * (1.0 + math.cos(math.pi * u)))
+
+
 def train(train_data: Dataset, val_data: Dataset, out_dir, steps: int = 1000,
           batch_size: int = 64, lr: float = 2e-4, seed: int = 0, resume: bool = False,
           network: dict | None = None, flow_config: dict | None = None, ema_decay: float = 0.999,
           validate_every: int = 500, checkpoint_every: int = 200, device: str = "cpu",
           command: str = "", name: str | None = None, progress: bool = True, log=print,
-          loss_steps: int | None = None, grid_power: float = 1.0):
+          loss_steps: int | None = None, grid_power: float = 1.0, lr_final: float | None = None):
     """Train (or resume) a model in ``out_dir`` until ``steps`` optimiser steps have been done,
-    with L^inf, or with L^n + L^r for n = ``loss_steps`` (fine-tuning for the codec's n)."""
+    with L^inf, or with L^n + L^r for n = ``loss_steps`` (fine-tuning for the codec's n).
+
+    With ``lr_final`` the learning rate anneals from ``lr`` to ``lr_final`` on a half cosine
+    between the step this command started from and ``steps`` (see :func:`learning_rate`)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     state_path = out_dir / "train_state.safetensors"
@@ -140,10 +157,20 @@ def train(train_data: Dataset, val_data: Dataset, out_dir, steps: int = 1000,
     D = math.prod(train_data.images.shape[1:])
     rng = np.random.default_rng(seed + 1000003 * start)
     g = torch.Generator().manual_seed(seed + 7 * start)
-    if train_info.get("command") and train_info["command"] != command:
+    same_command = train_info.get("command") == command
+    if train_info.get("command") and not same_command:
         # a resumed run with other settings (e.g. L^n fine-tuning after L^inf): keep the record
         train_info.setdefault("earlier_commands", []).append(
             {"command": train_info["command"], "until_step": start})
+    schedule = None
+    if lr_final is not None:
+        # an interrupted annealing run resumed with the same command keeps its original start
+        old = train_info.get("lr_schedule") if same_command else None
+        schedule = {"kind": "cosine", "lr": lr, "lr_final": lr_final,
+                    "from_step": old["from_step"] if old else start, "to_step": steps}
+    train_info.pop("lr_schedule", None)
+    if schedule is not None:
+        train_info["lr_schedule"] = schedule
     if loss_steps is not None:
         train_info["loss"] = {"steps": loss_steps, "grid_power": grid_power}
     train_info.update({"seed": seed, "batch_size": batch_size, "lr": lr, "ema_decay": ema_decay,
@@ -172,8 +199,8 @@ def train(train_data: Dataset, val_data: Dataset, out_dir, steps: int = 1000,
             idx = rng.integers(0, len(train_data.images), batch_size)
             x = _flat(train_data.images[idx])
             loss = training_loss(model, x, loss_steps, g, grid_power).mean() / D  # nats per dim
-            for group in opt.param_groups:  # short linear warm-up
-                group["lr"] = lr * min(1.0, step / 200.0)
+            for group in opt.param_groups:
+                group["lr"] = learning_rate(step, lr, schedule)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)

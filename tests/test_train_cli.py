@@ -14,7 +14,7 @@ import bfn_codec
 from bfn_codec.cli import main
 from bfn_codec.data import DataError, load_dataset, read_idx, validation_split
 from bfn_codec.models import ModelError, load_model
-from bfn_codec.train import train, validation_loss
+from bfn_codec.train import learning_rate, train, validation_loss
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY_NET = {"kind": "unet", "channels": 8, "channel_mult": [1], "num_res_blocks": 1, "unshuffle": 2,
@@ -102,6 +102,36 @@ def test_resume_continues_from_the_checkpoint(tiny_run, npy_data, tmp_path):
     train(tr, va, run, steps=70, batch_size=32, network=TINY_NET, resume=True, progress=False,
           log=lambda m: None)
     assert json.loads((run / "config.json").read_text())["info"]["training"]["step"] == 70
+
+
+def test_cosine_learning_rate_anneal():
+    sched = {"kind": "cosine", "lr": 1e-4, "lr_final": 1e-5, "from_step": 1000, "to_step": 2000}
+    assert learning_rate(100, 1e-4) == pytest.approx(5e-5)  # warm-up at the start of a run
+    assert learning_rate(1000, 1e-4, sched) == pytest.approx(1e-4)
+    assert learning_rate(1500, 1e-4, sched) == pytest.approx(5.5e-5)
+    assert learning_rate(2000, 1e-4, sched) == pytest.approx(1e-5)
+    lrs = [learning_rate(s, 1e-4, sched) for s in range(1000, 2001, 50)]
+    assert all(a > b for a, b in zip(lrs, lrs[1:]))
+
+
+def test_annealing_resume_keeps_its_schedule(tiny_run, npy_data, tmp_path):
+    import shutil
+
+    run = tmp_path / "a"
+    shutil.copytree(tiny_run, run)
+    tr, va = load_dataset(f"npy:{npy_data}", "train"), load_dataset(f"npy:{npy_data}", "validation")
+    kw = dict(batch_size=8, network=TINY_NET, resume=True, progress=False, log=lambda m: None,
+              lr=1e-3, lr_final=1e-4, command="anneal", validate_every=1000)
+    train(tr, va, run, steps=65, **kw)  # interrupted: stops at 65 of 70
+    train(tr, va, run, steps=70, **kw)  # resumed with the same command (and its --steps)
+    info = json.loads((run / "config.json").read_text())["info"]["training"]
+    assert info["step"] == 70
+    assert info["lr_schedule"]["from_step"] == 60 and info["lr_schedule"]["lr_final"] == 1e-4
+    # a later constant-rate command drops the schedule and records the annealing one
+    train(tr, va, run, steps=72, batch_size=8, network=TINY_NET, resume=True, progress=False,
+          log=lambda m: None, command="constant")
+    info = json.loads((run / "config.json").read_text())["info"]["training"]
+    assert "lr_schedule" not in info and info["earlier_commands"][-1]["command"] == "anneal"
 
 
 def test_trained_tiny_model_roundtrip(tiny_run, npy_data):
