@@ -3,7 +3,7 @@
     python benchmarks/report.py            # rewrites README.md between the result markers
 
 Nothing in the section is typed by hand: every number comes from a JSON file written by
-codec_bench.py, r_scan.py, fuzz.py or classical.py.
+codec_bench.py, steps_curve.py, r_scan.py, tail_scan.py, test_throughput.py, fuzz.py, compare.py or classical.py.
 """
 from __future__ import annotations
 
@@ -170,6 +170,26 @@ def r_scan_section() -> list[str]:
     return out
 
 
+def tail_scan_section() -> list[str]:
+    out = []
+    for name in sorted(f for f in os.listdir(os.path.join(HERE, "results")) if f.startswith("tail_scan")):
+        rows = load(name)
+        if not rows:
+            continue
+        r0 = rows[0]
+        weights = _weights_label(r0.get("model_sha256"), r0["model"])
+        out += [f"### Support width (`benchmarks/tail_scan.py`, {r0['model']} weights {weights}, one batch of "
+                f"{r0['items']} test images, n = {r0['steps']}, r = {r0['r']:g}, grid p = {r0['grid_power']:g})", "",
+                "Every support covers ±tail std of the distribution it codes (the codec uses 5). Chain bits "
+                "against the ideal cost of the trajectories coded; no header or seed.", "",
+                "| tail (std) | chain bits | trajectory bits | overhead | bits per image |", "|---|---|---|---|---|"]
+        for r in rows:
+            out.append(f"| {r['tail']:g} | {r['net_bits']:.0f} | {r['trajectory_bits']:.0f} | "
+                       f"{r['overhead_percent']:+.3f}% | {r['overhead_bits_per_item']:.3f} |")
+        out.append("")
+    return out
+
+
 def classical_section() -> list[str]:
     data = load("classical.json")
     if not data:
@@ -245,6 +265,7 @@ def fuzz_section() -> list[str]:
 
 def main():
     body = [START, "", *headline_section(), *compare_section(), *curve_section(), *codec_section(), *r_scan_section(),
+            *tail_scan_section(),
             *throughput_section(), *classical_section(), *fuzz_section(), END]
     text = open(README).read()
     if START in text:

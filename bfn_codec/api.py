@@ -46,8 +46,8 @@ def _version(package: str) -> str:
 # 1: exact bin-mass posteriors (0.1.0, first files); 2: Sheppard-corrected posteriors and the
 # one-pass discretised table; 3: discretised tails with erfc instead of ndtr (ndtr(-z) was 0
 # beyond z ~ 9 in float64); 4: receiver weights of discretised data on a window of bins
-# (coder.WINDOW_Z).
-CODER_REVISION = 4
+# (coder.WINDOW_Z); 5: supports of +-5 instead of +-10 std (coder.DEFAULT_TAIL).
+CODER_REVISION = 5
 
 
 def fingerprint(device: str = "cpu", threads: int | None = None) -> str:

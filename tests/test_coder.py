@@ -51,11 +51,13 @@ def chain_roundtrip(model, x, n, r=2.0, seed_words=None, batches=None):
                                      (BINS16, 64, 20), (BINS256, 64, 25)],
                          ids=["binary-n25", "binary-n100", "K3", "bins16", "bins256"])
 def test_oracle_overhead_is_small(cfg, D, n):
-    """Net coded bits / -log2 pi(x) within +0.5% over >= 20 items (codec-design §8)."""
+    """Net coded bits / -log2 pi(x) within +0.5% over >= 24 items and >= 15,000 variables
+    (codec-design §8). Fewer variables leave the ratio at the mercy of single far-tail pops:
+    24 items of 64 variables spread it by +-0.3% between seeds."""
     flow = make_flow(cfg)
     pi = random_pi(D, flow.K, seed=D, concentration=0.3)
     model = OracleModel(flow, pi)
-    N = 24
+    N = max(24, -(-15000 // D))
     x = draw(pi, N, seed=3).astype(np.int64)
     ideal = -np.log2(pi[np.arange(D), x]).sum()
     net = chain_roundtrip(model, x, n)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import bfn_codec
+from bfn_codec.api import CODER_REVISION
 from bfn_codec.container import MAGIC, FormatError, Header, read, write
 
 from fuzzlib import check_one, discretised_sample_files, mutate, sample_files, with_crc
@@ -80,13 +81,15 @@ def _patch(blob, offset, fmt, value):
     (dict(batches=[10**6]), "batch"),
     (dict(model_sha256=b"\1" * 32), "written with model"),
     (dict(data_sha256=b"\1" * 32), "checksum"),
-    (dict(fingerprint="coder=4;torch=0.0;constriction=0;numpy=0;device=cpu;dtype=float32;det=1;threads=1"),
+    (dict(fingerprint=f"coder={CODER_REVISION};torch=0.0;constriction=0;numpy=0;device=cpu;dtype=float32;det=1;threads=1"),
      "environment differs"),
     # files of 0.1.0's first coder (exact bin-mass posteriors) carry no coder= field
     (dict(fingerprint="torch=2.13.0+cpu;constriction=0.5.0;numpy=2.4.6;device=cpu;dtype=float32;det=1;threads=1"),
      "coder revision 1"),
     (dict(fingerprint="coder=2;torch=2.13.0+cpu;constriction=0.5.0;numpy=2.4.6;device=cpu;dtype=float32;det=1;threads=1"),
      "coder revision 2"),
+    (dict(fingerprint="coder=4;torch=2.13.0+cpu;constriction=0.5.0;numpy=2.4.6;device=cpu;dtype=float32;det=1;threads=1"),
+     "coder revision 4"),
     # found by benchmarks/fuzz.py (case 55,491 of seed 1): a changed layout byte returned the
     # first image only, without an error; the layout is now validated and inside the checksum
     (dict(layout="HW"), "layout HW holds one item"),
