@@ -38,10 +38,10 @@ DEFAULT_R = 2.0  # grid spacing delta = sigma / r; r = 2 measured best (codec-de
 # codec-design §4's 8-10 std, by measurement: constriction gives every symbol of a support at
 # least 2^-24, so a wide support lets a bridge pop land, about once in 10^5-10^6 pops, on a far-tail
 # value it pays back only 24 bits for while the rest of the chain pays that value's real cost
-# (tens of bits). Binary model, n = 25, p = 2, one batch of 1024 test images: coder overhead over
-# the coded trajectories +0.42% at 10 std, +0.145% at 5 std (512 images: 10 -> 0.28%, 8 -> 0.27%,
-# 6 -> 0.21%, 5 -> 0.18%, 4 -> 0.16%); 8-bit (64 images) unchanged at 0.13%. Truncating at 5 std
-# loses < 1e-6 of each pop's mass.
+# (tens of bits). benchmarks/tail_scan.py, coder overhead over the coded trajectories, n = 25:
+# binary model, 1024 test images: 4 std +0.21%, 5: +0.17%, 6: +0.14%, 8: +0.28%, 10: +0.39%;
+# 8-bit model, 256 images: 5: +0.146%, 10: +0.179%. Truncating at 5 std (plus the rounding
+# symbol) drops < 1e-6 of each pop's mass.
 DEFAULT_TAIL = 5.0
 MAX_SUPPORT = (1 << 24) // 2 - 2  # constriction: fewer than 2^24 symbols
 # Receiver weights of discretised data are coded on a window of bins within WINDOW_Z * sigma_x
