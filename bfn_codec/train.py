@@ -94,8 +94,8 @@ def _load_train_state(path: Path, net, opt) -> None:
 
 
 def learning_rate(step: int, lr: float, schedule: dict | None = None) -> float:
-    """The learning rate of optimiser step ``step`` (1-based): a short linear warm-up over the
-    first 200 steps of a run, then ``lr``, or with ``schedule`` a half-cosine anneal
+    """The learning rate of optimiser step ``step`` (1-based, counted over the whole training, so
+    a resumed run does not warm up again): a short linear warm-up over steps 1-200, then ``lr``, or with ``schedule`` a half-cosine anneal
     lr_final + (lr - lr_final) (1 + cos(pi u)) / 2, u = (step - from_step) / (to_step - from_step),
     which starts at ``lr`` and reaches ``lr_final`` on the last step."""
     warm = min(1.0, step / 200.0)
