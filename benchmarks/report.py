@@ -49,26 +49,36 @@ def _bundled_model_runs():
             yield os.path.basename(path), r
 
 
+def _current_coder(r: dict) -> bool:
+    """Whether a run used the coder revision this checkout ships (older files are refused by it)."""
+    from bfn_codec.coder import CODER_REVISION
+    return r.get("coder_revision", 1) == CODER_REVISION
+
+
 def largest_runs_of_shipped_weights() -> dict:
-    """Per bundled model, the run with the most images among those of its shipped weights."""
+    """Per bundled model, among the runs of its shipped weights: those of the shipped coder
+    revision first, then the most images."""
     best = {}
     for source, r in _bundled_model_runs():
-        if r.get("model_sha256") == _shipped_weights(r["dataset"]) and \
-                (r["dataset"] not in best or r["items"] > best[r["dataset"]]["items"]):
-            best[r["dataset"]] = dict(r, source=source)
-    return best
+        if r.get("model_sha256") != _shipped_weights(r["dataset"]):
+            continue
+        rank = (_current_coder(r), r["items"])
+        if r["dataset"] not in best or rank > best[r["dataset"]][0]:
+            best[r["dataset"]] = (rank, dict(r, source=source))
+    return {k: v[1] for k, v in best.items()}
 
 
 def current_runs() -> dict:
-    """Per bundled model, the codec_bench run that describes what ships: the same weights and
-    the model's default n and time grid first, then the most images (file names break ties)."""
+    """Per bundled model, the codec_bench run that describes what ships: the same weights, the
+    model's default n and time grid, the shipped coder revision, then the most images (file names
+    break ties)."""
     best = {}
     for source, r in _bundled_model_runs():
         cfg = _bundled(r["dataset"])
         codec = cfg.get("info", {}).get("codec", {})
         rank = (r.get("model_sha256") == cfg.get("weights_sha256"),
                 r.get("steps") == codec.get("steps") and r.get("grid_power", 1.0) == codec.get("grid_power", 1.0),
-                r["items"])
+                _current_coder(r), r["items"])
         if r["dataset"] not in best or rank > best[r["dataset"]][0]:
             best[r["dataset"]] = (rank, dict(r, source=source))
     return {k: v[1] for k, v in best.items()}
