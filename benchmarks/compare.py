@@ -122,13 +122,15 @@ def plot_curves(curves: dict, path: str) -> None:
     for ax, (variant, c) in zip(axes[0], curves.items()):
         n = [r["steps"] for r in c["curve"]]
         ax.errorbar(n, [r["loss_bits_per_dim"] for r in c["curve"]],
-                    yerr=[2 * r["loss_stderr"] for r in c["curve"]], marker="o", label="model L^n + L^r (±2 SE)")
+                    yerr=[2 * r["loss_stderr"] for r in c["curve"]], marker="o",
+                    label=f"model L^n + L^r, {c['items']} images (±2 SE)"
+                    + (f", grid p={c['grid_power']:g}" if "grid_power" in c else ", uniform grid"))
         coded = [r for r in c["curve"] if r.get("chain_items")]
         if coded:
             ax.plot([r["steps"] for r in coded], [r["chain_bits_per_dim"] for r in coded], "s", color="tab:red",
-                    label=f"coder: chain bits/dim ({coded[0]['chain_items']}+ images)")
+                    label=f"coder: chain bits/dim (first {c['code_items']} images)")
             ax.plot([r["steps"] for r in coded], [r["trajectory_bits_per_dim"] for r in coded], "x", color="k",
-                    label="ideal cost of the coded trajectories")
+                    label="ideal cost of the coded trajectories (same images)")
         ax.axhline(c["infinity_bits_per_dim"], color="tab:green", ls="--",
                    label=f"L^inf = {c['infinity_bits_per_dim']:.3f}")
         ax.set_xscale("log")

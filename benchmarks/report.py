@@ -222,10 +222,14 @@ def curve_section() -> list[str]:
         if not c:
             continue
         weights = _weights_label(c.get("model_sha256"), c["model"])
+        grid = (f"on the time grid p = {c['grid_power']:g} the coder uses" if "grid_power" in c
+                else "on the uniform grid (older run; its coder used the model's grid)")
         out += [f"### Steps n: {c['model']} (`benchmarks/steps_curve.py`, {c['items']} test images, weights {weights})", "",
-                f"L^inf = {c['infinity_bits_per_dim']:.4f} ± {c['infinity_stderr']:.4f} bits/dim. The coder "
-                f"columns: the chain's bits on the first {c['code_items']} images minus the LZMA2 seed "
-                "items (what a long file converges to), against the ideal cost of the trajectories it coded.", "",
+                f"L^inf = {c['infinity_bits_per_dim']:.4f} ± {c['infinity_stderr']:.4f} bits/dim; L^n + L^r "
+                f"{grid}, on all {c['items']} images. The coder columns: the chain's bits on the first "
+                f"{c['code_items']} images minus the LZMA2 seed items (what a long file converges to), "
+                "against the ideal cost of the trajectories it coded (the same images and grid; those "
+                "images are not a random sample, so compare the chain with its trajectory).", "",
                 "| n | L^n + L^r bits/dim | coder chain bits/dim | trajectory bits/dim | chain overhead | encode images/s |",
                 "|---|---|---|---|---|---|"]
         for r in c["curve"]:

@@ -7,10 +7,13 @@
 
 For every n in --steps, on the first --items Fashion-MNIST test images:
   * L^n + L^r in bits/dim (the paper's estimator: one random step per item, 10 message samples)
-    and L^inf (one random t per item), with standard errors;
+    and L^inf (one random t per item), with standard errors. L^n is taken on the time grid the
+    coder uses (--grid-power, default: the model's own), so the two are comparable;
   * the coder at that n on the first --code-items of them (mode bfn): the chain's own bits per
     dim (file minus header and LZMA2 seed, i.e. what a long file converges to) next to the ideal
-    code length of the very trajectories it popped, and the whole file's bits/dim.
+    code length of the very trajectories it popped, and the whole file's bits/dim. Those first
+    images need not be typical of all --items: compare the chain with its trajectory, not with
+    the curve.
 
 With --grid-powers, also the time grid t_i = (i/n)^p for each p and each n in --grid-steps
 (p = 1 is the paper's uniform grid): L^n + L^r with every step evaluated on --grid-items
@@ -29,6 +32,8 @@ import numpy as np
 import torch
 
 import bfn_codec
+from bfn_codec.api import model_defaults
+from bfn_codec.chain import power_times
 from bfn_codec.container import read
 from bfn_codec.data import load_dataset
 from bfn_codec.evaluate import evaluate_loss, per_item_total_bits
@@ -53,6 +58,8 @@ def main(argv=None):
     ap.add_argument("--steps", type=_ints, default=[10, 25, 50, 100, 200, 500])
     ap.add_argument("--items", type=int, default=2000)
     ap.add_argument("--code-items", type=int, default=100, help="0 skips the coder")
+    ap.add_argument("--grid-power", type=float, default=None,
+                    help="time grid of the curve and the coder (default: the model's)")
     ap.add_argument("--grid-powers", type=_floats, default=[])
     ap.add_argument("--grid-steps", type=_ints, default=[10, 25, 50])
     ap.add_argument("--grid-items", type=int, default=200)
@@ -64,15 +71,16 @@ def main(argv=None):
     images = load_dataset(args.dataset, "test").images[:, 0]
     model = bfn_codec.load_model(args.model)
     D = int(np.prod(images.shape[1:]))
+    power = args.grid_power or model_defaults(model)["grid_power"]
     res = {"model": args.model, "model_sha256": model.weights_sha256, "dataset": args.dataset,
-           "items": args.items, "code_items": args.code_items, "curve": [], "grid": [],
+           "grid_power": power, "items": args.items, "code_items": args.code_items, "curve": [], "grid": [],
            "threads": args.threads, "machine": f"{platform.machine()} {os.cpu_count()} cpus",
            "torch": torch.__version__}
     x = images[: args.items]
     linf = []
     for n in args.steps:
         t0 = time.perf_counter()
-        est = evaluate_loss(model, x, steps=n, seed=args.seed + n)
+        est = evaluate_loss(model, x, steps=n, seed=args.seed + n, times=power_times(n, power))
         row = {"steps": n, "loss_bits_per_dim": est["n_step_plus_reconstruction_bits_per_dim"]["mean"],
                "loss_stderr": est["n_step_plus_reconstruction_bits_per_dim"]["stderr"],
                "estimate_seconds": time.perf_counter() - t0}
@@ -81,7 +89,8 @@ def main(argv=None):
             y = images[: args.code_items]
             stats = {}
             t0 = time.perf_counter()
-            blob = bfn_codec.compress(y, model=model, steps=n, mode="bfn", stats=stats, trajectory=True)
+            blob = bfn_codec.compress(y, model=model, steps=n, mode="bfn", stats=stats, trajectory=True,
+                                      grid_power=power)
             seconds = time.perf_counter() - t0
             T = stats.get("trajectory_bits", np.zeros(0))
             header_bytes = len(blob) - 4 * read(blob)[0].num_words

@@ -41,8 +41,8 @@ def uniform_times(n: int) -> torch.Tensor:
 def power_times(n: int, power: float = 1.0) -> torch.Tensor:
     """The time grid t_i = (i/n)^power, i = 0..n (power = 1: the paper's uniform grid). The
     paper leaves the grid for a given n open (codec-design §9); power > 1 spends more steps at
-    low accuracy, where the discrete-time loss of the binary model is largest (measured with
-    benchmarks/steps_curve.py: n = 25, power 2 gives 3.7% fewer bits than uniform)."""
+    low accuracy, where the discrete-time loss is largest (benchmarks/steps_curve.py measures it
+    against uniform with the same weights; the README's time-grid tables list the results)."""
     if not (math.isfinite(power) and power > 0):
         raise ValueError(f"the grid power must be positive, got {power}")
     return uniform_times(n) ** float(power)
