@@ -51,7 +51,7 @@ def _bundled_model_runs():
 
 def _current_coder(r: dict) -> bool:
     """Whether a run used the coder revision this checkout ships (older files are refused by it)."""
-    from bfn_codec.coder import CODER_REVISION
+    from bfn_codec.api import CODER_REVISION
     return r.get("coder_revision", 1) == CODER_REVISION
 
 
