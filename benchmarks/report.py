@@ -55,33 +55,35 @@ def _current_coder(r: dict) -> bool:
     return r.get("coder_revision", 1) == CODER_REVISION
 
 
+def _best_run_per_model(rank) -> dict:
+    """Per bundled model, the codec_bench run with the highest ``rank(r)`` (runs ranked None are
+    left out; on a tie the first file name wins)."""
+    best = {}
+    for source, r in _bundled_model_runs():
+        key = rank(r)
+        if key is not None and (r["dataset"] not in best or key > best[r["dataset"]][0]):
+            best[r["dataset"]] = (key, dict(r, source=source))
+    return {k: v[1] for k, v in best.items()}
+
+
 def largest_runs_of_shipped_weights() -> dict:
     """Per bundled model, among the runs of its shipped weights: those of the shipped coder
     revision first, then the most images."""
-    best = {}
-    for source, r in _bundled_model_runs():
-        if r.get("model_sha256") != _shipped_weights(r["dataset"]):
-            continue
-        rank = (_current_coder(r), r["items"])
-        if r["dataset"] not in best or rank > best[r["dataset"]][0]:
-            best[r["dataset"]] = (rank, dict(r, source=source))
-    return {k: v[1] for k, v in best.items()}
+    return _best_run_per_model(lambda r: (_current_coder(r), r["items"])
+                               if r.get("model_sha256") == _shipped_weights(r["dataset"]) else None)
 
 
 def current_runs() -> dict:
     """Per bundled model, the codec_bench run that describes what ships: the same weights, the
     model's default n and time grid, the shipped coder revision, then the most images (file names
     break ties)."""
-    best = {}
-    for source, r in _bundled_model_runs():
+    def rank(r):
         cfg = _bundled(r["dataset"])
         codec = cfg.get("info", {}).get("codec", {})
-        rank = (r.get("model_sha256") == cfg.get("weights_sha256"),
+        return (r.get("model_sha256") == cfg.get("weights_sha256"),
                 r.get("steps") == codec.get("steps") and r.get("grid_power", 1.0) == codec.get("grid_power", 1.0),
                 _current_coder(r), r["items"])
-        if r["dataset"] not in best or rank > best[r["dataset"]][0]:
-            best[r["dataset"]] = (rank, dict(r, source=source))
-    return {k: v[1] for k, v in best.items()}
+    return _best_run_per_model(rank)
 
 
 def headline_section() -> list[str]:
