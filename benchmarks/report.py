@@ -224,8 +224,14 @@ def curve_section() -> list[str]:
         if not c:
             continue
         weights = _weights_label(c.get("model_sha256"), c["model"])
-        grid = (f"on the time grid p = {c['grid_power']:g} the coder uses" if "grid_power" in c
-                else "on the uniform grid (older run; its coder used the model's grid)")
+        shipped_grid = _bundled(c["model"]).get("info", {}).get("codec", {}).get("grid_power", 1.0)
+        if "grid_power" not in c:
+            grid = "on the uniform grid (older run; its coder used the model's grid)"
+        elif c["grid_power"] == shipped_grid:
+            grid = f"on the time grid p = {c['grid_power']:g} the coder uses"
+        else:  # the model's default grid changed after this curve ran; say so rather than imply it
+            grid = (f"on the time grid p = {c['grid_power']:g} (the coder's default when this curve ran; "
+                    f"it is now p = {shipped_grid:g}, see the time-grid table below)")
         out += [f"### Steps n: {c['model']} (`benchmarks/steps_curve.py`, {c['items']} test images, weights {weights})", "",
                 f"L^inf = {c['infinity_bits_per_dim']:.4f} ± {c['infinity_stderr']:.4f} bits/dim; L^n + L^r "
                 f"{grid}, on all {c['items']} images. The coder columns: the chain's bits on the first "

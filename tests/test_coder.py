@@ -187,7 +187,7 @@ def test_bundled_models_record_their_measured_grid():
     from bfn_codec.api import model_defaults
 
     assert model_defaults(bfn_codec.load_model("fmnist-binary"))["grid_power"] == 2.0
-    assert model_defaults(bfn_codec.load_model("fmnist"))["grid_power"] == 1.5
+    assert model_defaults(bfn_codec.load_model("fmnist"))["grid_power"] == 2.0
 
 
 def test_auto_mode_never_writes_much_more_than_the_fallback():
