@@ -33,6 +33,11 @@ def _shipped_weights(name: str) -> str | None:
     return _bundled(name).get("weights_sha256")
 
 
+def _shipped_codec(name: str) -> dict:
+    """The codec defaults the bundled model ships with (steps, r, grid_power)."""
+    return _bundled(name).get("info", {}).get("codec", {})
+
+
 def _weights_label(sha: str | None, name: str) -> str:
     """A weights hash as the tables show it, flagged when it is not what the package ships."""
     if not sha:
@@ -78,9 +83,8 @@ def current_runs() -> dict:
     model's default n and time grid, the shipped coder revision, then the most images (file names
     break ties)."""
     def rank(r):
-        cfg = _bundled(r["dataset"])
-        codec = cfg.get("info", {}).get("codec", {})
-        return (r.get("model_sha256") == cfg.get("weights_sha256"),
+        codec = _shipped_codec(r["dataset"])
+        return (r.get("model_sha256") == _shipped_weights(r["dataset"]),
                 r.get("steps") == codec.get("steps") and r.get("grid_power", 1.0) == codec.get("grid_power", 1.0),
                 _current_coder(r), r["items"])
     return _best_run_per_model(rank)
@@ -224,7 +228,7 @@ def curve_section() -> list[str]:
         if not c:
             continue
         weights = _weights_label(c.get("model_sha256"), c["model"])
-        shipped_grid = _bundled(c["model"]).get("info", {}).get("codec", {}).get("grid_power", 1.0)
+        shipped_grid = _shipped_codec(c["model"]).get("grid_power", 1.0)
         if "grid_power" not in c:
             grid = "on the uniform grid (older run; its coder used the model's grid)"
         elif c["grid_power"] == shipped_grid:
