@@ -67,11 +67,15 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
+    # the library refuses these too (power_times), but with a traceback after the model has loaded
+    for p in ([] if args.grid_power is None else [args.grid_power]) + args.grid_powers:
+        if not (math.isfinite(p) and p > 0):
+            ap.error(f"grid powers must be positive, got {p}")
     torch.set_num_threads(args.threads)
     images = load_dataset(args.dataset, "test").images[:, 0]
     model = bfn_codec.load_model(args.model)
     D = int(np.prod(images.shape[1:]))
-    power = args.grid_power or model_defaults(model)["grid_power"]
+    power = model_defaults(model)["grid_power"] if args.grid_power is None else args.grid_power
     res = {"model": args.model, "model_sha256": model.weights_sha256, "dataset": args.dataset,
            "grid_power": power, "items": args.items, "code_items": args.code_items, "curve": [], "grid": [],
            "threads": args.threads, "machine": f"{platform.machine()} {os.cpu_count()} cpus",
