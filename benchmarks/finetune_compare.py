@@ -36,6 +36,8 @@ def main(argv=None):
                     help="time grid t_i = (i/n)^p of L^n (default: the tuned model's codec grid)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
+    if args.grid_power is not None and not (math.isfinite(args.grid_power) and args.grid_power > 0):
+        ap.error(f"--grid-power must be positive, got {args.grid_power}")
     torch.set_num_threads(args.threads)
     x = load_dataset(args.dataset, "test").images[: args.items][:, 0]
     D = int(np.prod(x.shape[1:]))
@@ -43,7 +45,7 @@ def main(argv=None):
     res = {"base": args.base, "tuned": args.tuned, "dataset": args.dataset, "items": len(x),
            "sha256": {k: m.weights_sha256 for k, m in models.items()},
            "training": models["tuned"].info.get("training", {}).get("command"), "steps": []}
-    p = args.grid_power or model_defaults(models["tuned"])["grid_power"]
+    p = model_defaults(models["tuned"])["grid_power"] if args.grid_power is None else args.grid_power
     res["grid_power"] = p
     for n in [int(v) for v in args.steps.split(",")]:
         bits = {k: per_item_total_bits(m, x, n, seed=n, samples=2, times=power_times(n, p)) / D
