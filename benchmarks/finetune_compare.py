@@ -36,8 +36,11 @@ def main(argv=None):
                     help="time grid t_i = (i/n)^p of L^n (default: the tuned model's codec grid)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
-    if args.grid_power is not None and not (math.isfinite(args.grid_power) and args.grid_power > 0):
-        ap.error(f"--grid-power must be positive, got {args.grid_power}")
+    if args.grid_power is not None:
+        try:  # the library's own rule for a grid power, applied before the models load
+            power_times(1, args.grid_power)
+        except ValueError as e:
+            ap.error(str(e))
     torch.set_num_threads(args.threads)
     x = load_dataset(args.dataset, "test").images[: args.items][:, 0]
     D = int(np.prod(x.shape[1:]))

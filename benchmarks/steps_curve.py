@@ -67,10 +67,11 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
-    # the library refuses these too (power_times), but with a traceback after the model has loaded
     for p in ([] if args.grid_power is None else [args.grid_power]) + args.grid_powers:
-        if not (math.isfinite(p) and p > 0):
-            ap.error(f"grid powers must be positive, got {p}")
+        try:  # the library's own rule for a grid power, applied before the model loads
+            power_times(1, p)
+        except ValueError as e:
+            ap.error(str(e))
     torch.set_num_threads(args.threads)
     images = load_dataset(args.dataset, "test").images[:, 0]
     model = bfn_codec.load_model(args.model)
