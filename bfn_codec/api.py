@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import lzma
 import math
+import operator
 
 import constriction
 import numpy as np
@@ -19,8 +20,8 @@ import torch
 from . import __version__
 from .chain import power_times
 from .coder import DEFAULT_R, ChainCoder, RangeError, StackExhausted, make_plan
-from .container import (MAX_BATCH, MAX_BATCHES, MAX_TABLE_ENTRIES, FormatError, Header, data_checksum,
-                        read, write)
+from .container import (MAX_BATCH, MAX_BATCHES, MAX_TABLE_ENTRIES, FormatError, Header, codec_settings_problem,
+                        data_checksum, read, write)
 from .models import ModelError, load_model
 from .progress import Progress
 
@@ -153,6 +154,24 @@ def model_defaults(model) -> dict:
             "grid_power": float(codec.get("grid_power", 1.0))}
 
 
+def codec_settings(model, steps=None, r=None, grid_power=None) -> tuple[int, float, float]:
+    """(n, r, p) for coding with ``model``: None takes the model's default; anything else must be
+    a value a file can carry (container.codec_settings_problem), else ValueError, so compress
+    never writes a file that decompress would refuse and 0 never silently means "default"."""
+    defaults = model_defaults(model)
+    steps = defaults["steps"] if steps is None else steps
+    try:
+        steps = operator.index(steps)
+    except TypeError:
+        raise ValueError(f"the number of steps must be an integer, got {steps!r}") from None
+    r = float(defaults["r"] if r is None else r)
+    grid_power = float(defaults["grid_power"] if grid_power is None else grid_power)
+    problem = codec_settings_problem(steps, r, grid_power)
+    if problem:
+        raise ValueError(problem)
+    return steps, r, grid_power
+
+
 def _check_items(model, items: np.ndarray):
     shape = tuple(items.shape[1:])
     if shape != tuple(model.shape) and not (len(model.shape) == 1 and math.prod(shape) == model.shape[0]):
@@ -197,8 +216,9 @@ def compress(array, model=None, steps: int | None = None, r: float | None = None
              trajectory: bool = False, grid_power: float | None = None) -> bytes:
     """Compress a uint8 array with a BFN (bundled model name, checkpoint path, or model object).
 
-    ``steps``, ``r`` and ``grid_power`` (time grid t_i = (i/n)^p) default to the model's
-    measured choice (its config.json, ``info.codec``); all three are recorded in the file.
+    ``steps``, ``r`` and ``grid_power`` (time grid t_i = (i/n)^p) default (None) to the model's
+    measured choice (its config.json, ``info.codec``); all three are recorded in the file, so a
+    value the format cannot carry (1 <= n <= 10,000, 0.1 <= r <= 64, 1/8 <= p <= 8) is a ValueError.
 
     ``mode``: "auto" writes whichever is smaller of the BFN chain (after its fallback-coded
     seed) and the plain fallback coder for every item; "bfn" always uses the chain (items the
@@ -213,10 +233,7 @@ def compress(array, model=None, steps: int | None = None, r: float | None = None
     layout = layout or array_layout
     model = resolve_model(model, items, device)
     _check_items(model, items)
-    defaults = model_defaults(model)
-    steps = int(steps or defaults["steps"])
-    r = float(r or defaults["r"])
-    grid_power = float(grid_power or defaults["grid_power"])
+    steps, r, grid_power = codec_settings(model, steps, r, grid_power)
     N = len(items)
     # a uint8 view: each batch is widened to int64 on its own, so memory does not grow with N
     flat = items.reshape(N, math.prod(items.shape[1:]))
@@ -424,9 +441,7 @@ def estimate_loss(array, model=None, steps: int | None = None, batch_size: int =
     items, _ = to_items(array)
     model = resolve_model(model, items)
     _check_items(model, items)
-    defaults = model_defaults(model)
-    steps = int(steps or defaults["steps"])
-    grid_power = float(grid_power or defaults["grid_power"])
+    steps, _, grid_power = codec_settings(model, steps, None, grid_power)
     bits = per_item_total_bits(model, items.reshape(len(items), -1), steps, batch_size, seed,
                                times=power_times(steps, grid_power))
     D = items[0].size if len(items) else 1

@@ -13,6 +13,7 @@ import sys
 import click
 
 from . import __version__
+from .container import GRID_POWER_RANGE, MAX_STEPS, R_RANGE
 
 
 class UserError(click.ClickException):
@@ -99,10 +100,10 @@ DATASET_HELP = ("fmnist (8-bit, 256 bins), fmnist-binary (pixel >= 128 -> 1) or 
 @click.option("--data-dir", default=None, help="Fashion-MNIST directory (default $BFN_FMNIST_DIR or "
               "/usr/share/datasets/fashion-mnist).")
 @click.option("--threads", type=int, default=None, help="torch CPU threads.")
-@click.option("--loss-steps", type=click.IntRange(1, 10_000), default=None,
+@click.option("--loss-steps", type=click.IntRange(1, MAX_STEPS), default=None,
               help="Train with the discrete-time loss L^n + L^r for this n instead of L^inf "
                    "(fine-tune a model for the n the codec uses; combine with --resume).")
-@click.option("--grid-power", type=click.FloatRange(0.125, 8.0), default=1.0, show_default=True,
+@click.option("--grid-power", type=click.FloatRange(*GRID_POWER_RANGE), default=1.0, show_default=True,
               help="With --loss-steps: the time grid t_i = (i/n)^p of that loss (use the one the "
                    "model codes with, see `bfn-codec models`).")
 @friendly_errors
@@ -135,7 +136,8 @@ def train(dataset, out_dir, steps, batch_size, lr, lr_final, device, seed, resum
 @click.option("--model", "model_spec", required=True, help="Checkpoint directory or bundled model name.")
 @click.option("--dataset", required=True, help=DATASET_HELP)
 @click.option("--split", default="test", show_default=True, type=click.Choice(["train", "test", "validation"]))
-@click.option("--steps", "-n", default=100, show_default=True, help="Number of transmission steps n.")
+@click.option("--steps", "-n", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Number of transmission steps n.")
 @click.option("--limit", default=1000, show_default=True, help="Evaluate the first N items (0 = all).")
 @click.option("--repeats", default=1, show_default=True, help="Monte-Carlo passes over the items.")
 @click.option("--all-steps", is_flag=True, help="Sum all n steps exactly instead of one random step per item.")
@@ -181,7 +183,7 @@ def _check_match(model, data):
 @click.option("--model", "model_spec", required=True, help="Checkpoint directory or bundled model name.")
 @click.option("-n", "--count", default=64, show_default=True, help="Number of samples.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="PNG file to write.")
-@click.option("--steps", default=100, show_default=True, help="Generation steps.")
+@click.option("--steps", type=click.IntRange(min=1), default=100, show_default=True, help="Generation steps.")
 @click.option("--seed", default=0, show_default=True)
 @friendly_errors
 def sample(model_spec, count, output, steps, seed):
@@ -217,9 +219,11 @@ def _output_path(input_path: str, output: str | None, suffix_add: bool) -> str:
 @click.option("--model", "model_spec", default=None,
               help="Bundled model name or checkpoint directory (default: fmnist-binary for 0/1 "
                    "data, fmnist otherwise).")
-@click.option("--steps", "-n", type=int, default=None, help="Transmission steps n (default: the model's).")
-@click.option("-r", "grid_ratio", type=float, default=None, help="Grid ratio r: delta_i = sigma_i / r.")
-@click.option("--grid-power", type=click.FloatRange(0.125, 8.0), default=None,
+@click.option("--steps", "-n", type=click.IntRange(1, MAX_STEPS), default=None,
+              help="Transmission steps n (default: the model's).")
+@click.option("-r", "grid_ratio", type=click.FloatRange(*R_RANGE), default=None,
+              help="Grid ratio r: delta_i = sigma_i / r (default: the model's).")
+@click.option("--grid-power", type=click.FloatRange(*GRID_POWER_RANGE), default=None,
               help="Time grid t_i = (i/n)^p (default: the model's; 1 is the paper's uniform grid).")
 @click.option("--batch-size", default=256, show_default=True, help="Largest lockstep batch.")
 @click.option("--mode", default="auto", show_default=True, type=click.Choice(["auto", "bfn", "fallback"]),
@@ -352,7 +356,8 @@ def test_file(input_path, model_spec, quiet, threads):
 
 @main.command()
 @click.option("--limit", default=64, show_default=True, help="Images of the bundled sample to code (max 256).")
-@click.option("--steps", "-n", type=int, default=None, help="Transmission steps (default: each model's).")
+@click.option("--steps", "-n", type=click.IntRange(1, MAX_STEPS), default=None,
+              help="Transmission steps (default: each model's).")
 @click.option("--threads", type=int, default=1, show_default=True,
               help="torch threads (1: the ramp-up batches are small, and extra threads only help "
                    "on an idle machine; on a busy one they can slow torch down many times).")
@@ -390,9 +395,12 @@ def demo(limit, steps, threads):
 @main.command()
 @click.argument("checkpoint", type=click.Path(exists=True, file_okay=False))
 @click.argument("name")
-@click.option("--steps", "-n", default=25, show_default=True, help="Default n for this model.")
-@click.option("-r", "grid_ratio", default=2.0, show_default=True, help="Default grid ratio r.")
-@click.option("--grid-power", default=1.0, show_default=True, help="Default time-grid power p.")
+@click.option("--steps", "-n", type=click.IntRange(1, MAX_STEPS), default=25, show_default=True,
+              help="Default n for this model.")
+@click.option("-r", "grid_ratio", type=click.FloatRange(*R_RANGE), default=2.0, show_default=True,
+              help="Default grid ratio r.")
+@click.option("--grid-power", type=click.FloatRange(*GRID_POWER_RANGE), default=1.0, show_default=True,
+              help="Default time-grid power p.")
 @friendly_errors
 def bundle(checkpoint, name, steps, grid_ratio, grid_power):
     """Copy a checkpoint's EMA weights into the package's model zoo under NAME."""

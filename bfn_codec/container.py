@@ -19,6 +19,10 @@ MAX_HEADER = 1 << 16
 MAX_ITEMS = 1 << 32
 MAX_DIMS = 1 << 24  # variables per item
 MAX_STEPS = 10_000
+# The codec settings a file may carry: the encoder refuses anything outside these, so it never
+# writes a file the decoder would reject (check_codec_settings, used by both sides).
+R_RANGE = (0.1, 64.0)  # grid ratio r: delta_i = sigma_i / r
+GRID_POWER_RANGE = (0.125, 8.0)  # time grid t_i = (i/n)^p
 MAX_BATCH = 4096  # items per lockstep batch (bounds the decoder's memory)
 MAX_BATCHES = 1 << 20  # batches per file (the schedule is expanded in memory)
 # A batch of B items needs [B, D, K] float64 tables (output probabilities, posteriors): at most
@@ -36,6 +40,18 @@ SEED_CODECS = {0: "lzma"}
 
 class FormatError(Exception):
     """The input is not a valid bfn-codec file, or it does not decode to the data it claims."""
+
+
+def codec_settings_problem(steps, r, grid_power) -> str | None:
+    """What is wrong with (n, r, p) for a file, or None: the one rule the encoder's ValueError
+    and the reader's FormatError share."""
+    if not (isinstance(steps, (int, np.integer)) and 1 <= steps <= MAX_STEPS):
+        return f"invalid number of steps n={steps} (1..{MAX_STEPS})"
+    if not (math.isfinite(r) and R_RANGE[0] <= r <= R_RANGE[1]):
+        return f"invalid grid ratio r={r} ({R_RANGE[0]:g}..{R_RANGE[1]:g})"
+    if not (math.isfinite(grid_power) and GRID_POWER_RANGE[0] <= grid_power <= GRID_POWER_RANGE[1]):
+        return f"invalid time-grid power {grid_power} ({GRID_POWER_RANGE[0]:g}..{GRID_POWER_RANGE[1]:g})"
+    return None
 
 
 @dataclass
@@ -191,12 +207,9 @@ def read(blob: bytes) -> tuple[Header, np.ndarray]:
     if LAYOUTS[layout] == "HW" and count != 1:
         raise FormatError(f"layout HW holds one item, the header says {count}")
     steps, rr, grid_power = r.take("<Idd", "steps")
-    if not 1 <= steps <= MAX_STEPS:
-        raise FormatError(f"invalid number of steps n={steps} (1..{MAX_STEPS})")
-    if not (np.isfinite(rr) and 0.1 <= rr <= 64):
-        raise FormatError(f"invalid grid ratio r={rr}")
-    if not (np.isfinite(grid_power) and 0.125 <= grid_power <= 8):
-        raise FormatError(f"invalid time-grid power {grid_power}")
+    problem = codec_settings_problem(steps, rr, grid_power)
+    if problem:
+        raise FormatError(problem)
     seed_items, seed_bytes, seed_codec = r.take("<QQB", "seed")
     if seed_codec not in SEED_CODECS:
         raise FormatError(f"unknown seed codec {seed_codec}")

@@ -103,6 +103,29 @@ def test_absurd_header_fields_give_clear_errors(files, change, message):
         bfn_codec.decompress(blob, model=model)
 
 
+@pytest.mark.parametrize("setting,message", [
+    (dict(steps=0), "number of steps"),
+    (dict(steps=10_001), "number of steps"),
+    (dict(steps=2.5), "must be an integer"),
+    (dict(r=0.0), "grid ratio"),
+    (dict(r=100.0), "grid ratio"),
+    (dict(r=float("nan")), "grid ratio"),
+    (dict(grid_power=0.0), "time-grid power"),
+    (dict(grid_power=10.0), "time-grid power"),
+])
+def test_compress_refuses_settings_no_file_can_carry(files, setting, message):
+    """0 used to mean "the model's default" (``steps or default``), and r = 100 or p = 10 wrote a
+    file that decompress then refused: the encoder now applies the reader's own rule up front."""
+    model, samples = files
+    data = bfn_codec.decompress(samples[0][0], model=model)
+    with pytest.raises(ValueError, match=message):
+        bfn_codec.compress(data, model=model, **setting)
+    # the same values in a header are what the reader refuses
+    if not isinstance(setting.get("steps", 1), float):
+        with pytest.raises(FormatError, match=message):
+            bfn_codec.decompress(_rewrite(samples[0][0], **setting), model=model)
+
+
 def test_a_hostile_batch_claim_stops_as_soon_as_the_stream_runs_out(files, monkeypatch):
     """A valid-CRC file that claims an extra batch of 4,096 items at n = 10,000 would take hours
     to decode in full; the stack sinks below the encoder's guaranteed floor within the first

@@ -178,6 +178,17 @@ def test_every_command_has_help(cmd):
     assert res.exit_code == 0 and "Usage" in res.output and len(res.output) > 200
 
 
+@pytest.mark.parametrize("args", [["-r", "100"], ["-r", "0"], ["--steps", "0"], ["--steps", "20000"],
+                                  ["--grid-power", "10"]])
+def test_compress_option_ranges_are_what_a_file_can_carry(tmp_path, args):
+    """Out-of-range codec settings are a usage error (exit 2) before anything is written."""
+    src = tmp_path / "x.npy"
+    np.save(src, np.zeros((2, 28, 28), np.uint8))
+    res = CliRunner().invoke(main, ["compress", str(src), *args])
+    assert res.exit_code == 2 and "range" in res.output, res.output
+    assert not (tmp_path / "x.npy.bfn").exists()
+
+
 def test_cli_train_loss_sample(tmp_path, npy_data):
     r = CliRunner()
     out = tmp_path / "m"
