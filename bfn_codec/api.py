@@ -150,8 +150,18 @@ def resolve_model(model, items=None, device: str = "cpu"):
 
 def model_defaults(model) -> dict:
     codec = getattr(model, "info", {}).get("codec", {}) if hasattr(model, "info") else {}
-    return {"steps": int(codec.get("steps", DEFAULT_STEPS)), "r": float(codec.get("r", DEFAULT_R)),
-            "grid_power": float(codec.get("grid_power", 1.0))}
+    defaults = {"steps": codec.get("steps", DEFAULT_STEPS), "r": codec.get("r", DEFAULT_R),
+                "grid_power": codec.get("grid_power", 1.0)}
+    try:  # a hand-edited config.json is the model's fault, not the caller's
+        defaults = {"steps": operator.index(defaults["steps"]), "r": float(defaults["r"]),
+                    "grid_power": float(defaults["grid_power"])}
+        problem = codec_settings_problem(**defaults)
+    except (TypeError, ValueError) as e:
+        problem = str(e)
+    if problem:
+        raise ModelError(f"model {getattr(model, 'name', '?')}: its codec defaults (config.json "
+                         f"info.codec) are not usable: {problem}")
+    return defaults
 
 
 def codec_settings(model, steps=None, r=None, grid_power=None) -> tuple[int, float, float]:

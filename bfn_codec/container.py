@@ -20,7 +20,7 @@ MAX_ITEMS = 1 << 32
 MAX_DIMS = 1 << 24  # variables per item
 MAX_STEPS = 10_000
 # The codec settings a file may carry: the encoder refuses anything outside these, so it never
-# writes a file the decoder would reject (check_codec_settings, used by both sides).
+# writes a file the decoder would reject (codec_settings_problem, used by both sides).
 R_RANGE = (0.1, 64.0)  # grid ratio r: delta_i = sigma_i / r
 GRID_POWER_RANGE = (0.125, 8.0)  # time grid t_i = (i/n)^p
 MAX_BATCH = 4096  # items per lockstep batch (bounds the decoder's memory)

@@ -126,6 +126,14 @@ def test_compress_refuses_settings_no_file_can_carry(files, setting, message):
             bfn_codec.decompress(_rewrite(samples[0][0], **setting), model=model)
 
 
+def test_unusable_codec_defaults_in_a_model_config_are_the_models_error(monkeypatch):
+    from bfn_codec.models import ModelError
+    model = bfn_codec.load_model("fmnist-binary")
+    monkeypatch.setitem(model.info["codec"], "r", 100.0)
+    with pytest.raises(ModelError, match="codec defaults.*grid ratio"):
+        bfn_codec.compress(np.zeros((1, 28, 28), np.uint8), model=model)
+
+
 def test_a_hostile_batch_claim_stops_as_soon_as_the_stream_runs_out(files, monkeypatch):
     """A valid-CRC file that claims an extra batch of 4,096 items at n = 10,000 would take hours
     to decode in full; the stack sinks below the encoder's guaranteed floor within the first
