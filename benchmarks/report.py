@@ -3,7 +3,7 @@
     python benchmarks/report.py            # rewrites README.md between the result markers
 
 Nothing in the section is typed by hand: every number comes from a JSON file written by
-codec_bench.py, steps_curve.py, r_scan.py, tail_scan.py, test_throughput.py, fuzz.py, compare.py or classical.py.
+codec_bench.py, steps_curve.py, finetune_compare.py, r_scan.py, tail_scan.py, test_throughput.py, fuzz.py, compare.py or classical.py.
 """
 from __future__ import annotations
 
@@ -261,6 +261,33 @@ def curve_section() -> list[str]:
     return out
 
 
+def finetune_section() -> list[str]:
+    """One row per (fine-tuning stage, n): L^n + L^r of the weights before and after, paired over
+    the same test images (benchmarks/finetune_compare.py), by file name."""
+    rows = []
+    for path in sorted(glob.glob(os.path.join(HERE, "results", "finetune-*.json"))):
+        f = json.load(open(path))
+        shipped = _shipped_weights(f["dataset"])
+        label = lambda sha: sha[:8] + (" (shipped)" if sha == shipped else "")
+        for r in f["steps"]:
+            rows.append(f"| {f['dataset']} | {label(f['sha256']['base'])} | {label(f['sha256']['tuned'])} | "
+                        f"{f['items']} | {r['steps']} | {r.get('grid_power', f.get('grid_power', 1.0)):g} | "
+                        f"{r['base_bits_per_dim']:.4f} | {r['tuned_bits_per_dim']:.4f} | "
+                        f"{r['tuned_minus_base']:+.4f} ± {r['stderr']:.4f} ({r['relative_percent']:+.2f}%) | "
+                        f"{f['base_infinity_bits_per_dim']:.4f} → {f['tuned_infinity_bits_per_dim']:.4f} | "
+                        f"`{os.path.basename(path)}` |")
+    if not rows:
+        return []
+    return ["### Fine-tuning with L^n + L^r (`benchmarks/finetune_compare.py`)", "",
+            "Each training stage against the weights it started from (the training commands are under "
+            "Use above): L^n + L^r in bits/dim with every step evaluated, on the same test images and "
+            "time grid t_i = (i/n)^p for both, the difference paired per image; L^inf for "
+            "reference.", "",
+            "| model | base weights | tuned weights | images | n | p | base L^n + L^r | tuned | tuned − base | "
+            "L^inf base → tuned | file |",
+            "|---|---|---|---|---|---|---|---|---|---|---|", *rows, ""]
+
+
 def throughput_section() -> list[str]:
     data = load("throughput.json")
     if not data:
@@ -290,7 +317,7 @@ def fuzz_section() -> list[str]:
 
 
 def main():
-    body = [START, "", *headline_section(), *compare_section(), *curve_section(), *codec_section(), *r_scan_section(),
+    body = [START, "", *headline_section(), *compare_section(), *curve_section(), *finetune_section(), *codec_section(), *r_scan_section(),
             *tail_scan_section(),
             *throughput_section(), *classical_section(), *fuzz_section(), END]
     text = open(README).read()
