@@ -272,8 +272,18 @@ def compress(array, model=None, steps: int | None = None, r: float | None = None
     plain = write(Header(**whole), _sealed_words(fallback_all))
     if blob is None or (mode != "bfn" and len(plain) <= len(blob)):
         info.update(mode="fallback", batches=[], seed_items=N)
-        return plain
+        return _readable(plain)
     info["mode"] = "bfn"
+    return _readable(blob)
+
+
+def _readable(blob: bytes) -> bytes:
+    """The reader must accept every file the writer produces (header limits, CRC): one it would
+    refuse is a bug here, stopped before a caller stores it or deletes the input (compress --rm)."""
+    try:
+        read(blob)
+    except FormatError as e:
+        raise RuntimeError(f"internal error: compress produced a file its own reader refuses ({e})") from None
     return blob
 
 

@@ -126,6 +126,16 @@ def test_compress_refuses_settings_no_file_can_carry(files, setting, message):
             bfn_codec.decompress(_rewrite(samples[0][0], **setting), model=model)
 
 
+def test_compress_never_returns_a_file_its_reader_refuses(files, monkeypatch):
+    """A second line of defence behind the settings check: the writer's output is parsed back."""
+    import bfn_codec.api as api
+    model, samples = files
+    data = bfn_codec.decompress(samples[0][0], model=model)
+    monkeypatch.setattr(api, "codec_settings", lambda *a: (3, 100.0, 1.0))  # r outside the format
+    with pytest.raises(RuntimeError, match="its own reader refuses.*grid ratio"):
+        bfn_codec.compress(data, model=model, mode="fallback")
+
+
 def test_unusable_codec_defaults_in_a_model_config_are_the_models_error(monkeypatch):
     from bfn_codec.models import ModelError
     model = bfn_codec.load_model("fmnist-binary")
