@@ -148,20 +148,28 @@ def resolve_model(model, items=None, device: str = "cpu"):
     return model
 
 
+def _typed_settings(steps, r, grid_power) -> tuple[tuple | None, str | None]:
+    """(n, r, p) as (int, float, float) and what is wrong with them for a file (None: nothing),
+    so model_defaults and codec_settings share one conversion and one rule."""
+    try:
+        steps = operator.index(steps)
+    except TypeError:
+        return None, f"the number of steps must be an integer, got {steps!r}"
+    try:
+        r, grid_power = float(r), float(grid_power)
+    except (TypeError, ValueError):
+        return None, f"r and the grid power must be numbers, got {r!r} and {grid_power!r}"
+    return (steps, r, grid_power), codec_settings_problem(steps, r, grid_power)
+
+
 def model_defaults(model) -> dict:
     codec = getattr(model, "info", {}).get("codec", {}) if hasattr(model, "info") else {}
-    defaults = {"steps": codec.get("steps", DEFAULT_STEPS), "r": codec.get("r", DEFAULT_R),
-                "grid_power": codec.get("grid_power", 1.0)}
-    try:  # a hand-edited config.json is the model's fault, not the caller's
-        defaults = {"steps": operator.index(defaults["steps"]), "r": float(defaults["r"]),
-                    "grid_power": float(defaults["grid_power"])}
-        problem = codec_settings_problem(**defaults)
-    except (TypeError, ValueError) as e:
-        problem = str(e)
-    if problem:
+    values, problem = _typed_settings(codec.get("steps", DEFAULT_STEPS), codec.get("r", DEFAULT_R),
+                                      codec.get("grid_power", 1.0))
+    if problem:  # a hand-edited config.json is the model's fault, not the caller's
         raise ModelError(f"model {getattr(model, 'name', '?')}: its codec defaults (config.json "
                          f"info.codec) are not usable: {problem}")
-    return defaults
+    return dict(zip(("steps", "r", "grid_power"), values))
 
 
 def codec_settings(model, steps=None, r=None, grid_power=None) -> tuple[int, float, float]:
@@ -169,17 +177,12 @@ def codec_settings(model, steps=None, r=None, grid_power=None) -> tuple[int, flo
     a value a file can carry (container.codec_settings_problem), else ValueError, so compress
     never writes a file that decompress would refuse and 0 never silently means "default"."""
     defaults = model_defaults(model)
-    steps = defaults["steps"] if steps is None else steps
-    try:
-        steps = operator.index(steps)
-    except TypeError:
-        raise ValueError(f"the number of steps must be an integer, got {steps!r}") from None
-    r = float(defaults["r"] if r is None else r)
-    grid_power = float(defaults["grid_power"] if grid_power is None else grid_power)
-    problem = codec_settings_problem(steps, r, grid_power)
+    values, problem = _typed_settings(defaults["steps"] if steps is None else steps,
+                                      defaults["r"] if r is None else r,
+                                      defaults["grid_power"] if grid_power is None else grid_power)
     if problem:
         raise ValueError(problem)
-    return steps, r, grid_power
+    return values
 
 
 def _check_items(model, items: np.ndarray):
