@@ -11,16 +11,11 @@ the number of seed items.
 """
 import argparse
 import json
-import os
-import sys
 
 import torch
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))
-
-import bfn_codec  # noqa: E402
-from bfn_codec.data import load_dataset  # noqa: E402
+import bfn_codec
+from bfn_codec.data import load_dataset
 
 
 def _ints(s):
