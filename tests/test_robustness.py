@@ -259,8 +259,10 @@ def test_interrupted_compress_leaves_no_partial_output(tmp_path):
     import threading
 
     for sig in (signal.SIGINT, signal.SIGTERM):
+        # PYTHONFAULTHANDLER: if the child ever ignores the signal, SIGABRT below makes it print
+        # every thread's Python stack, so a failure says where it was stuck
         p = subprocess.Popen([sys.executable, os.path.join(ROOT, "cli.py"), "compress", str(tmp_path / "big.npy"),
-                              "--mode", "bfn"], stderr=subprocess.PIPE)
+                              "--mode", "bfn"], stderr=subprocess.PIPE, env={**os.environ, "PYTHONFAULTHANDLER": "1"})
         # signal only once coding has begun (its progress bar is on stderr): on a loaded machine a
         # fixed delay could land in the interpreter's own start-up (torch import)
         lines, started = [], threading.Event()
@@ -277,7 +279,14 @@ def test_interrupted_compress_leaves_no_partial_output(tmp_path):
         assert started.wait(timeout=120), b"".join(lines)
         time.sleep(1.0)
         p.send_signal(sig)
-        p.wait(timeout=120)
+        try:
+            p.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            p.send_signal(signal.SIGABRT)
+            p.wait(timeout=30)
+            reader.join(timeout=10)
+            pytest.fail(f"compress did not exit within 120 s of {sig!r}; its stderr:\n"
+                        + b"".join(lines)[-6000:].decode(errors="replace"))
         reader.join(timeout=10)
         err = b"".join(lines)
         assert p.returncode != 0
