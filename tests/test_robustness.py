@@ -261,8 +261,12 @@ def test_interrupted_compress_leaves_no_partial_output(tmp_path):
     for sig in (signal.SIGINT, signal.SIGTERM):
         # PYTHONFAULTHANDLER: if the child ever ignores the signal, SIGABRT below makes it print
         # every thread's Python stack, so a failure says where it was stuck
+        # preexec_fn: a job started in the background by a non-interactive shell (`cmd &`) inherits
+        # SIGINT ignored, and Python then installs no KeyboardInterrupt handler, so the child would
+        # rightly ignore Ctrl-C (found that way: SigIgn had SIGINT set). Give it a terminal's default.
         p = subprocess.Popen([sys.executable, os.path.join(ROOT, "cli.py"), "compress", str(tmp_path / "big.npy"),
-                              "--mode", "bfn"], stderr=subprocess.PIPE, env={**os.environ, "PYTHONFAULTHANDLER": "1"})
+                              "--mode", "bfn"], stderr=subprocess.PIPE, env={**os.environ, "PYTHONFAULTHANDLER": "1"},
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         # signal only once coding has begun (its progress bar is on stderr): on a loaded machine a
         # fixed delay could land in the interpreter's own start-up (torch import)
         lines, started = [], threading.Event()
