@@ -20,9 +20,10 @@ import torch
 from . import __version__
 from .chain import power_times
 from .coder import DEFAULT_R, ChainCoder, RangeError, StackExhausted, make_plan
-from .container import (MAX_BATCH, MAX_BATCHES, MAX_TABLE_ENTRIES, FormatError, Header, codec_settings_problem,
-                        data_checksum, read, write)
-from .models import ModelError, load_model
+from .container import (DATA_HASH_BYTES, MAX_BATCH, MAX_BATCHES, MAX_TABLE_ENTRIES, FormatError, Header,
+                        codec_settings_problem, data_checksum, environment_digest, quantise_setting, read,
+                        write)
+from .models import ModelError, bundled_model_for, load_model
 from .progress import Progress
 
 DEFAULT_STEPS = 25
@@ -43,7 +44,7 @@ def _version(package: str) -> str:
 
 
 # Revision of the coder's arithmetic (tables, posteriors, grids). Any change that alters a
-# single probability makes older files undecodable, so it is part of the fingerprint.
+# single probability makes older files undecodable, so files record it.
 # 1: exact bin-mass posteriors (0.1.0, first files); 2: Sheppard-corrected posteriors and the
 # one-pass discretised table; 3: discretised tails with erfc instead of ndtr (ndtr(-z) was 0
 # beyond z ~ 9 in float64); 4: receiver weights of discretised data on a window of bins
@@ -51,33 +52,13 @@ def _version(package: str) -> str:
 CODER_REVISION = 5
 
 
-def fingerprint(device: str = "cpu", threads: int | None = None) -> str:
-    """What must match for a decoder to reproduce the encoder's probabilities bit for bit.
-
-    The intra-op thread count changes float32 results on CPU (measured: batch 1 and 7 differ
-    between 1 and 2 threads), so it is recorded too and the decoder uses the same count."""
-    threads = threads or torch.get_num_threads()
+def environment(device: str = "cpu") -> str:
+    """What must match for a decoder to reproduce the encoder's probabilities bit for bit, apart
+    from the thread count (stored on its own: the decoder runs with the encoder's count, since
+    float32 results change with it; measured: batch 1 and 7 differ between 1 and 2 threads).
+    A file keeps only its digest (container.environment_digest)."""
     return (f"coder={CODER_REVISION};torch={torch.__version__};constriction={_version('constriction')};"
-            f"numpy={np.__version__};device={torch.device(device).type};dtype=float32;det=1;"
-            f"threads={threads}")
-
-
-def _split_fingerprint(fp: str) -> tuple[str, int]:
-    """(fingerprint without the thread count, thread count) of a stored fingerprint."""
-    parts = fp.split(";")
-    threads = 1
-    rest = []
-    for part in parts:
-        if part.startswith("threads="):
-            try:
-                threads = int(part[8:])
-            except ValueError:
-                raise FormatError(f"bad thread count in fingerprint {fp!r}") from None
-        else:
-            rest.append(part)
-    if not 1 <= threads <= 1024:
-        raise FormatError(f"bad thread count {threads} in fingerprint")
-    return ";".join(rest), threads
+            f"numpy={np.__version__};device={torch.device(device).type};dtype=float32;det=1")
 
 
 @contextlib.contextmanager
@@ -116,11 +97,15 @@ def to_items(array: np.ndarray):
     array = np.asarray(array)
     if array.dtype != np.uint8:
         raise FormatError(f"bfn-codec compresses uint8 arrays, got dtype {array.dtype}")
+    if array.ndim in (2, 3, 4) and 0 in array.shape[-2:]:
+        raise FormatError(f"images of shape {array.shape[-2:]} hold no pixels")
     if array.ndim == 2:
         return array[None, None], "HW"
     if array.ndim == 3:
         return array[:, None], "NHW"
     if array.ndim == 4:
+        if 0 in array.shape[1:]:
+            raise FormatError(f"items of shape {array.shape[1:]} hold no values")
         return array, "NCHW"
     raise FormatError(f"expected an array of shape (N, H, W), (H, W) or (N, C, H, W), got {array.shape}")
 
@@ -156,7 +141,7 @@ def _typed_settings(steps, r, grid_power) -> tuple[tuple | None, str | None]:
     except TypeError:
         return None, f"the number of steps must be an integer, got {steps!r}"
     try:
-        r, grid_power = float(r), float(grid_power)
+        r, grid_power = quantise_setting(r), quantise_setting(grid_power)
     except (TypeError, ValueError):
         return None, f"r and the grid power must be numbers, got {r!r} and {grid_power!r}"
     return (steps, r, grid_power), codec_settings_problem(steps, r, grid_power)
@@ -175,7 +160,8 @@ def model_defaults(model) -> dict:
 def codec_settings(model, steps=None, r=None, grid_power=None) -> tuple[int, float, float]:
     """(n, r, p) for coding with ``model``: None takes the model's default; anything else must be
     a value a file can carry (container.codec_settings_problem), else ValueError, so compress
-    never writes a file that decompress would refuse and 0 never silently means "default"."""
+    never writes a file that decompress would refuse and 0 never silently means "default".
+    r and p are rounded to the 1/1024 grid the file stores them on."""
     defaults = model_defaults(model)
     values, problem = _typed_settings(defaults["steps"] if steps is None else steps,
                                       defaults["r"] if r is None else r,
@@ -251,28 +237,29 @@ def compress(array, model=None, steps: int | None = None, r: float | None = None
     # a uint8 view: each batch is widened to int64 on its own, so memory does not grow with N
     flat = items.reshape(N, math.prod(items.shape[1:]))
     flow = model.flow
-    header = Header(flow.data_type, flow.K, getattr(flow, "beta1", getattr(flow, "sigma1", 1.0)),
-                    tuple(items.shape[1:]), N, layout,
-                    steps, r, 0, 0, "lzma", [], getattr(model, "name", "custom")[:255],
-                    bytes.fromhex(model.weights_sha256) if model.weights_sha256 else b"\0" * 32,
-                    fingerprint(device), data_checksum(items, layout))
     if flow.data_type not in ("discrete", "discretised"):
         raise FormatError(f"the coder handles discrete and discretised data, not {flow.data_type}")
-    header.grid_power = grid_power
+    sha = bytes.fromhex(model.weights_sha256) if model.weights_sha256 else b""
+    header = Header(flow.data_type, flow.K, tuple(items.shape[1:]), N, layout,
+                    data_hash=data_checksum(items, layout)[:DATA_HASH_BYTES], steps=steps, r=r,
+                    grid_power=grid_power, model_hash=sha,
+                    # a bundled model is found again from its weights' hash; others by name
+                    model_id="" if bundled_model_for(sha) else getattr(model, "name", "custom")[:255],
+                    coder_revision=CODER_REVISION, threads=torch.get_num_threads(),
+                    environment_digest=environment_digest(environment(device)))
     plan = make_plan(flow, steps, r, times=power_times(steps, grid_power))
     chain = ChainCoder(model, plan)
     chain.measure_trajectory = bool(trajectory)
     # the decoder refuses batches whose [B, D, K] tables exceed MAX_TABLE_ENTRIES (container.py)
-    batch_size = max(1, min(int(batch_size), MAX_BATCH, MAX_TABLE_ENTRIES // (flat.shape[1] * flow.K)))
+    batch_size = max(1, min(int(batch_size), MAX_BATCH, MAX_TABLE_ENTRIES // (max(flat.shape[1], 1) * flow.K)))
     info = stats if stats is not None else {}
     fallback_all = _seed_bytes(items, flow.K)
     with deterministic():
         blob = None
         if N > 0 and mode != "fallback":
             blob = _compress_chain(chain, items, flat, header, batch_size, progress, info)
-    whole = dict(header.__dict__)
-    whole.update(seed_items=N, seed_bytes=len(fallback_all), batches=[])
-    plain = write(Header(**whole), _sealed_words(fallback_all))
+    plain = write(Header(flow.data_type, flow.K, header.item_shape, N, layout, data_hash=header.data_hash),
+                  fallback_all)
     if blob is None or (mode != "bfn" and len(plain) <= len(blob)):
         info.update(mode="fallback", batches=[], seed_items=N)
         return _readable(plain)
@@ -288,10 +275,6 @@ def _readable(blob: bytes) -> bytes:
     except FormatError as e:
         raise RuntimeError(f"internal error: compress produced a file its own reader refuses ({e})") from None
     return blob
-
-
-def _sealed_words(seed: bytes) -> np.ndarray:
-    return AnsCoder(_words(seed), seal=True).get_compressed()
 
 
 def _compress_chain(chain, items, flat, header, batch_size, progress, info):
@@ -330,7 +313,7 @@ def _compress_chain(chain, items, flat, header, batch_size, progress, info):
         info["trajectory_bits"] = np.concatenate(nats) / math.log(2.0)
         info["trajectory_seconds"] = chain.trajectory_seconds
     info["coder_seconds"] = info["total_seconds"] - chain.network_seconds - chain.trajectory_seconds
-    return write(header, words)
+    return write(header, np.asarray(words, dtype="<u4").tobytes())
 
 
 def _ladder(limit: int) -> int:
@@ -384,51 +367,71 @@ def read_header(blob: bytes) -> Header:
 def decompress(blob, model=None, device: str = "cpu", progress: bool = False,
                check_environment: bool = True, stats: dict | None = None) -> np.ndarray:
     """Decode a bfn-codec file; the model is found from the header unless given."""
-    header, words = read(blob)
-    items = _decode(header, words, model, device, progress, check_environment, stats)
-    if data_checksum(items, header.layout) != header.data_sha256:
+    header, payload = read(blob)
+    items = _decode(header, payload, model, device, progress, check_environment, stats)
+    if data_checksum(items, header.layout)[:len(header.data_hash)] != header.data_hash:
         raise FormatError("decoded data does not match the stored checksum: the file is corrupt or "
                           "was written in an environment whose network outputs differ from this one")
     return from_items(items, header.layout)
 
 
-def _decode(header, words, model, device, progress, check_environment, stats):
+def _model_for(header: Header, model, device: str):
+    """The model that wrote a chain-mode file: ``model`` if given (checked against the file's
+    weights hash), else the bundled model with that hash, else the model named in the file."""
+    if model is None:
+        model = bundled_model_for(header.model_hash) or header.model_id
+        if not model:
+            from .models import available_models
+
+            raise ModelError(f"the file was written with model weights {header.model_hash.hex()[:16]}…, "
+                             f"which this build does not bundle (available: {', '.join(available_models())}); "
+                             "pass the model with --model")
+    model = resolve_model(model, device=device)
+    sha = bytes.fromhex(model.weights_sha256) if model.weights_sha256 else b"\0" * 32
+    if sha[:len(header.model_hash)] != header.model_hash:
+        written = f"{header.model_id!r} " if header.model_id else ""
+        raise FormatError(f"the file was written with model {written}(weights {header.model_hash.hex()[:12]}…), "
+                          f"not with {getattr(model, 'name', '?')!r} ({sha.hex()[:12]}…)")
+    if model.flow.data_type != header.data_type or model.flow.K != header.K:
+        raise FormatError("the model's data type does not match the file")
+    if model.D != header.dims:
+        raise FormatError(f"the model codes {model.D} values per item, the file {header.dims}")
+    return model
+
+
+def _check_environment(header: Header, device: str):
+    if header.coder_revision != CODER_REVISION:
+        raise FormatError(f"the file was written by coder revision {header.coder_revision}; this build of "
+                          f"bfn-codec ({__version__}) decodes revision {CODER_REVISION} only")
+    here = environment(device)
+    if environment_digest(here) != header.environment_digest:
+        written = header.environment or f"digest {header.environment_digest.hex()}"
+        raise FormatError(f"environment differs from the encoder's ({written} vs {here}): decoding "
+                          "would not reproduce the data (see docs/format.md, 'Environment')")
+
+
+def _decode(header, payload, model, device, progress, check_environment, stats):
     shape = header.item_shape
     parts = []
-    if not header.batches:  # fallback mode: the stream is only the sealed seed
+    if not header.batches and header.version >= 3:  # fallback mode: the payload is the seed
+        seed = payload
+    elif not header.batches:  # version 2 fallback mode: the stream is only the sealed seed
         try:
-            seed_words = AnsCoder(words).get_compressed(unseal=True)
+            seed_words = AnsCoder(_words(payload)).get_compressed(unseal=True)
         except BaseException as e:
             if isinstance(e, (KeyboardInterrupt, SystemExit)):
                 raise
             raise FormatError(f"corrupt stream ({type(e).__name__})") from None
     else:
-        model = resolve_model(model if model is not None else header.model_id, device=device)
-        sha = bytes.fromhex(model.weights_sha256) if model.weights_sha256 else b"\0" * 32
-        if sha != header.model_sha256:
-            raise FormatError(f"the file was written with model {header.model_id!r} "
-                              f"(weights {header.model_sha256.hex()[:12]}…), not with "
-                              f"{getattr(model, 'name', '?')!r} ({sha.hex()[:12]}…)")
-        if model.flow.data_type != header.data_type or model.flow.K != header.K:
-            raise FormatError("the model's data type does not match the file")
-        if model.D != header.dims:
-            raise FormatError(f"the model codes {model.D} values per item, the file {header.dims}")
-        stored, threads = _split_fingerprint(header.fingerprint)
-        here, _ = _split_fingerprint(fingerprint(device, threads))
-        revision = stored.split(";")[0][6:] if stored.startswith("coder=") else "1"
-        if revision != str(CODER_REVISION):
-            raise FormatError(f"the file was written by coder revision {revision}; this build of "
-                              f"bfn-codec ({__version__}) decodes revision {CODER_REVISION} only")
-        if check_environment and stored != here:
-            raise FormatError(f"environment differs from the encoder's ({stored} vs {here}): "
-                              "decoding would not reproduce the data (see README, 'Which "
-                              "environments decode which files')")
+        model = _model_for(header, model, device)
+        if check_environment:
+            _check_environment(header, device)
         plan = make_plan(model.flow, header.steps, header.r, times=power_times(header.steps, header.grid_power))
         chain = ChainCoder(model, plan)
         try:
-            coder = AnsCoder(words)
-            with deterministic(threads), Progress(header.count, "decompress", "items", enabled=progress,
-                                           start=header.seed_items) as bar:
+            coder = AnsCoder(_words(payload))
+            with deterministic(header.threads), Progress(header.count, "decompress", "items", enabled=progress,
+                                                         start=header.seed_items) as bar:
                 for B in reversed(header.batches):
                     # The encoder kept at least MARGIN_BITS on the stack at every point (_ramp),
                     # so a stack that sinks below that is corrupt; checked at every step.
@@ -446,9 +449,10 @@ def _decode(header, words, model, device, progress, check_environment, stats):
         if stats is not None:
             stats.update(network_seconds=chain.network_seconds, network_calls=chain.network_calls,
                          trunk_seconds=chain.trunk_seconds)
-    if header.seed_bytes > 4 * len(seed_words):
-        raise FormatError("the seed is missing from the stream")
-    seed = np.asarray(seed_words, dtype="<u4").tobytes()[: header.seed_bytes]
+    if header.batches or header.version < 3:
+        if header.seed_bytes > 4 * len(seed_words):
+            raise FormatError("the seed is missing from the stream")
+        seed = np.asarray(seed_words, dtype="<u4").tobytes()[: header.seed_bytes]
     first = _seed_items(seed, header.seed_items, shape, header.K)
     rest = [p.reshape(len(p), *shape).astype(np.uint8) for p in reversed(parts)]
     return np.concatenate([first] + rest, axis=0) if rest else first

@@ -309,24 +309,29 @@ def decompress(input_path, output, model_spec, device, force, keep, remove, quie
 def info(input_path, as_json, no_loss, model_spec, threads):
     """Header, achieved bits/dim, and the model's L^n + L^r on the same items (overhead %)."""
     from .api import decompress as run, estimate_loss, read_header
-    from .container import VERSION
     from .files import read_input_bytes
+    from .models import bundled_model_for
 
     _set_threads(threads)
     blob = read_input_bytes(input_path)
     h = read_header(blob)
     dims = h.count * h.dims
-    res = {"file": input_path, "bytes": len(blob), "format_version": VERSION, "data_type": h.data_type,
-           "K": h.K, "items": h.count, "item_shape": list(h.item_shape), "steps": h.steps, "r": h.r, "grid_power": h.grid_power,
-           "model": h.model_id, "model_sha256": h.model_sha256.hex(), "fingerprint": h.fingerprint,
-           "seed_items": h.seed_items, "seed_bytes": h.seed_bytes, "batches": len(h.batches),
-           "largest_batch": max(h.batches, default=0),
-           "mode": "bfn" if h.batches else "fallback",
-           "achieved_bits_per_dim": 8 * len(blob) / max(dims, 1)}
+    res = {"file": input_path, "bytes": len(blob), "format_version": h.version, "data_type": h.data_type,
+           "K": h.K, "items": h.count, "item_shape": list(h.item_shape), "mode": h.mode,
+           "seed_items": h.seed_items, "seed_bytes": h.seed_bytes}
+    if h.batches:
+        res.update(steps=h.steps, r=h.r, grid_power=h.grid_power,
+                   model=h.model_id or bundled_model_for(h.model_hash) or "?",
+                   model_sha256_prefix=h.model_hash.hex(), coder_revision=h.coder_revision,
+                   threads=h.threads, environment=h.environment or h.environment_digest.hex(),
+                   batches=len(h.batches), largest_batch=max(h.batches))
+    res["achieved_bits_per_dim"] = 8 * len(blob) / dims if dims else None
     if not no_loss and h.count:
         array = run(blob, model=model_spec, progress=not as_json)
-        model = model_spec or h.model_id
-        est = estimate_loss(array, model=model, steps=h.steps, grid_power=h.grid_power)
+        model = model_spec or (res["model"] if h.batches else None)
+        # a fallback-mode file records no codec settings: the model's own defaults then
+        est = estimate_loss(array, model=model, steps=h.steps if h.batches else None,
+                            grid_power=h.grid_power if h.batches else None)
         res["model_bits_per_dim"] = est["bits_per_dim"]
         res["model_stderr_bits_per_dim"] = est["stderr_bits_per_dim"]
         res["overhead_percent"] = 100.0 * (res["achieved_bits_per_dim"] / est["bits_per_dim"] - 1.0)

@@ -1,4 +1,8 @@
-"""Container format v2 (documented in docs/format.md): header, ANS words, checksums.
+"""Container format (documented in docs/format.md): header, payload, checksums.
+
+Version 3 is written: varints throughout, so the fixed cost of a file is a few dozen bytes
+(a fallback-mode file, which needs no model, carries no model or environment at all).
+Version 2 files (0.1.0) are still read.
 
 Every field is validated against sane limits and against the file size before anything is
 allocated from it, so a hostile file ends in a ``FormatError`` naming what is wrong.
@@ -14,15 +18,22 @@ from dataclasses import dataclass, field
 import numpy as np
 
 MAGIC = b"BFN\x1a"
-VERSION = 2  # 2: adds the time-grid power after r
-MAX_HEADER = 1 << 16
+VERSION = 3  # 3: compact varint header; 2: adds the time-grid power after r; 1: first files
+READ_VERSIONS = (2, 3)
+MAX_HEADER = 1 << 16  # version 2's header-length limit
 MAX_ITEMS = 1 << 32
 MAX_DIMS = 1 << 24  # variables per item
+MAX_K = (1 << 16) - 1
 MAX_STEPS = 10_000
+MAX_THREADS = 1024
 # The codec settings a file may carry: the encoder refuses anything outside these, so it never
 # writes a file the decoder would reject (codec_settings_problem, used by both sides).
 R_RANGE = (0.1, 64.0)  # grid ratio r: delta_i = sigma_i / r
 GRID_POWER_RANGE = (0.125, 8.0)  # time grid t_i = (i/n)^p
+# r and p are stored as integers in units of 1/SETTING_UNIT (r = 2 is 2048: two varint bytes,
+# where a float64 takes eight); the encoder rounds to this grid before coding (quantise_setting),
+# so encoder and decoder use the same value.
+SETTING_UNIT = 1024
 MAX_BATCH = 4096  # items per lockstep batch (bounds the decoder's memory)
 MAX_BATCHES = 1 << 20  # batches per file (the schedule is expanded in memory)
 # A batch of B items needs [B, D, K] float64 tables (output probabilities, posteriors): at most
@@ -32,14 +43,26 @@ MAX_TABLE_ENTRIES = 1 << 26
 # LZMA2 expands at most ~6,900:1 (measured: 10^8 zero bytes -> 14,617 bytes with our filters),
 # so a seed of s bytes cannot hold more than this many raw bytes: checked before decompressing.
 SEED_MAX_RATIO = 8192
+MODEL_HASH_BYTES = 8  # a prefix of the weights' SHA-256: tells models apart, not a security seal
+DATA_HASH_BYTES = 8  # a prefix of data_checksum: a wrong decode passes with probability 2^-64
+ENV_DIGEST_BYTES = 4
 DATA_TYPES = {1: "discrete", 2: "discretised"}
 DATA_TYPE_CODES = {v: k for k, v in DATA_TYPES.items()}
 LAYOUTS = {0: "NHW", 1: "HW", 2: "NCHW", 3: "IDX"}  # IDX: (N, H, W) read from an IDX file
+LAYOUT_CODES = {v: k for k, v in LAYOUTS.items()}
 SEED_CODECS = {0: "lzma"}
+# version 3 flags byte: bits 0-1 data type, bits 2-4 layout, bit 5 chain mode, bit 6 model name
+FLAG_CHAIN, FLAG_NAME, FLAG_RESERVED = 1 << 5, 1 << 6, 1 << 7
 
 
 class FormatError(Exception):
     """The input is not a valid bfn-codec file, or it does not decode to the data it claims."""
+
+
+def quantise_setting(value: float) -> float:
+    """The nearest value a file can carry for r or p (a multiple of 1/SETTING_UNIT)."""
+    value = float(value)
+    return round(value * SETTING_UNIT) / SETTING_UNIT if math.isfinite(value) else value
 
 
 def codec_settings_problem(steps, r, grid_power) -> str | None:
@@ -54,30 +77,44 @@ def codec_settings_problem(steps, r, grid_power) -> str | None:
     return None
 
 
+def environment_digest(environment: str) -> bytes:
+    """The 4 bytes a version-3 file keeps of the encoder's environment description."""
+    return hashlib.sha256(environment.encode("utf-8")).digest()[:ENV_DIGEST_BYTES]
+
+
 @dataclass
 class Header:
+    """What a file says about its contents. Fallback-mode files (no batches) use only the
+    first group of fields: they decode without a model."""
     data_type: str
     K: int
-    schedule_param: float  # beta(1) for discrete data, sigma_1 for discretised data
     item_shape: tuple  # (C, H, W)
     count: int  # number of items
-    layout: str  # how the user's array was shaped: NHW, HW or NCHW
-    steps: int
-    r: float
-    seed_items: int  # items coded by the fallback coder (the bottom of the ANS stack)
-    seed_bytes: int  # length of the fallback stream inside the ANS words
-    seed_codec: str
+    layout: str  # how the user's array was shaped: NHW, HW, NCHW or IDX
+    data_hash: bytes = b""  # a prefix of data_checksum (8 bytes; 32 in version 2)
+    seed_items: int = 0  # items coded by the fallback coder (the bottom of the ANS stack)
+    seed_bytes: int = 0  # length of the fallback stream
+    seed_codec: str = "lzma"
+    # chain mode only
     batches: list = field(default_factory=list)  # lockstep batch sizes, in encoding order
-    model_id: str = ""
-    model_sha256: bytes = b"\0" * 32
-    fingerprint: str = ""
-    data_sha256: bytes = b"\0" * 32
-    num_words: int = 0
-    grid_power: float = 1.0  # time grid t_i = (i/n)^grid_power (1: the paper's uniform grid)
+    steps: int = 0
+    r: float = 0.0
+    grid_power: float = 0.0  # time grid t_i = (i/n)^grid_power (1: the paper's uniform grid)
+    model_hash: bytes = b""  # a prefix of the weights' SHA-256 (8 bytes; 32 in version 2)
+    model_id: str = ""  # the model's name; version 3 writes it only for models not bundled
+    coder_revision: int = 0
+    threads: int = 1  # torch threads of the encoder: float32 results depend on it
+    environment_digest: bytes = b""  # environment_digest() of the encoder's environment
+    environment: str = ""  # the environment in words (version 2 files only)
+    version: int = VERSION
 
     @property
     def dims(self) -> int:
-        return int(np.prod(self.item_shape))
+        return math.prod(self.item_shape)
+
+    @property
+    def mode(self) -> str:
+        return "bfn" if self.batches else "fallback"
 
 
 def _rle(values):
@@ -92,6 +129,8 @@ def _rle(values):
 
 def _varint(value: int) -> bytes:
     """Unsigned LEB128."""
+    if value < 0:
+        raise ValueError("varints are unsigned")
     out = bytearray()
     while True:
         byte = value & 0x7F
@@ -108,21 +147,27 @@ def _pack_str(s: str) -> bytes:
     return struct.pack("<B", len(b)) + b
 
 
-def write(header: Header, words: np.ndarray) -> bytes:
-    h = bytearray()
-    h += struct.pack("<BHd", DATA_TYPE_CODES[header.data_type], header.K, header.schedule_param)
-    h += struct.pack("<B", len(header.item_shape)) + struct.pack(f"<{len(header.item_shape)}I", *header.item_shape)
-    h += struct.pack("<QB", header.count, {v: k for k, v in LAYOUTS.items()}[header.layout])
-    h += struct.pack("<Idd", header.steps, header.r, header.grid_power)
-    h += struct.pack("<QQB", header.seed_items, header.seed_bytes, {v: k for k, v in SEED_CODECS.items()}[header.seed_codec])
-    runs = _rle(header.batches)
-    h += struct.pack("<I", len(runs)) + b"".join(_varint(v) + _varint(c) for v, c in runs)
-    h += _pack_str(header.model_id) + header.model_sha256
-    h += _pack_str(header.fingerprint) + header.data_sha256
-    h += struct.pack("<Q", len(words))
-    if len(h) > MAX_HEADER:
-        raise ValueError("header too large")
-    body = MAGIC + struct.pack("<HHI", VERSION, 0, len(h)) + bytes(h) + np.asarray(words, dtype="<u4").tobytes()
+def write(header: Header, payload: bytes) -> bytes:
+    """A version-3 file: ``payload`` is the raw LZMA2 seed in fallback mode (no batches), the
+    ANS words (little-endian u32) in chain mode."""
+    chain = bool(header.batches)
+    flags = DATA_TYPE_CODES[header.data_type] | LAYOUT_CODES[header.layout] << 2
+    flags |= (FLAG_CHAIN if chain else 0) | (FLAG_NAME if chain and header.model_id else 0)
+    h = bytearray(MAGIC + bytes([VERSION, flags]))
+    h += _varint(header.K) + b"".join(_varint(s) for s in header.item_shape) + _varint(header.count)
+    if chain:
+        h += _varint(header.steps) + _varint(round(header.r * SETTING_UNIT))
+        h += _varint(round(header.grid_power * SETTING_UNIT))
+        h += _varint(header.seed_items) + _varint(header.seed_bytes)
+        runs = _rle(header.batches)
+        h += _varint(len(runs)) + b"".join(_varint(v) + _varint(c) for v, c in runs)
+        h += header.model_hash[:MODEL_HASH_BYTES].ljust(MODEL_HASH_BYTES, b"\0")
+        if header.model_id:
+            h += _pack_str(header.model_id)
+        h += _varint(header.coder_revision) + _varint(header.threads)
+        h += header.environment_digest[:ENV_DIGEST_BYTES].ljust(ENV_DIGEST_BYTES, b"\0")
+    h += header.data_hash[:DATA_HASH_BYTES].ljust(DATA_HASH_BYTES, b"\0")
+    body = bytes(h) + bytes(payload)
     return body + struct.pack("<I", zlib.crc32(body) & 0xFFFFFFFF)
 
 
@@ -145,16 +190,19 @@ class _Reader:
         self.pos += size
         return b
 
-    def varint(self, what: str) -> int:
+    def varint(self, what: str, limit: int = 1 << 64) -> int:
         value, shift = 0, 0
         while True:
             byte = self.take("<B", what)
             value |= (byte & 0x7F) << shift
             if not byte & 0x80:
-                return value
+                break
             shift += 7
-            if shift > 35:
+            if shift > 63:
                 raise FormatError(f"{what}: number too large")
+        if value > limit:
+            raise FormatError(f"{what}: {value} exceeds the limit of {limit}")
+        return value
 
     def string(self, what: str) -> str:
         n = self.take("<B", what)
@@ -164,68 +212,50 @@ class _Reader:
             raise FormatError(f"{what} is not valid UTF-8") from None
 
 
-def read(blob: bytes) -> tuple[Header, np.ndarray]:
-    """Parse and validate a container; returns the header and the ANS words."""
+def read(blob: bytes) -> tuple[Header, bytes]:
+    """Parse and validate a container; returns the header and the payload (the raw seed in a
+    version-3 fallback file, ANS words otherwise)."""
     if not isinstance(blob, (bytes, bytearray, memoryview)):
         raise FormatError("expected bytes")
     blob = bytes(blob)
     if len(blob) < 4 or blob[:4] != MAGIC:
         raise FormatError("not a bfn-codec file (bad magic bytes)")
-    if len(blob) < 16:
+    if len(blob) < 6:
         raise FormatError("file truncated (shorter than the fixed header)")
-    version, flags, hlen = struct.unpack_from("<HHI", blob, 4)
-    if version != VERSION:
-        raise FormatError(f"unsupported format version {version} (this build reads version {VERSION})")
-    if flags != 0:
-        raise FormatError(f"unknown format flags 0x{flags:04x}")
-    if hlen > MAX_HEADER:
-        raise FormatError(f"header length {hlen} exceeds the limit of {MAX_HEADER} bytes")
-    if 12 + hlen + 4 > len(blob):
-        raise FormatError(f"file truncated: header length {hlen} runs past the end of the file")
-    crc_stored = struct.unpack_from("<I", blob, len(blob) - 4)[0]
-    r = _Reader(blob, 12, 12 + hlen)
-    code, K, param = r.take("<BHd", "data type")
-    if code not in DATA_TYPES:
-        raise FormatError(f"unknown data type code {code}")
-    if K < 2:
+    if blob[4] == 2:
+        return _read_v2(blob)
+    if blob[4] != VERSION:
+        raise FormatError(f"unsupported format version {blob[4]} (this build reads versions "
+                          f"{', '.join(map(str, READ_VERSIONS))})")
+    return _read_v3(blob)
+
+
+def _check_item_fields(K, shape, count, layout_code):
+    if K < 2 or K > MAX_K:
         raise FormatError(f"invalid number of classes K={K}")
-    if not (np.isfinite(param) and param > 0):
-        raise FormatError(f"invalid schedule parameter {param}")
-    ndim = r.take("<B", "item shape")
-    if ndim != 3:
-        raise FormatError(f"item shape must have 3 dimensions, header says {ndim}")
-    shape = tuple(r.take(f"<{ndim}I", "item shape"))
     if any(s == 0 for s in shape) or math.prod(shape) > MAX_DIMS:  # Python ints: no overflow
         raise FormatError(f"invalid item shape {shape}")
-    count, layout = r.take("<QB", "item count")
     if count > MAX_ITEMS:
         raise FormatError(f"item count {count} exceeds the limit {MAX_ITEMS}")
-    if layout not in LAYOUTS:
-        raise FormatError(f"unknown array layout code {layout}")
-    if LAYOUTS[layout] != "NCHW" and shape[0] != 1:
-        raise FormatError(f"layout {LAYOUTS[layout]} needs one channel, the item shape is {shape}")
-    if LAYOUTS[layout] == "HW" and count != 1:
+    if layout_code not in LAYOUTS:
+        raise FormatError(f"unknown array layout code {layout_code}")
+    layout = LAYOUTS[layout_code]
+    if layout != "NCHW" and shape[0] != 1:
+        raise FormatError(f"layout {layout} needs one channel, the item shape is {shape}")
+    if layout == "HW" and count != 1:
         raise FormatError(f"layout HW holds one item, the header says {count}")
-    steps, rr, grid_power = r.take("<Idd", "steps")
-    problem = codec_settings_problem(steps, rr, grid_power)
-    if problem:
-        raise FormatError(problem)
-    seed_items, seed_bytes, seed_codec = r.take("<QQB", "seed")
-    if seed_codec not in SEED_CODECS:
-        raise FormatError(f"unknown seed codec {seed_codec}")
-    if seed_items > count:
-        raise FormatError(f"seed covers {seed_items} items but the file holds {count}")
-    if seed_bytes > len(blob):
-        raise FormatError(f"seed length {seed_bytes} exceeds the file size")
-    seed_raw = seed_items * math.prod(shape)
-    seed_raw = (seed_raw + 7) // 8 if K == 2 else seed_raw  # K = 2: bit-packed
-    if seed_raw > SEED_MAX_RATIO * seed_bytes + 1024:
+    return layout
+
+
+def _check_seed_size(seed_items, seed_bytes, shape, K):
+    raw = seed_items * math.prod(shape)
+    raw = (raw + 7) // 8 if K == 2 else raw  # K = 2: bit-packed
+    if raw > SEED_MAX_RATIO * seed_bytes + 1024:
         raise FormatError(f"a seed of {seed_bytes} bytes cannot hold {seed_items} items")
-    nruns = r.take("<I", "batch schedule")
-    if nruns * 2 > hlen:
-        raise FormatError(f"batch schedule length {nruns} runs past the header")
-    batches, total, nbatches = [], 0, 0
-    runs = []
+
+
+def _read_schedule(r: _Reader, count: int, seed_items: int, shape, K, nruns: int) -> list:
+    batches, total, nbatches, runs = [], 0, 0, []
     for _ in range(nruns):
         size, rep = r.varint("batch schedule"), r.varint("batch schedule")
         if size == 0 or rep == 0:
@@ -246,6 +276,117 @@ def read(blob: bytes) -> tuple[Header, np.ndarray]:
         raise FormatError(f"batches ({total}) and seed ({seed_items}) do not add up to {count} items")
     for size, rep in runs:
         batches.extend([size] * rep)
+    return batches
+
+
+def _check_crc(blob: bytes):
+    if zlib.crc32(blob[:-4]) & 0xFFFFFFFF != struct.unpack_from("<I", blob, len(blob) - 4)[0]:
+        raise FormatError("file is corrupt (CRC-32 mismatch)")
+
+
+def _read_v3(blob: bytes) -> tuple[Header, bytes]:
+    end = len(blob) - 4  # the CRC-32 closes the file
+    if end < 6:
+        raise FormatError("file truncated (shorter than the fixed header)")
+    flags = blob[5]
+    if flags & FLAG_RESERVED:
+        raise FormatError(f"unknown format flags 0x{flags:02x}")
+    code, layout_code, chain = flags & 3, (flags >> 2) & 7, bool(flags & FLAG_CHAIN)
+    if code not in DATA_TYPES:
+        raise FormatError(f"unknown data type code {code}")
+    if flags & FLAG_NAME and not chain:
+        raise FormatError(f"unknown format flags 0x{flags:02x} (a model name in a fallback file)")
+    r = _Reader(blob, 6, end)
+    K = r.varint("number of classes", MAX_K)
+    shape = tuple(r.varint("item shape", MAX_DIMS) for _ in range(3))
+    count = r.varint("item count", MAX_ITEMS + 1)
+    layout = _check_item_fields(K, shape, count, layout_code)
+    h = Header(DATA_TYPES[code], K, shape, count, layout, version=3)
+    if chain:
+        h.steps = r.varint("steps", MAX_STEPS + 1)
+        h.r = r.varint("grid ratio", 1 << 32) / SETTING_UNIT
+        h.grid_power = r.varint("time-grid power", 1 << 32) / SETTING_UNIT
+        problem = codec_settings_problem(h.steps, h.r, h.grid_power)
+        if problem:
+            raise FormatError(problem)
+        h.seed_items = r.varint("seed", MAX_ITEMS + 1)
+        h.seed_bytes = r.varint("seed", 1 << 48)
+        if h.seed_items > count:
+            raise FormatError(f"seed covers {h.seed_items} items but the file holds {count}")
+        if h.seed_bytes > len(blob):
+            raise FormatError(f"seed length {h.seed_bytes} exceeds the file size")
+        _check_seed_size(h.seed_items, h.seed_bytes, shape, K)
+        nruns = r.varint("batch schedule", len(blob))
+        if 2 * nruns > end - r.pos:  # each run takes at least two bytes
+            raise FormatError(f"batch schedule length {nruns} runs past the header")
+        h.batches = _read_schedule(r, count, h.seed_items, shape, K, nruns)
+        h.model_hash = r.raw(MODEL_HASH_BYTES, "model checksum")
+        if flags & FLAG_NAME:
+            h.model_id = r.string("model name")
+            if not h.model_id:
+                raise FormatError("empty model name")
+        h.coder_revision = r.varint("coder revision", 1 << 16)
+        h.threads = r.varint("thread count", 1 << 32)
+        if not 1 <= h.threads <= MAX_THREADS:
+            raise FormatError(f"bad thread count {h.threads}")
+        h.environment_digest = r.raw(ENV_DIGEST_BYTES, "environment")
+    h.data_hash = r.raw(DATA_HASH_BYTES, "data checksum")
+    payload = blob[r.pos:end]
+    if chain:
+        if len(payload) % 4:
+            raise FormatError(f"file size {len(blob)} does not match the header (the coded stream "
+                              "is not whole words): truncated or trailing garbage")
+        if len(payload) < h.seed_bytes:
+            raise FormatError("seed is longer than the coded stream")
+    else:
+        h.seed_items, h.seed_bytes = count, len(payload)
+        _check_seed_size(count, len(payload), shape, K)
+    _check_crc(blob)
+    return h, payload
+
+
+def _read_v2(blob: bytes) -> tuple[Header, bytes]:
+    """Version 2 (0.1.0): fixed-width fields, full SHA-256 sums and the environment in words.
+    Its payload is always ANS words (in fallback mode: the sealed seed)."""
+    if len(blob) < 16:
+        raise FormatError("file truncated (shorter than the fixed header)")
+    version, flags, hlen = struct.unpack_from("<HHI", blob, 4)
+    if version != 2:
+        raise FormatError(f"unsupported format version {version}")
+    if flags != 0:
+        raise FormatError(f"unknown format flags 0x{flags:04x}")
+    if hlen > MAX_HEADER:
+        raise FormatError(f"header length {hlen} exceeds the limit of {MAX_HEADER} bytes")
+    if 12 + hlen + 4 > len(blob):
+        raise FormatError(f"file truncated: header length {hlen} runs past the end of the file")
+    r = _Reader(blob, 12, 12 + hlen)
+    code, K, param = r.take("<BHd", "data type")
+    if code not in DATA_TYPES:
+        raise FormatError(f"unknown data type code {code}")
+    if not (np.isfinite(param) and param > 0):
+        raise FormatError(f"invalid schedule parameter {param}")
+    ndim = r.take("<B", "item shape")
+    if ndim != 3:
+        raise FormatError(f"item shape must have 3 dimensions, header says {ndim}")
+    shape = tuple(r.take(f"<{ndim}I", "item shape"))
+    count, layout_code = r.take("<QB", "item count")
+    layout = _check_item_fields(K, shape, count, layout_code)
+    steps, rr, grid_power = r.take("<Idd", "steps")
+    problem = codec_settings_problem(steps, rr, grid_power)
+    if problem:
+        raise FormatError(problem)
+    seed_items, seed_bytes, seed_codec = r.take("<QQB", "seed")
+    if seed_codec not in SEED_CODECS:
+        raise FormatError(f"unknown seed codec {seed_codec}")
+    if seed_items > count:
+        raise FormatError(f"seed covers {seed_items} items but the file holds {count}")
+    if seed_bytes > len(blob):
+        raise FormatError(f"seed length {seed_bytes} exceeds the file size")
+    _check_seed_size(seed_items, seed_bytes, shape, K)
+    nruns = r.take("<I", "batch schedule")
+    if nruns * 2 > hlen:
+        raise FormatError(f"batch schedule length {nruns} runs past the header")
+    batches = _read_schedule(r, count, seed_items, shape, K, nruns)
     model_id = r.string("model id")
     model_sha = r.raw(32, "model checksum")
     fingerprint = r.string("fingerprint")
@@ -257,21 +398,43 @@ def read(blob: bytes) -> tuple[Header, np.ndarray]:
     if payload + 4 * num_words + 4 != len(blob):
         raise FormatError(f"file size {len(blob)} does not match the header ({num_words} words): "
                           "truncated or trailing garbage")
-    if zlib.crc32(blob[:-4]) & 0xFFFFFFFF != crc_stored:
-        raise FormatError("file is corrupt (CRC-32 mismatch)")
+    _check_crc(blob)
     if 4 * num_words < seed_bytes:
         raise FormatError("seed is longer than the coded stream")
-    words = np.frombuffer(blob, dtype="<u4", count=num_words, offset=payload).astype(np.uint32)
-    header = Header(DATA_TYPES[code], K, param, shape, count, LAYOUTS[layout], steps, rr,
-                    seed_items, seed_bytes, SEED_CODECS[seed_codec], batches, model_id, model_sha,
-                    fingerprint, data_sha, num_words, grid_power)
-    return header, words
+    environment, threads, revision = _split_fingerprint(fingerprint)
+    header = Header(DATA_TYPES[code], K, shape, count, layout, data_hash=data_sha, seed_items=seed_items,
+                    seed_bytes=seed_bytes, seed_codec=SEED_CODECS[seed_codec], batches=batches,
+                    steps=steps, r=rr, grid_power=grid_power, model_hash=model_sha, model_id=model_id,
+                    coder_revision=revision, threads=threads, environment=environment,
+                    environment_digest=environment_digest(environment), version=2)
+    return header, blob[payload:payload + 4 * num_words]
+
+
+def _split_fingerprint(fp: str) -> tuple[str, int, int]:
+    """A version-2 fingerprint -> (environment without the thread count, threads, coder revision).
+    Files of 0.1.0's first coder carry no ``coder=`` field: revision 1."""
+    threads, revision, rest = 1, 1, []
+    for part in fp.split(";"):
+        key, _, value = part.partition("=")
+        if key in ("threads", "coder"):
+            try:
+                number = int(value)
+            except ValueError:
+                raise FormatError(f"bad {key} field in fingerprint {fp!r}") from None
+            if key == "threads":
+                threads = number
+                continue
+            revision = number
+        rest.append(part)
+    if not 1 <= threads <= MAX_THREADS:
+        raise FormatError(f"bad thread count {threads} in fingerprint")
+    return ";".join(rest), threads, revision
 
 
 def data_checksum(items: np.ndarray, layout: str) -> bytes:
     """SHA-256 over the layout code, the array shape and the items (uint8, C order), so that
     neither the values nor the shape of what decompress returns can change unnoticed."""
     items = np.ascontiguousarray(items, dtype=np.uint8)
-    code = {v: k for k, v in LAYOUTS.items()}[layout]
+    code = LAYOUT_CODES[layout]
     head = struct.pack("<B", code) + struct.pack(f"<{items.ndim}Q", *items.shape)
     return hashlib.sha256(head + items.tobytes()).digest()

@@ -206,6 +206,21 @@ def available_models() -> list[str]:
     return sorted(p.name for p in ZOO_DIR.iterdir() if (p / "config.json").is_file())
 
 
+def bundled_model_for(weights_hash: bytes) -> str | None:
+    """The bundled model whose weights' SHA-256 starts with ``weights_hash`` (from its
+    config.json, without loading it), or None."""
+    if not weights_hash:
+        return None
+    for name in available_models():
+        try:
+            sha = json.loads((ZOO_DIR / name / "config.json").read_text()).get("weights_sha256", "")
+        except (OSError, ValueError):
+            continue
+        if sha and bytes.fromhex(sha).startswith(weights_hash):
+            return name
+    return None
+
+
 def load_model(spec, device: str = "cpu") -> NetworkModel:
     """Load a model by bundled name (see ``available_models``) or by checkpoint directory."""
     from safetensors import SafetensorError

@@ -132,7 +132,7 @@ def test_api_roundtrip_counts_everything_in_the_file(cfg):
     assert y.dtype == np.uint8 and np.array_equal(x, y)
     F = stats["seed_items"]
     ideal_chain = -np.log2(pi[np.arange(64), x[F:].reshape(len(x) - F, -1)]).sum()
-    header = len(blob) - 4 * read(blob)[0].num_words
+    header = len(blob) - len(read(blob)[1])
     # file bits = the chain's items at their ideal cost (+0.5%) + the seed + header and padding
     assert 8 * len(blob) < 1.005 * ideal_chain + 8 * stats["seed_bytes"] + 8 * header + 64
 
@@ -252,12 +252,12 @@ def test_corrupt_words_with_a_valid_crc_never_return_wrong_data(coded):
     import zlib
 
     model, x, blob = coded
-    header, words = read(blob)
-    start = len(blob) - 4 - 4 * len(words)
+    header, words = read(blob)  # the payload's bytes
+    start = len(blob) - 4 - len(words)
     rng = np.random.default_rng(1)
     for _ in range(10):
         bad = bytearray(blob[:-4])
-        pos = start + int(rng.integers(4 * len(words)))
+        pos = start + int(rng.integers(len(words)))
         bad[pos] ^= 0xFF
         bad += struct.pack("<I", zlib.crc32(bytes(bad)) & 0xFFFFFFFF)
         with pytest.raises(FormatError):
@@ -268,14 +268,14 @@ def test_corrupt_words_with_a_valid_crc_never_return_wrong_data(coded):
 def test_oracle_file_size_against_the_ideal_with_everything_counted(cfg, N):
     """Seed, ANS words and padding counted: (file - fixed header) / -log2 pi(x) <= 1.005 once
     there are enough items to amortise the seed (codec-design §5); the header itself (model
-    and data SHA-256, environment fingerprint, batch schedule) stays under 320 bytes."""
+    hash and name, data hash, environment digest, batch schedule) stays under 128 bytes."""
     model, x, pi = _oracle_images(cfg, N=N, seed=7)
     stats = {}
     blob = bfn_codec.compress(x, model=model, steps=10, stats=stats)
     assert stats["mode"] == "bfn"
-    header_bytes = len(blob) - 4 * read(blob)[0].num_words
+    header_bytes = len(blob) - len(read(blob)[1])
     ideal = -np.log2(pi[np.arange(64), x.reshape(N, -1)]).sum()
-    assert header_bytes < 320
+    assert header_bytes < 128, header_bytes
     assert 8 * (len(blob) - header_bytes) / ideal < 1.005, (8 * len(blob), header_bytes, ideal, stats["seed_items"])
     assert np.array_equal(bfn_codec.decompress(blob, model=model), x)
 
