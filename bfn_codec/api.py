@@ -182,9 +182,19 @@ def _check_items(model, items: np.ndarray):
 
 
 # ----- the fallback coder used for the seed ------------------------------------------------------
-def _seed_bytes(items: np.ndarray, K: int) -> bytes:
+def _seed_bytes(items: np.ndarray, K: int, progress: bool = False) -> bytes:
     raw = np.packbits(items.reshape(-1)).tobytes() if K == 2 else items.tobytes()
-    return lzma.compress(raw, format=lzma.FORMAT_RAW, filters=LZMA_FILTERS)
+    if not progress or len(raw) < (4 << 20):
+        return lzma.compress(raw, format=lzma.FORMAT_RAW, filters=LZMA_FILTERS)
+    # Fed in chunks for a progress bar (about 1.4 MB/s here, so seconds on large inputs); the
+    # stream is the same bytes as the one-shot call's (liblzma does not depend on the chunking).
+    chunk, out = 1 << 20, []
+    encoder = lzma.LZMACompressor(format=lzma.FORMAT_RAW, filters=LZMA_FILTERS)
+    with Progress(len(raw) >> 20, "lzma2 fallback", "MiB") as bar:
+        for start in range(0, len(raw), chunk):
+            out.append(encoder.compress(raw[start:start + chunk]))
+            bar.update(1 if start + chunk <= len(raw) else 0)
+    return b"".join(out) + encoder.flush()
 
 
 def _seed_items(data: bytes, count: int, shape, K: int) -> np.ndarray:
@@ -253,7 +263,7 @@ def compress(array, model=None, steps: int | None = None, r: float | None = None
     # the decoder refuses batches whose [B, D, K] tables exceed MAX_TABLE_ENTRIES (container.py)
     batch_size = max(1, min(int(batch_size), MAX_BATCH, MAX_TABLE_ENTRIES // (max(flat.shape[1], 1) * flow.K)))
     info = stats if stats is not None else {}
-    fallback_all = _seed_bytes(items, flow.K)
+    fallback_all = _seed_bytes(items, flow.K, progress)
     with deterministic():
         blob = None
         if N > 0 and mode != "fallback":
@@ -328,13 +338,34 @@ def _ladder(limit: int) -> int:
         value, step = nxt, step + 1
 
 
+def _planned_ramp(avail: float, need: float, per_item: float, remaining: int, batch_size: int) -> list:
+    """The batch sizes _ramp will choose for the remaining items if each item leaves
+    ``per_item`` bits on the stack (its code length: bits back returns what the chain borrows),
+    for the progress bar's ETA. Once the cap is reached the rest is closed-form."""
+    plan = []
+    while remaining > 0:
+        B = _ladder(min(batch_size, remaining, max(1, int((avail - MARGIN_BITS) // need))))
+        if B == batch_size:
+            q, r = divmod(remaining, batch_size)
+            return plan + [batch_size] * q + ([r] if r else [])
+        plan.append(B)
+        avail += B * per_item
+        remaining -= B
+    return plan
+
+
 def _ramp(chain, flat, seed: bytes, start: int, need: float, batch_size: int, progress: bool):
     """Code items start..N-1 in lockstep batches sized by the bits on the stack."""
     N = len(flat)
     coder = AnsCoder(_words(seed), seal=True)
     batches, nats = [], []
     pos = start
-    with Progress(N, "compress", "items", enabled=progress, start=start) as bar:
+    # The ETA needs the work still to come: the batches the ramp will choose (re-planned after
+    # each one from the bits items leave on the stack) and the cost of a batch against its size
+    # (n + 1 network calls whatever B; measured once, see ChainCoder.batch_work).
+    work = chain.batch_work(min(batch_size, N - pos)) if progress else None
+    first_bits = coder.num_valid_bits()
+    with Progress(N, "compress", "items", enabled=progress, start=start, max_batch=batch_size, work=work) as bar:
         while pos < N:
             avail = coder.num_valid_bits()
             B = _ladder(min(batch_size, N - pos, max(1, (avail - MARGIN_BITS) // need)))
@@ -355,6 +386,9 @@ def _ramp(chain, flat, seed: bytes, start: int, need: float, batch_size: int, pr
             if chain.last_trajectory_nats is not None:
                 nats.append(chain.last_trajectory_nats)
             pos += B
+            if progress:  # this batch first: update() takes it off the plan
+                now = coder.num_valid_bits()
+                bar.replan([B] + _planned_ramp(now, need, (now - first_bits) / (pos - start), N - pos, batch_size))
             bar.update(B)
     return coder, batches, nats
 
@@ -430,8 +464,10 @@ def _decode(header, payload, model, device, progress, check_environment, stats):
         chain = ChainCoder(model, plan)
         try:
             coder = AnsCoder(_words(payload))
+            work = chain.batch_work(max(header.batches)) if progress else None
             with deterministic(header.threads), Progress(header.count, "decompress", "items", enabled=progress,
-                                                         start=header.seed_items) as bar:
+                                                         start=header.seed_items, batches=header.batches[::-1],
+                                                         work=work) as bar:
                 for B in reversed(header.batches):
                     # The encoder kept at least MARGIN_BITS on the stack at every point (_ramp),
                     # so a stack that sinks below that is corrupt; checked at every step.
@@ -460,7 +496,7 @@ def _decode(header, payload, model, device, progress, check_environment, stats):
 
 # ----- the model's own code length -------------------------------------------------------------
 def estimate_loss(array, model=None, steps: int | None = None, batch_size: int = 100, seed: int = 0,
-                  grid_power: float | None = None) -> dict:
+                  grid_power: float | None = None, progress: bool = False) -> dict:
     """L^n + L^r of the model on the same items (all n steps evaluated, on the same time grid
     as ``compress`` uses by default), in bits."""
     from .evaluate import per_item_total_bits
@@ -470,7 +506,7 @@ def estimate_loss(array, model=None, steps: int | None = None, batch_size: int =
     _check_items(model, items)
     steps, _, grid_power = codec_settings(model, steps, None, grid_power)
     bits = per_item_total_bits(model, items.reshape(len(items), -1), steps, batch_size, seed,
-                               times=power_times(steps, grid_power))
+                               times=power_times(steps, grid_power), progress=progress)
     D = items[0].size if len(items) else 1
     return {"steps": steps, "grid_power": grid_power, "items": len(items), "total_bits": float(bits.sum()),
             "bits_per_dim": float(bits.sum() / max(1, bits.size * D)),

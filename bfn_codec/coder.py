@@ -201,6 +201,22 @@ class ChainCoder:
             raise RangeError("the model produced non-finite probabilities")
         return lo, probs
 
+    def batch_work(self, largest: int):
+        """The relative cost of coding a batch of B items, as a function of B, for progress
+        ETAs: one network call timed at B = 1 and at B = ``largest`` (after a warm-up call),
+        interpolated linearly. Not counted in the coding statistics."""
+        def seconds(B):
+            S = torch.zeros(B, self.model.D, self.flow.stat_dim, dtype=F64)
+            t0 = time.perf_counter()
+            self.model.output_probs(S, float(self.plan.times[0]))
+            return time.perf_counter() - t0
+
+        seconds(1)
+        one = min(seconds(1), seconds(1))
+        many = seconds(largest) if largest > 1 else one
+        slope = max(0.0, (many - one) / max(1, largest - 1))
+        return lambda B: max(one - slope, 0.0) + slope * B
+
     def _output(self, j: np.ndarray | None, i: int, B: int) -> np.ndarray:
         """p_O(. | S_i; t_i) as a float64 table [B, D, K] (S_0 = 0): what the data is coded with."""
         return self._model_call(j, i, B, window=False)[1]

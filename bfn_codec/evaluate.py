@@ -46,18 +46,19 @@ def evaluate_loss(model, items: np.ndarray, steps: int = 100, repeats: int = 1,
 
 
 def per_item_total_bits(model, items: np.ndarray, steps: int, batch_size: int = 100,
-                        seed: int = 0, times=None, samples: int = 2) -> np.ndarray:
+                        seed: int = 0, times=None, samples: int = 2, progress: bool = False) -> np.ndarray:
     """Estimated L^n + L^r in bits for each item (all n steps evaluated, ``samples`` message
     draws per step): what the coder should pay on average."""
     flow = model.flow
     g = torch.Generator().manual_seed(seed)
     x_all = torch.from_numpy(items.reshape(len(items), -1).astype(np.int64))
     out = []
-    with torch.inference_mode():
+    with torch.inference_mode(), Progress(len(items), "loss", "items", enabled=progress) as bar:
         for s in range(0, len(items), batch_size):
             x = x_all[s:s + batch_size]
             nats = flow.n_step_loss(model, x, steps, times=times, samples=samples, all_steps=True,
                                     generator=g)
             nats = nats + flow.reconstruction_loss(model, x, generator=g)
             out.append(nats / LN2)
+            bar.update(len(x))
     return torch.cat(out).numpy()
