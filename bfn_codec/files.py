@@ -5,6 +5,7 @@ import gzip
 import io
 import os
 import signal
+import stat
 import struct
 import sys
 import tempfile
@@ -19,6 +20,8 @@ NPY_MAGIC = b"\x93NUMPY"
 
 def read_input_bytes(path: str) -> bytes:
     if path == "-":
+        if sys.stdin.isatty():
+            raise DataError("refusing to read binary data from a terminal (redirect a file or pipe into -)")
         return sys.stdin.buffer.read()
     try:
         return Path(path).read_bytes()
@@ -64,41 +67,108 @@ def array_to_bytes(array: np.ndarray, layout: str) -> bytes:
     return buf.getvalue()
 
 
-def write_output_atomic(path: str, data: bytes, force: bool) -> None:
-    """Write to a temporary file beside ``path`` and rename it into place; an existing file is
-    replaced only with ``force``; an interrupted run leaves no partial output."""
-    if path == "-":
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
-        return
-    target = Path(path)
-    if target.exists() and not force:
-        raise DataError(f"{path} already exists; use -f to overwrite")
-    if target.is_dir():
-        raise DataError(f"{path} is a directory")
-    directory = target.parent if str(target.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
-    old = {}
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        # A signal between here and the rename must not leave the temporary file behind.
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            old[sig] = signal.signal(sig, signal.SIG_IGN)
+class Output:
+    """Where one result goes: a file written atomically, or standard output (``-``).
+
+    Everything that can be checked is checked when it is made, before any work: the output is
+    not the input (same path or same inode; refused even with ``force``, since the input would
+    be gone before its replacement is complete), an existing file is replaced only with
+    ``force``, binary data goes to a terminal only with ``force``, and the directory takes a
+    new file: the temporary file the result is later renamed from is created right away. So a
+    long run never ends in "cannot write". ``commit`` gives the file the input's permission
+    bits and modification time (a new file's defaults for standard input), like xz and zstd.
+    Used as a context manager, an exception or interrupt removes the temporary file."""
+
+    def __init__(self, path: str, force: bool, like: str | None = None, what: str = "binary data"):
+        self.path, self.force, self.like, self.tmp, self.fd = path, force, like, None, None
+        if path == "-":
+            if sys.stdout.isatty() and not force:
+                raise DataError(f"refusing to write {what} to a terminal (use -o FILE, a pipe, or -f)")
+            return
+        target = Path(path)
+        if like and like != "-" and _same_file(like, path):
+            raise DataError(f"{path}: the output would overwrite the input (refused, with or without -f)")
+        if target.is_dir():
+            raise DataError(f"{path} is a directory")
         if target.exists() and not force:
             raise DataError(f"{path} already exists; use -f to overwrite")
-        os.replace(tmp, target)
-    except BaseException:
+        directory = target.parent if str(target.parent) else Path(".")
+        if not directory.is_dir():
+            raise DataError(f"cannot write {path}: directory {directory} does not exist")
         try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    finally:
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
+            self.fd, self.tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+        except OSError as e:
+            raise DataError(f"cannot write {path}: {e.strerror or e}") from None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.discard()
+
+    def discard(self):
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+        if self.tmp is not None:
+            try:
+                os.unlink(self.tmp)
+            except OSError:
+                pass
+            self.tmp = None
+
+    def commit(self, data: bytes) -> None:
+        if self.path == "-":
+            try:
+                sys.stdout.buffer.write(data)
+                sys.stdout.buffer.flush()
+            except BrokenPipeError:
+                raise DataError("standard output was closed (broken pipe)") from None
+            return
+        old = {}
+        try:
+            with os.fdopen(self.fd, "wb") as f:
+                self.fd = None  # the file object owns it now
+                f.write(data)
+                f.flush()
+                if self.like and self.like != "-":
+                    st = os.stat(self.like)
+                    os.fchmod(f.fileno(), stat.S_IMODE(st.st_mode))
+                else:
+                    umask = os.umask(0)
+                    os.umask(umask)
+                    os.fchmod(f.fileno(), 0o666 & ~umask)
+                os.fsync(f.fileno())
+            if self.like and self.like != "-":
+                os.utime(self.tmp, ns=(st.st_atime_ns, st.st_mtime_ns))
+            # A signal between here and the rename must not leave the temporary file behind.
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                old[sig] = signal.signal(sig, signal.SIG_IGN)
+            if Path(self.path).exists() and not self.force:
+                raise DataError(f"{self.path} already exists; use -f to overwrite")
+            os.replace(self.tmp, self.path)
+            self.tmp = None
+        except OSError as e:
+            raise DataError(f"cannot write {self.path}: {e.strerror or e}") from None
+        finally:
+            for sig, handler in old.items():
+                signal.signal(sig, handler)
+            self.discard()
+
+
+def _same_file(a: str, b: str) -> bool:
+    if os.path.abspath(a) == os.path.abspath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist
+        return False
+
+
+def write_output_atomic(path: str, data: bytes, force: bool, like: str | None = None) -> None:
+    """Write ``data`` to ``path`` (or standard output for ``-``) through ``Output``."""
+    with Output(path, force, like) as out:
+        out.commit(data)
 
 
 def install_cleanup_on_term():
