@@ -3,7 +3,7 @@
     python benchmarks/report.py            # rewrites README.md between the result markers
 
 Nothing in the section is typed by hand: every number comes from a JSON file written by
-codec_bench.py, steps_curve.py, finetune_compare.py, r_scan.py, tail_scan.py, test_throughput.py, fuzz.py, compare.py or classical.py.
+codec_bench.py, steps_curve.py, finetune_compare.py, r_scan.py, tail_scan.py, test_throughput.py, fuzz.py, compare.py, classical.py or small_inputs.py.
 """
 from __future__ import annotations
 
@@ -121,6 +121,39 @@ def headline_section() -> list[str]:
                    f"**{r['achieved_bits_per_dim']:.4f}** | {TARGETS[dataset]} | {top_s} | {enc:.2f} | "
                    f"{r['decode_items_per_second']:.2f} | {r.get('threads', '?')} | {r['source']} |")
     out.append("")
+    return out
+
+
+def small_files_section() -> list[str]:
+    """Whole-file bytes for a handful of images, per bundled model, against xz and zstd on the
+    same images saved as .npy (benchmarks/small_inputs.py --yardsticks): a short file must not
+    cost more than the tools a user would otherwise reach for."""
+    runs = [(label, load(f"small-files-{variant}.json"))
+            for label, variant in (("fmnist-binary", "binary"), ("fmnist", "8bit"))]
+    runs = [(label, {r["images"]: r for r in rows}) for label, rows in runs if rows]
+    if not runs:
+        return []
+    counts = sorted({n for _, rows in runs for n in rows})
+    head = "| images | " + " | ".join(f"{label}: bfn-codec (mode) | xz -9e | zstd -19 | bfn − best"
+                                      for label, _ in runs) + " |"
+    out = ["### Small files (`benchmarks/small_inputs.py --yardsticks`)", "",
+           "Whole files in bytes for the first images of the test set, each model at its default "
+           "settings (mode auto: the smaller of the BFN chain and the plain LZMA2 fallback), against "
+           "xz -9e and zstd -19 on the same images as a .npy file (`np.save` of the (N, 28, 28) "
+           "uint8 array). *bfn − best*: bfn-codec minus the smaller of xz and zstd (negative: "
+           "bfn-codec is smaller).", "",
+           head, "|---|" + "---|---|---|---|" * len(runs)]
+    for n in counts:
+        cells = []
+        for _, rows in runs:
+            r = rows.get(n)
+            cells.append(f"{r['bytes']} ({r['mode']}) | {r['xz_bytes']} | {r['zstd_bytes'] if r['zstd_bytes'] is not None else '–'} | "
+                         f"{r['minus_best_classical']:+d}" if r else "– | – | – | –")  # a count one run left out
+        out.append(f"| {n} | " + " | ".join(cells) + " |")
+    out += ["", "Regenerate with `python3 benchmarks/small_inputs.py --yardsticks --model fmnist-binary "
+            "--dataset fmnist-binary --counts 0,1,4,16,64 --threads 2 --out "
+            "benchmarks/results/small-files-binary.json` (and `--model fmnist --dataset fmnist` into "
+            "`small-files-8bit.json`), then `python benchmarks/report.py`.", ""]
     return out
 
 
@@ -317,7 +350,7 @@ def fuzz_section() -> list[str]:
 
 
 def main():
-    body = [START, "", *headline_section(), *compare_section(), *curve_section(), *finetune_section(), *codec_section(), *r_scan_section(),
+    body = [START, "", *headline_section(), *small_files_section(), *compare_section(), *curve_section(), *finetune_section(), *codec_section(), *r_scan_section(),
             *tail_scan_section(),
             *throughput_section(), *classical_section(), *fuzz_section(), END]
     text = open(README).read()

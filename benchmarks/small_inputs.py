@@ -1,4 +1,6 @@
-"""File size against the number of images for several n: where a larger n stops paying.
+"""File size against the number of images: small files stay small.
+
+Two modes. The default compares several n: where a larger n stops paying.
 
     python3 benchmarks/small_inputs.py --model fmnist-binary --dataset fmnist-binary \
         --counts 16,64,256,1024 --steps 25,50 --out benchmarks/results/small-inputs-binary.json
@@ -8,18 +10,72 @@ before its first pop, so more leading images go to the LZMA2 seed (codec-design:
 On a long file that cost is amortised; on a short one it can outweigh the gain. For each count
 (the first COUNT test images) and each n: whole-file bytes (everything counted, mode auto) and
 the number of seed items.
+
+``--yardsticks`` instead codes each count at the model's default settings and sets the file
+beside what a user would get from xz -9e and zstd -19 on the same images saved as .npy
+(benchmarks/report.py turns the two files into the README's small-files table):
+
+    python3 benchmarks/small_inputs.py --yardsticks --model fmnist-binary --dataset fmnist-binary \
+        --counts 0,1,4,16,64 --threads 2 --out benchmarks/results/small-files-binary.json
+    python3 benchmarks/small_inputs.py --yardsticks --model fmnist --dataset fmnist \
+        --counts 0,1,4,16,64 --threads 2 --out benchmarks/results/small-files-8bit.json
 """
 import argparse
+import io
 import json
 
+import numpy as np
 import torch
 
 import bfn_codec
+from bfn_codec.baselines import classical_sizes
 from bfn_codec.data import load_dataset
 
 
 def _ints(s):
     return [int(v) for v in s.split(",")]
+
+
+def _roundtrip(x, **kwargs):
+    """compress ``x`` and check it decodes to exactly ``x`` (shape too); the file and its stats."""
+    stats = {}
+    blob = bfn_codec.compress(x, stats=stats, **kwargs)
+    y = bfn_codec.decompress(blob)
+    assert y.shape == x.shape and (y == x).all(), f"round trip failed for {len(x)} images"
+    return blob, stats
+
+
+def steps_rows(images, args):
+    rows = []
+    for count in args.counts:
+        for steps in args.steps:
+            blob, stats = _roundtrip(images[:count], model=args.model, steps=steps)
+            rows.append({"model": args.model, "dataset": args.dataset, "images": count, "steps": steps,
+                         "bytes": len(blob), "bits_per_pixel": 8 * len(blob) / images[:count].size,
+                         "mode": stats.get("mode"), "seed_items": stats.get("seed_items")})
+            print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def yardstick_rows(images, args):
+    binary = images.max() <= 1  # 0/1 data: bit-packing is the obvious hand-made format, so record it too
+    rows = []
+    for count in args.counts:
+        x = np.ascontiguousarray(images[:count])  # count 0 gives shape (0, 28, 28), as a user would have
+        blob, stats = _roundtrip(x, model=args.model)  # the model's defaults: steps, r, grid all None
+        npy = io.BytesIO()
+        np.save(npy, x)  # "the same bytes": the .npy file a user would otherwise compress
+        sizes = classical_sizes(npy.getvalue())
+        best = min(v for v in sizes.values() if v is not None)
+        row = {"model": args.model, "dataset": args.dataset, "images": count, "bytes": len(blob),
+               "mode": stats.get("mode"), "seed_items": stats.get("seed_items"),
+               "npy_bytes": len(npy.getvalue()), "xz_bytes": sizes["xz"], "zstd_bytes": sizes["zstd"]}
+        if binary:
+            row["packed_bytes"] = len(np.packbits(x))
+        row["minus_best_classical"] = len(blob) - best
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    return rows
 
 
 def main():
@@ -28,21 +84,14 @@ def main():
     ap.add_argument("--dataset", required=True, help="fmnist or fmnist-binary")
     ap.add_argument("--counts", type=_ints, default=[16, 64, 256, 1024])
     ap.add_argument("--steps", type=_ints, default=[25, 50])
+    ap.add_argument("--yardsticks", action="store_true",
+                    help="default settings only, against xz -9e and zstd -19 on the .npy bytes")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     images = load_dataset(args.dataset, "test").images[:, 0]  # (N, 28, 28), as a user passes them
-    rows = []
-    for count in args.counts:
-        for steps in args.steps:
-            stats = {}
-            blob = bfn_codec.compress(images[:count], model=args.model, steps=steps, stats=stats)
-            assert (bfn_codec.decompress(blob) == images[:count]).all()
-            rows.append({"model": args.model, "dataset": args.dataset, "images": count, "steps": steps,
-                         "bytes": len(blob), "bits_per_pixel": 8 * len(blob) / images[:count].size,
-                         "mode": stats.get("mode"), "seed_items": stats.get("seed_items")})
-            print(json.dumps(rows[-1]), flush=True)
+    rows = yardstick_rows(images, args) if args.yardsticks else steps_rows(images, args)
     with open(args.out, "w") as f:
         json.dump(rows, f, indent=1)
 
