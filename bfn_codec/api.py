@@ -30,6 +30,7 @@ DEFAULT_STEPS = 25
 DEFAULT_BATCH = 256
 MARGIN_BITS = 64
 LZMA_FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME}]
+LZMA_PROGRESS_BYTES = 4 << 20  # inputs from this size on get a progress bar for their LZMA2 stream
 AnsCoder = constriction.stream.stack.AnsCoder
 
 
@@ -184,16 +185,16 @@ def _check_items(model, items: np.ndarray):
 # ----- the fallback coder used for the seed ------------------------------------------------------
 def _seed_bytes(items: np.ndarray, K: int, progress: bool = False) -> bytes:
     raw = np.packbits(items.reshape(-1)).tobytes() if K == 2 else items.tobytes()
-    if not progress or len(raw) < (4 << 20):
+    if not progress or len(raw) < LZMA_PROGRESS_BYTES:
         return lzma.compress(raw, format=lzma.FORMAT_RAW, filters=LZMA_FILTERS)
     # Fed in chunks for a progress bar (about 1.4 MB/s here, so seconds on large inputs); the
     # stream is the same bytes as the one-shot call's (liblzma does not depend on the chunking).
-    chunk, out = 1 << 20, []
+    chunk, out = max(1, LZMA_PROGRESS_BYTES >> 2), []
     encoder = lzma.LZMACompressor(format=lzma.FORMAT_RAW, filters=LZMA_FILTERS)
-    with Progress(len(raw) >> 20, "lzma2 fallback", "MiB") as bar:
+    with Progress(len(raw), "lzma2 fallback", "bytes") as bar:
         for start in range(0, len(raw), chunk):
             out.append(encoder.compress(raw[start:start + chunk]))
-            bar.update(1 if start + chunk <= len(raw) else 0)
+            bar.update(len(raw[start:start + chunk]))
     return b"".join(out) + encoder.flush()
 
 
