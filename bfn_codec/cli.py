@@ -38,6 +38,9 @@ def friendly_errors(fn):
             return fn(*args, **kwargs)
         except errors as e:
             raise UserError(str(e)) from None
+        except OSError as e:  # a file the command reads or writes: one line, never a traceback
+            where = f"{e.filename}: " if e.filename else ""
+            raise UserError(f"{where}{e.strerror or e}") from None
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
@@ -155,6 +158,7 @@ def train(dataset, out_dir, steps, batch_size, lr, lr_final, device, seed, resum
     from .data import train_validation
     from .train import DEFAULT_NETWORK, train as run
 
+    _check_device(device)
     _set_threads(threads)
     train_data, val_data = train_validation(dataset, data_dir)
     network = dict(DEFAULT_NETWORK, channels=channels, num_res_blocks=res_blocks, unshuffle=unshuffle,
@@ -305,7 +309,9 @@ _FILE_OPTIONS = _options(
     click.option("-c", "--stdout", "to_stdout", is_flag=True,
                  help="Write to standard output (one input); the input is kept."),
     click.option("-o", "--output", default=None, help="Output file (one input; - for standard output)."),
-    click.option("--model", "model_spec", default=None, help="Bundled model name or checkpoint directory."),
+    click.option("--model", "model_spec", default=None,
+                 help="Bundled model name or checkpoint directory (compressing: default fmnist-binary for "
+                      "0/1 data, fmnist otherwise; decompressing: the one the file names)."),
     click.option("--device", default="cpu", show_default=True, type=click.Choice(["cpu", "cuda", "mps"]),
                  help="Where the network runs."),
     click.option("-f", "--force", is_flag=True,

@@ -81,6 +81,11 @@ def test_unwritable_output_location_fails_before_any_work(images, monkeypatch):
     assert (images / "four.npy.bfn").read_bytes() == b"precious"
 
 
+def test_filesystem_errors_of_the_other_commands_are_one_line_errors(tmp_path):
+    one_line_error(cli("sample", "--model", "fmnist-binary", "-n", 1, "--steps", 1, "-o", "/nonexistent/s.png"),
+                   "/nonexistent/s.png", "No such file")
+
+
 def test_missing_input_and_bad_input_are_one_line_errors(images):
     one_line_error(cli("compress", images / "missing.npy"), "cannot read")
     one_line_error(cli("decompress", images / "four.npy"), "not a bfn-codec file")
