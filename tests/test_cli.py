@@ -267,3 +267,14 @@ def test_the_lzma2_fallback_of_a_large_input_shows_progress_and_writes_the_same_
     err = capsys.readouterr().err
     assert shown == quiet  # liblzma's stream does not depend on how the input is fed
     assert "lzma2 fallback [" in err and "ETA" in err
+
+
+# ----- 8. the demo has a yardstick ---------------------------------------------------------------
+def test_demo_prints_xz_and_zstd_beside_ours_and_says_what_it_is_doing():
+    res = cli("demo", "--limit", 4)
+    assert res.exit_code == 0, res.output
+    for name in ("fmnist-binary", "fmnist"):
+        assert f"{name}: estimating the model's L^n + L^r" in res.output
+        line = next(line for line in res.output.splitlines() if line.startswith(f"{name}: 4 images ->"))
+        assert "round trip verified" in line
+    assert res.output.count("xz -9e") == 2 and res.output.count("zstd -19") == 2
