@@ -4,12 +4,27 @@
     blob = bfn_codec.compress(images)            # uint8 (N, H, W); bundled model picked by values
     images2 = bfn_codec.decompress(blob)         # model found from the header
     bfn_codec.estimate_loss(images)              # the model's own L^n + L^r on the same items
+
+The names below are imported on first use (PEP 562), so ``import bfn_codec`` and the command
+line's ``--help`` do not load torch.
 """
-__version__ = "0.1.0"
+import importlib
 
-from .api import compress, decompress, estimate_loss, read_header  # noqa: E402
-from .container import FormatError  # noqa: E402
-from .models import ModelError, OracleModel, available_models, load_model  # noqa: E402
+from .version import __version__
 
-__all__ = ["compress", "decompress", "estimate_loss", "read_header", "load_model",
-           "available_models", "OracleModel", "FormatError", "ModelError", "__version__"]
+_EXPORTS = {"compress": "api", "decompress": "api", "estimate_loss": "api", "read_header": "api",
+            "FormatError": "container", "ModelError": "models", "OracleModel": "models",
+            "available_models": "models", "load_model": "models"}
+__all__ = [*_EXPORTS, "__version__"]
+
+
+def __getattr__(name):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))

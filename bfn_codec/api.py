@@ -17,7 +17,7 @@ import constriction
 import numpy as np
 import torch
 
-from . import __version__
+from .version import __version__
 from .chain import power_times
 from .coder import DEFAULT_R, ChainCoder, RangeError, StackExhausted, make_plan
 from .container import (DATA_HASH_BYTES, MAX_BATCH, MAX_BATCHES, MAX_TABLE_ENTRIES, FormatError, Header,

@@ -12,8 +12,8 @@ import sys
 
 import click
 
-from . import __version__
-from .container import GRID_POWER_RANGE, MAX_STEPS, R_RANGE
+from .version import __version__
+from .limits import GRID_POWER_RANGE, MAX_STEPS, R_RANGE
 
 
 class UserError(click.ClickException):

@@ -17,6 +17,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+# The codec settings a file may carry: the encoder refuses anything outside these, so it never
+# writes a file the decoder would reject (codec_settings_problem, used by both sides).
+from .limits import GRID_POWER_RANGE, MAX_STEPS, R_RANGE  # noqa: F401 - part of the format
+
 MAGIC = b"BFN\x1a"
 VERSION = 3  # 3: compact varint header; 2: adds the time-grid power after r; 1: first files
 READ_VERSIONS = (2, 3)
@@ -24,12 +28,7 @@ MAX_HEADER = 1 << 16  # version 2's header-length limit
 MAX_ITEMS = 1 << 32
 MAX_DIMS = 1 << 24  # variables per item
 MAX_K = (1 << 16) - 1
-MAX_STEPS = 10_000
 MAX_THREADS = 1024
-# The codec settings a file may carry: the encoder refuses anything outside these, so it never
-# writes a file the decoder would reject (codec_settings_problem, used by both sides).
-R_RANGE = (0.1, 64.0)  # grid ratio r: delta_i = sigma_i / r
-GRID_POWER_RANGE = (0.125, 8.0)  # time grid t_i = (i/n)^p
 # r and p are stored as integers in units of 1/SETTING_UNIT (r = 2 is 2048: two varint bytes,
 # where a float64 takes eight); the encoder rounds to this grid before coding (quantise_setting),
 # so encoder and decoder use the same value.

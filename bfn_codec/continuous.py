@@ -8,50 +8,16 @@ entropy falls linearly: beta(t) = sigma_1^{-2t} - 1, gamma(t) = beta/(1 + beta) 
 The output distribution is a point mass at x_hat (the network predicts the noise); the receiver
 is N(S_{i-1} + alpha x_hat, alpha). L^n and L^inf are analytic in y; the final transmission
 L^r scores x under a discretised N(x_hat, sigma_1^2) on K bins (as the official code does for
-its 256-bin models). The discretised data type (discretised.py) shares this schedule and update.
+its 256-bin models). The discretised data type (discretised.py) shares this schedule and update
+(gaussian.py).
 """
 from __future__ import annotations
-
-import math
 
 import torch
 
 from .chain import F64, LOG_2PI, BayesianFlow, _bcast
-
-T_MIN = 1e-6  # below this gamma ~ 0 and mu/gamma is undefined: x_hat = 0 (reference P2)
-
-
-def bin_centres(K: int, dtype=F64) -> torch.Tensor:
-    """k_c = (2k - 1)/K - 1 for k = 1..K, computed analytically (reference P13)."""
-    k = torch.arange(1, K + 1, dtype=F64)
-    return ((2.0 * k - 1.0) / K - 1.0).to(dtype)
-
-
-class GaussianSchedule:
-    """beta(t) = sigma_1^{-2t} - 1 and its friends, shared by continuous and discretised data."""
-
-    sigma1: float
-
-    @property
-    def log_sigma1(self) -> float:
-        return math.log(self.sigma1)
-
-    def beta(self, t):
-        return torch.expm1(-2.0 * torch.as_tensor(t, dtype=F64) * self.log_sigma1)
-
-    def step_accuracies(self, t_prev, t):
-        # alpha = sigma^{-2 t_prev} (sigma^{-2 (t - t_prev)} - 1), free of cancellation.
-        t_prev, t = torch.as_tensor(t_prev, dtype=F64), torch.as_tensor(t, dtype=F64)
-        return torch.exp(-2.0 * t_prev * self.log_sigma1) * torch.expm1(-2.0 * (t - t_prev) * self.log_sigma1)
-
-    def gamma(self, t):
-        # gamma = 1 - sigma^{2t} via expm1: float-safe near t = 0 (reference P2).
-        return -torch.expm1(2.0 * torch.as_tensor(t, dtype=F64) * self.log_sigma1)
-
-    def mean_from_stat(self, S: torch.Tensor, t) -> torch.Tensor:
-        """mu = S / (1 + beta(t))."""
-        beta = _bcast(self.beta(t), S)
-        return S / (1.0 + beta).to(S.dtype)
+from .discretised import discretised_gaussian_log_probs
+from .gaussian import T_MIN, GaussianSchedule, bin_centres
 
 
 class ContinuousBFN(GaussianSchedule, BayesianFlow):
@@ -103,7 +69,6 @@ class ContinuousBFN(GaussianSchedule, BayesianFlow):
 
     def reconstruction_nats_from_estimate(self, x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """-log of the discretised N(x_hat, sigma_1^2) mass of x's bin (edge bins open)."""
-        from .discretised import discretised_gaussian_log_probs
 
         sigma = torch.full_like(x_hat, self.sigma1, dtype=F64)
         logp = discretised_gaussian_log_probs(x_hat.to(F64), sigma, self.K)

@@ -1,7 +1,7 @@
 """Discretised data (K ordered bins on [-1, 1], e.g. 8-bit pixels with K = 256): bfn-reference §3.
 
 Input distribution, sender, Bayesian update, schedule and flow are those of continuous data
-(continuous.py): S | x ~ N(beta k_c(x), beta) with k_c the bin centre. The output distribution
+(gaussian.py, continuous.py): S | x ~ N(beta k_c(x), beta) with k_c the bin centre. The output distribution
 is a discretised Gaussian per variable,
 
     mu_x = mu/gamma - sqrt((1-gamma)/gamma) mu_eps,   sigma_x = sqrt((1-gamma)/gamma) exp(ln sigma_eps)
@@ -17,7 +17,7 @@ import math
 import torch
 
 from .chain import F64, BayesianFlow, _bcast
-from .continuous import T_MIN, GaussianSchedule, bin_centres
+from .gaussian import T_MIN, GaussianSchedule, bin_centres
 
 SIGMA_MIN, SIGMA_MAX = 1e-3, 10.0  # clamp of sigma_x, as in the official code
 LOG_FLOOR = -690.0  # log(1e-300): keeps far-tail bins finite (never exactly -inf)

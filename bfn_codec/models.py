@@ -28,9 +28,10 @@ import numpy as np
 import torch
 
 from .chain import F64, BayesianFlow
-from .continuous import ContinuousBFN, bin_centres
+from .continuous import ContinuousBFN
 from .discrete import DiscreteBFN
 from .discretised import DiscretisedBFN
+from .gaussian import bin_centres
 from .networks import build_network
 
 MODEL_FORMAT = "bfn-codec-model"
@@ -132,7 +133,7 @@ class NetworkModel:
 
     # ----- persistence -----------------------------------------------------------------------
     def config(self) -> dict:
-        from . import __version__
+        from .version import __version__
 
         return {"format": MODEL_FORMAT, "version": 1, "name": self.name, "code_version": __version__,
                 "flow": self.flow.config(), "shape": list(self.shape),

@@ -1,0 +1,6 @@
+"""The codec settings a file can carry. Their one home: the container's reader refuses anything
+outside them, the encoder checks them before writing, and the command line's options take the
+same ranges (this module imports nothing, so ``bfn-codec --help`` stays fast)."""
+MAX_STEPS = 10_000  # number of steps n
+R_RANGE = (0.1, 64.0)  # grid ratio r: delta_i = sigma_i / r
+GRID_POWER_RANGE = (0.125, 8.0)  # time grid t_i = (i/n)^p

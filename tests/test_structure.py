@@ -1,0 +1,82 @@
+"""The package's shape: no import cycles, and a command line that starts without torch."""
+import ast
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PACKAGE = os.path.join(ROOT, "bfn_codec")
+
+
+def import_graph() -> dict:
+    """module -> the package modules it imports, at any depth of its code (lazy imports inside
+    functions count: they still make two modules depend on each other)."""
+    modules = {f[:-3] for f in os.listdir(PACKAGE) if f.endswith(".py")}
+    graph = {}
+    for name in modules:
+        tree = ast.parse(open(os.path.join(PACKAGE, name + ".py")).read())
+        edges = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                target = node.module or ""
+                if node.level == 0:
+                    if not target.startswith("bfn_codec"):
+                        continue
+                    target = target[len("bfn_codec"):].lstrip(".")
+                if target:
+                    edges.add(target.split(".")[0])
+                else:  # from . import x: a submodule, or a name of the package's __init__
+                    edges |= {a.name if a.name in modules else "__init__" for a in node.names}
+            elif isinstance(node, ast.Import):
+                edges |= {a.name.split(".")[1] for a in node.names if a.name.startswith("bfn_codec.")}
+        graph[name] = edges & modules - {name}
+    return graph
+
+
+def find_cycle(graph: dict):
+    state = {}
+
+    def visit(node, path):
+        state[node] = "open"
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == "open":
+                return path[path.index(nxt):] + [nxt]
+            if nxt not in state and (cycle := visit(nxt, path + [nxt])):
+                return cycle
+        state[node] = "done"
+        return None
+
+    for start in sorted(graph):
+        if start not in state and (cycle := visit(start, [start])):
+            return cycle
+    return None
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_no_import_cycles():
+    graph = import_graph()
+    assert {"api", "cli", "container", "coder"} <= set(graph) and "container" in graph["api"]
+    assert find_cycle(graph) is None, " -> ".join(find_cycle(graph))
+
+
+def test_the_command_line_starts_without_torch_or_numpy():
+    code = ("import sys, bfn_codec, bfn_codec.cli; "
+            "print(sorted(m for m in ('torch', 'numpy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == "[]", (out.stdout, out.stderr)
+
+
+def test_the_version_has_one_home():
+    import bfn_codec
+    from bfn_codec.cli import main
+    from click.testing import CliRunner
+
+    assert CliRunner().invoke(main, ["--version"]).output.strip().endswith(bfn_codec.__version__)
+    pyproject = open(os.path.join(ROOT, "pyproject.toml")).read()
+    assert f'version = "{bfn_codec.__version__}"' in pyproject
+    hits = [f for f in os.listdir(PACKAGE) if f.endswith(".py") and "__version__ = " in open(os.path.join(PACKAGE, f)).read()]
+    assert hits == ["version.py"], hits
