@@ -363,7 +363,7 @@ def compress(ctx, inputs, to_stdout, output, model_spec, device, force, keep, re
                                  remove, quiet, verbose, threads)
     import time
 
-    from .api import compress as run
+    from .api import compress_with_stats
     from .files import Output, install_cleanup_on_term, parse_array, read_input_bytes
 
     inputs = inputs or ("-",)
@@ -376,11 +376,10 @@ def compress(ctx, inputs, to_stdout, output, model_spec, device, force, keep, re
         out_path = _output_path(path, output, to_stdout, True)
         with Output(out_path, force, like=path, what="compressed data") as out:
             array, layout = parse_array(read_input_bytes(path), path)
-            stats = {}
             t0 = time.perf_counter()
-            blob = run(array, model=model_spec, steps=steps, r=grid_ratio, batch_size=batch_size,
-                       device=device, progress=not quiet, mode=mode, stats=stats, layout=layout,
-                       grid_power=grid_power)
+            blob, stats = compress_with_stats(array, model_spec, steps=steps, r=grid_ratio, grid_power=grid_power,
+                                              mode=mode, batch_size=batch_size, device=device,
+                                              progress=not quiet, layout=layout)
             out.commit(blob)
         if not quiet:
             n = array.size
@@ -420,7 +419,7 @@ def _decompress_files(ctx, inputs, to_stdout, output, model_spec, device, force,
                       verbose, threads):
     import time
 
-    from .api import decompress as run, read_header
+    from .api import decompress_with_stats, read_header
     from .files import Output, array_to_bytes, install_cleanup_on_term, read_input_bytes
 
     _check_output_options(ctx, inputs, output, to_stdout)
@@ -433,9 +432,8 @@ def _decompress_files(ctx, inputs, to_stdout, output, model_spec, device, force,
         with Output(out_path, force, like=path, what="decompressed binary data") as out:
             blob = read_input_bytes(path)
             header = read_header(blob)
-            stats = {}
             t0 = time.perf_counter()
-            array = run(blob, model=model_spec, device=device, progress=not quiet, stats=stats)
+            array, stats = decompress_with_stats(blob, model_spec, device=device, progress=not quiet)
             out.commit(array_to_bytes(array, header.layout))
         if not quiet:
             click.echo(f"{path}: {len(blob):,} bytes -> {array.shape} uint8 ({header.mode}, "
@@ -551,7 +549,7 @@ def demo(limit, steps, threads):
 
     import numpy as np
 
-    from .api import compress as enc, decompress as dec, estimate_loss
+    from .api import compress_with_stats, decompress, estimate_loss
     from .baselines import classical_sizes
     from .data import binarise
 
@@ -559,11 +557,10 @@ def demo(limit, steps, threads):
     sample = np.load(Path(__file__).parent / "samples" / "fmnist-test-256.npy")[:limit]
     for name, data in (("fmnist-binary", binarise(sample)), ("fmnist", sample)):
         click.echo(f"{name}: coding {len(data)} images", err=True)
-        stats = {}
         t0 = time.perf_counter()
-        blob = enc(data, model=name, steps=steps, stats=stats, progress=True)
+        blob, stats = compress_with_stats(data, name, steps=steps, progress=True)
         t1 = time.perf_counter()
-        back = dec(blob, model=name, progress=True)
+        back = decompress(blob, name, progress=True)
         t2 = time.perf_counter()
         if not np.array_equal(back, data):  # pragma: no cover - decompress verifies a checksum
             raise UserError("round trip failed")

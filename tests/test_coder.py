@@ -7,7 +7,8 @@ import pytest
 import torch
 
 import bfn_codec
-from bfn_codec.api import AnsCoder, exact_bits
+from bfn_codec.api import compress_with_stats
+from bfn_codec.driver import AnsCoder, exact_bits
 from bfn_codec.coder import ChainCoder, make_plan
 from bfn_codec.container import FormatError, read
 from bfn_codec.models import OracleModel, make_flow
@@ -125,8 +126,7 @@ def _oracle_images(cfg, N=40, seed=0):
 @pytest.mark.parametrize("cfg", [BINARY, BINS256], ids=["binary", "bins256"])
 def test_api_roundtrip_counts_everything_in_the_file(cfg):
     model, x, pi = _oracle_images(cfg, N=60)
-    stats = {}
-    blob = bfn_codec.compress(x, model=model, steps=10, mode="bfn", stats=stats)
+    blob, stats = compress_with_stats(x, model=model, steps=10, mode="bfn")
     assert stats["mode"] == "bfn" and stats["batches"]
     y = bfn_codec.decompress(blob, model=model)
     assert y.dtype == np.uint8 and np.array_equal(x, y)
@@ -144,8 +144,7 @@ def test_trajectory_cost_of_the_oracle_is_exactly_minus_log_pi(cfg):
     trajectory cost the encoder records must equal -log2 pi(x) item by item, not just on
     average. This pins down ``ChainCoder._step_nats`` and its L^r term."""
     model, x, pi = _oracle_images(cfg, N=30)
-    stats = {}
-    blob = bfn_codec.compress(x, model=model, steps=7, mode="bfn", stats=stats, trajectory=True)
+    blob, stats = compress_with_stats(x, model=model, steps=7, mode="bfn", trajectory=True)
     F = stats["seed_items"]
     ideal = -np.log2(pi[np.arange(64), x[F:].reshape(len(x) - F, -1)]).sum(-1)
     assert len(stats["trajectory_bits"]) == len(x) - F > 0
@@ -159,8 +158,7 @@ def test_trajectory_cost_of_a_network_averages_to_its_loss():
     flow = make_flow(BINARY)
     model = tiny_network(flow, shape=(1, 4, 4))
     x = draw(random_pi(16, 2, seed=5), 300, seed=6).reshape(300, 4, 4)
-    stats = {}
-    bfn_codec.compress(x, model=model, steps=10, mode="bfn", stats=stats, trajectory=True)
+    _, stats = compress_with_stats(x, model=model, steps=10, mode="bfn", trajectory=True)
     F = stats["seed_items"]
     T = stats["trajectory_bits"]
     est = bfn_codec.estimate_loss(x[F:], model=model, steps=10)
@@ -173,8 +171,7 @@ def test_a_power_time_grid_roundtrips_and_is_recorded(cfg):
     """t_i = (i/n)^p: the file records p, the decoder rebuilds the same plan, and for the oracle
     the trajectory cost is still exactly -log pi(x) (any grid is a valid message sequence)."""
     model, x, pi = _oracle_images(cfg, N=30)
-    stats = {}
-    blob = bfn_codec.compress(x, model=model, steps=9, mode="bfn", stats=stats, trajectory=True,
+    blob, stats = compress_with_stats(x, model=model, steps=9, mode="bfn", trajectory=True,
                               grid_power=2.0)
     assert read(blob)[0].grid_power == 2.0
     assert np.array_equal(bfn_codec.decompress(blob, model=model), x)
@@ -192,8 +189,7 @@ def test_bundled_models_record_their_measured_grid():
 
 def test_auto_mode_never_writes_much_more_than_the_fallback():
     model, x, _ = _oracle_images(BINARY, N=3)
-    stats = {}
-    blob = bfn_codec.compress(x, model=model, steps=10, stats=stats)
+    blob, stats = compress_with_stats(x, model=model, steps=10)
     assert stats["mode"] == "fallback"
     assert np.array_equal(bfn_codec.decompress(blob, model=model), x)
 
@@ -270,8 +266,7 @@ def test_oracle_file_size_against_the_ideal_with_everything_counted(cfg, N):
     there are enough items to amortise the seed (codec-design §5); the header itself (model
     hash and name, data hash, environment digest, batch schedule) stays under 128 bytes."""
     model, x, pi = _oracle_images(cfg, N=N, seed=7)
-    stats = {}
-    blob = bfn_codec.compress(x, model=model, steps=10, stats=stats)
+    blob, stats = compress_with_stats(x, model=model, steps=10)
     assert stats["mode"] == "bfn"
     header_bytes = len(blob) - len(read(blob)[1])
     ideal = -np.log2(pi[np.arange(64), x.reshape(N, -1)]).sum()

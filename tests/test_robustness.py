@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 import bfn_codec
-from bfn_codec.api import CODER_REVISION, environment
+from bfn_codec.api import compress_with_stats
+from bfn_codec.environment import CODER_REVISION, environment
 from bfn_codec.container import MAGIC, FormatError, Header, _rle, environment_digest, read, write
 
 from fuzzlib import check_one, discretised_sample_files, mutate, sample_files, with_crc
@@ -184,8 +185,7 @@ def test_encoder_batches_respect_the_table_limit():
     pi = random_pi(64 * 64, 256, seed=0)
     model = bfn_codec.OracleModel(flow, pi, shape=(1, 64, 64))
     x = draw(pi, 30, seed=1).reshape(30, 64, 64)
-    stats = {}
-    blob = bfn_codec.compress(x, model=model, steps=2, mode="bfn", stats=stats, batch_size=4096)
+    blob, stats = compress_with_stats(x, model=model, steps=2, mode="bfn", batch_size=4096)
     assert max(stats["batches"]) * 64 * 64 * 256 <= MAX_TABLE_ENTRIES
     assert np.array_equal(bfn_codec.decompress(blob, model=model), x)
 
