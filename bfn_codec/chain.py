@@ -1,6 +1,6 @@
 """The BFN message chain in sufficient-statistic space, shared by the three data types.
 
-A BFN receiver only ever needs the running sum of the messages (bfn-reference §6):
+A BFN receiver only ever needs the running sum of the messages (docs/design.md §6):
 
     S_i = sum_{j<=i} (message j)            S_i | x  ~  N(beta_i * m_x, v * beta_i * I_c)
 
@@ -40,7 +40,7 @@ def uniform_times(n: int) -> torch.Tensor:
 
 def power_times(n: int, power: float = 1.0) -> torch.Tensor:
     """The time grid t_i = (i/n)^power, i = 0..n (power = 1: the paper's uniform grid). The
-    paper leaves the grid for a given n open (codec-design §9); power > 1 spends more steps at
+    paper leaves the grid for a given n open (docs/design.md §14); power > 1 spends more steps at
     low accuracy, where the discrete-time loss is largest (benchmarks/steps_curve.py measures it
     against uniform with the same weights; the README's time-grid tables list the results)."""
     if not (math.isfinite(power) and power > 0):
@@ -105,7 +105,7 @@ class BayesianFlow:
         """q(S_{i-1} | S_i): mean (beta_{i-1}/beta_i) S_i, std sqrt(v beta_{i-1} alpha_i/beta_i).
 
         alpha_i / beta_i = 1 - beta_{i-1}/beta_i is formed from the ratio, which is exact enough
-        in float64 even for beta ~ 1e6 (reference P3)."""
+        in float64 even for beta ~ 1e6 (docs/design.md §6)."""
         beta_prev = torch.as_tensor(beta_prev, dtype=F64)
         beta_i = torch.as_tensor(beta_i, dtype=F64)
         ratio = beta_prev / beta_i
@@ -134,7 +134,7 @@ class BayesianFlow:
         """Bayes-optimal output for independent variables with marginals pi ([D, K] log-probs).
 
         p(x = k | S) ∝ pi_k N(S | beta m_k, v beta) ∝ pi_k exp(<S, m_k>/v - beta |m_k|^2 / (2v)).
-        With it the chain's code length equals -log pi(x) for every n (codec-design §8)."""
+        With it the chain's code length equals -log pi(x) for every n (docs/design.md §13)."""
         beta = _bcast(torch.as_tensor(beta, dtype=F64), S)  # [...,1,1]
         m = self.component_means  # [K, c]
         logits = (S @ m.T) / self.variance_factor - beta * (m.square().sum(-1) / (2 * self.variance_factor))

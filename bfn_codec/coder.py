@@ -1,4 +1,4 @@
-"""The chain coder: bits-back ANS through the BFN message sequence (codec-design §1-§5).
+"""The chain coder: bits-back ANS through the BFN message sequence (docs/design.md §6-§11).
 
 Latents are the sufficient statistics S_1..S_n, each on its own uniform grid S_i = j_i * delta_i
 with delta_i = sigma_i / r (sigma_i = sqrt(v alpha_i), one step's message std). In Bit-Swap order
@@ -6,13 +6,13 @@ the decoder (generative order) does, for a lockstep batch of items:
 
     for i = 1..n:   w = p_O(. | S_{i-1}; t_{i-1})            (network)
                     pop k ~ w; pop S_i ~ N(S_{i-1} + alpha_i m_k, v alpha_i)
-                    push k with the posterior p(k | S_i, S_{i-1})      (mixture bits-back, §3)
+                    push k with the posterior p(k | S_i, S_{i-1})      (mixture bits-back, docs/design.md §8)
                     push S_{i-1} with the bridge q(S_{i-1} | S_i)      (i >= 2)
     pop x ~ p_O(. | S_n; 1); push S_n with q(S_n | x)
 
 and the encoder runs the exact mirror image. The expected net length is L^n + L^r.
 
-Range invariant (§4): every value the encoder can pop must be codable where it is pushed. The
+Range invariant (docs/design.md §9): every value the encoder can pop must be codable where it is pushed. The
 bridge and q(S_n | x) pops are leaky, so S_i can deviate from beta_i m_x by at most E_i (a bound
 computed below from the supports); a receiver component k is pushed with a support wide enough
 for any such S_i and any k. All supports come from the one function ``make_plan``, evaluated
@@ -33,9 +33,9 @@ from .chain import F64
 Categorical = constriction.stream.model.Categorical
 QuantizedGaussian = constriction.stream.model.QuantizedGaussian
 
-DEFAULT_R = 2.0  # grid spacing delta = sigma / r; r = 2 measured best (codec-design §4)
+DEFAULT_R = 2.0  # grid spacing delta = sigma / r (docs/design.md §9); why r = 2: the scans in §14
 # Supports cover +-DEFAULT_TAIL std of the distribution they code (plus rounding). Tighter than
-# codec-design §4's 8-10 std, by measurement: constriction gives every symbol of a support at
+# docs/design.md §9's 8-10 std, by measurement: constriction gives every symbol of a support at
 # least 2^-24, so a wide support lets a bridge pop land, about once in 10^5-10^6 pops, on a far-tail
 # value it pays back only 24 bits for while the rest of the chain pays that value's real cost
 # (tens of bits). benchmarks/tail_scan.py, coder overhead over the coded trajectories, n = 25:
@@ -231,7 +231,7 @@ class ChainCoder:
                    lo: np.ndarray | None = None) -> np.ndarray:
         """p(k | S_i, S_{i-1}) ∝ w_k * prod_c (mass of S_i's grid bin under component k).
 
-        Bin masses, not densities (codec-design §3), to second order in h = delta_i / sigma_i =
+        Bin masses, not densities (docs/design.md §8), to second order in h = delta_i / sigma_i =
         1/r: the N(0, 1) mass of [z - h/2, z + h/2] is h phi(z) exp(h^2 (z^2 - 1)/24) (1 +
         O(h^4 z^4)), i.e. log mass = -(1 - h^2/12) z^2/2 + const (Sheppard's correction). With
         z_k = u - s_k (u: S_i's standardised offset, s_k: component k's), the terms in u^2 are

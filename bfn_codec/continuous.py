@@ -1,4 +1,4 @@
-"""Continuous data (x in [-1, 1], real-valued): bfn-reference §2.
+"""Continuous data (x in [-1, 1], real-valued): docs/design.md §3.
 
 Input distribution N(mu, 1/rho) per variable, prior (0, 1). Sender y ~ N(x, 1/alpha); update
 rho' = rho + alpha, mu' = (rho mu + alpha y)/rho'. In S-space (S = sum alpha_j y_j):

@@ -1,4 +1,4 @@
-"""Discrete data (K categories, e.g. binarised images K = 2 or text K = 27): bfn-reference §4.
+"""Discrete data (K categories, e.g. binarised images K = 2 or text K = 27): docs/design.md §5.
 
 Input distribution: one categorical theta^(d) per variable, prior uniform.
 Sender: y ~ N(alpha (K e_x - 1), alpha K I_K); Bayesian update theta' ∝ theta e^y, so after i

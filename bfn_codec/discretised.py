@@ -1,4 +1,4 @@
-"""Discretised data (K ordered bins on [-1, 1], e.g. 8-bit pixels with K = 256): bfn-reference §3.
+"""Discretised data (K ordered bins on [-1, 1], e.g. 8-bit pixels with K = 256): docs/design.md §3.
 
 Input distribution, sender, Bayesian update, schedule and flow are those of continuous data
 (gaussian.py, continuous.py): S | x ~ N(beta k_c(x), beta) with k_c the bin centre. The output distribution
@@ -44,7 +44,7 @@ def discretised_gaussian_probs(mu: torch.Tensor, sigma: torch.Tensor, K: int) ->
     """p_O(k) for k = 0..K-1 of N(mu, sigma^2) binned on [-1, 1] with open edge bins.
 
     One tail per edge, on the small side only: tail(z) = Phi(-|z|) = erfc(|z|/sqrt 2)/2
-    (reference P4). A bin wholly below the mean has mass Phi(z_r) - Phi(z_l) = tail_r - tail_l,
+    (docs/design.md §4). A bin wholly below the mean has mass Phi(z_r) - Phi(z_l) = tail_r - tail_l,
     one wholly above has (1 - Phi(z_l)) - (1 - Phi(z_r)) = tail_l - tail_r, so either is
     |tail_r - tail_l| with no cancellation against 1; the one bin that holds the mean has
     1 - tail_l - tail_r. The open outer edges have tail 0.
@@ -78,7 +78,7 @@ def discretised_gaussian_window(mu: torch.Tensor, sigma: torch.Tensor, K: int, z
     Phi(-z_max) of the mass; the coder treats them as impossible for the mixture component,
     which is a latent, so nothing is lost but that mass (the data value itself is always coded
     with the full table). Late in the transmission sigma_x is a few bins wide, so the table,
-    the posterior and the categoricals shrink from K = 256 entries to ~10 (codec-design §7:
+    the posterior and the categoricals shrink from K = 256 entries to ~10 (docs/design.md §10:
     "restricting tables to the bins with non-negligible posterior mass is the obvious lever").
     Bin masses are formed as in ``discretised_gaussian_probs``."""
     edges = bin_boundaries(K, mu.dtype)

@@ -24,7 +24,7 @@ AnsCoder = constriction.stream.stack.AnsCoder
 
 
 def exact_bits(coder) -> float:
-    """Exact size of an ANS stack in bits: 32 * words + log2(state) (codec-design §5)."""
+    """Exact size of an ANS stack in bits: 32 * words + log2(state) (docs/design.md §11)."""
     pos, state = coder.pos()
     return 32.0 * pos + math.log2(max(state, 1))
 

@@ -39,7 +39,7 @@ def environment(device: str = "cpu") -> str:
 
 @contextlib.contextmanager
 def deterministic(threads: int | None = None):
-    """Settings under which network outputs are reproducible (codec-design §6)."""
+    """Settings under which network outputs are reproducible (docs/design.md §12)."""
     prev = (torch.are_deterministic_algorithms_enabled(), torch.get_float32_matmul_precision(),
             torch.backends.cudnn.benchmark, torch.backends.cudnn.allow_tf32,
             torch.backends.cuda.matmul.allow_tf32, torch.get_num_threads())

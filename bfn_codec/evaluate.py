@@ -1,4 +1,4 @@
-"""Loss evaluation: L^n + L^r and L^inf in bits/dim with standard errors (bfn-reference §8)."""
+"""Loss evaluation: L^n + L^r and L^inf in bits/dim with standard errors (docs/design.md §2)."""
 from __future__ import annotations
 
 import math

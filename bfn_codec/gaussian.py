@@ -1,4 +1,4 @@
-"""The Gaussian accuracy schedule shared by continuous and discretised data: bfn-reference §2.
+"""The Gaussian accuracy schedule shared by continuous and discretised data: docs/design.md §3.
 
 Both data types send Gaussian messages y ~ N(x, 1/alpha) with sufficient statistic
 S | x ~ N(beta x, beta) (discretised data: x is the bin centre k_c), and choose the schedule so
@@ -12,11 +12,11 @@ import torch
 
 from .chain import F64, _bcast
 
-T_MIN = 1e-6  # below this gamma ~ 0 and mu/gamma is undefined: x_hat = 0 (reference P2)
+T_MIN = 1e-6  # below this gamma ~ 0 and mu/gamma is undefined: x_hat = 0 (docs/design.md §3)
 
 
 def bin_centres(K: int, dtype=F64) -> torch.Tensor:
-    """k_c = (2k - 1)/K - 1 for k = 1..K, computed analytically (reference P13)."""
+    """k_c = (2k - 1)/K - 1 for k = 1..K, computed analytically (docs/design.md §3)."""
     k = torch.arange(1, K + 1, dtype=F64)
     return ((2.0 * k - 1.0) / K - 1.0).to(dtype)
 
@@ -39,7 +39,7 @@ class GaussianSchedule:
         return torch.exp(-2.0 * t_prev * self.log_sigma1) * torch.expm1(-2.0 * (t - t_prev) * self.log_sigma1)
 
     def gamma(self, t):
-        # gamma = 1 - sigma^{2t} via expm1: float-safe near t = 0 (reference P2).
+        # gamma = 1 - sigma^{2t} via expm1: float-safe near t = 0 (docs/design.md §3).
         return -torch.expm1(2.0 * torch.as_tensor(t, dtype=F64) * self.log_sigma1)
 
     def mean_from_stat(self, S: torch.Tensor, t) -> torch.Tensor:

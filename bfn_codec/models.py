@@ -10,7 +10,7 @@ The interface (what the coder and the losses call):
 
 Two implementations: ``NetworkModel`` (a trained network, float32 inside, one fixed float64
 recipe for its outputs) and ``OracleModel`` (the closed-form Bayes-optimal output for a source
-of independent variables with known marginals pi; codec-design §8).
+of independent variables with known marginals pi; docs/design.md §13).
 
 Checkpoints are a directory with ``model.safetensors`` (weights only; never pickle) and
 ``config.json`` (data type, schedule, architecture, item shape, training command and seed).

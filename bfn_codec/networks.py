@@ -7,7 +7,7 @@ parameters its ``output_log_probs`` consumes. Time enters through a sinusoidal e
 
 * ``UNet``: a compact U-Net. On 2 CPU cores the network cost decides the codec's speed (it runs
   n + 1 times per item per side), so it first folds 2x2 pixel blocks into channels
-  (pixel-unshuffle, codec-design §9: ~4x faster than a full-resolution trunk of the same width).
+  (pixel-unshuffle, docs/design.md §14: ~4x faster than a full-resolution trunk of the same width).
 * ``SequenceTransformer``: a small bidirectional transformer for 1-D sequences (text).
 """
 from __future__ import annotations

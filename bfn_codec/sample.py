@@ -1,4 +1,4 @@
-"""Generation (bfn-reference §9) and a dependency-free PNG grid writer."""
+"""Generation (docs/design.md §2) and a dependency-free PNG grid writer."""
 from __future__ import annotations
 
 import struct

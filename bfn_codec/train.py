@@ -1,4 +1,4 @@
-"""Training with the continuous-time loss L^inf (as the official code does; bfn-reference §7).
+"""Training with the continuous-time loss L^inf (as the official code does; docs/design.md §2).
 
 AdamW, gradient-norm clipping at 5, an exponential moving average (EMA) of the weights (the EMA
 weights are what gets saved as ``model.safetensors`` and used for coding), periodic validation
@@ -38,8 +38,8 @@ def training_loss(model, x: torch.Tensor, loss_steps: int | None, generator,
                   grid_power: float = 1.0) -> torch.Tensor:
     """Per-item loss in nats: L^inf (one random t), or with ``loss_steps`` = n the discrete-time
     loss the codec pays, L^n + L^r (one random step of the n-step grid t_i = (i/n)^grid_power,
-    scaled by n, one message sample; bfn-reference §1). Fine-tuning with L^n for the n (and
-    grid) the codec uses is one of the paper's open questions (codec-design §9)."""
+    scaled by n, one message sample; docs/design.md §2). Fine-tuning with L^n for the n (and
+    grid) the codec uses is one of the paper's open questions (docs/design.md §14)."""
     flow = model.flow
     if loss_steps is None:
         return flow.infinity_loss_mc(model, x, generator=generator)

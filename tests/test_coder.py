@@ -53,7 +53,7 @@ def chain_roundtrip(model, x, n, r=2.0, seed_words=None, batches=None):
                          ids=["binary-n25", "binary-n100", "K3", "bins16", "bins256"])
 def test_oracle_overhead_is_small(cfg, D, n):
     """Net coded bits / -log2 pi(x) within +0.5% over >= 24 items and >= 15,000 variables
-    (codec-design §8). Fewer variables leave the ratio at the mercy of single far-tail pops:
+    (docs/design.md §13). Fewer variables leave the ratio at the mercy of single far-tail pops:
     24 items of 64 variables spread it by +-0.3% between seeds."""
     flow = make_flow(cfg)
     pi = random_pi(D, flow.K, seed=D, concentration=0.3)
@@ -263,7 +263,7 @@ def test_corrupt_words_with_a_valid_crc_never_return_wrong_data(coded):
 @pytest.mark.parametrize("cfg,N", [(BINARY, 8000), (BINS256, 400)], ids=["binary", "bins256"])
 def test_oracle_file_size_against_the_ideal_with_everything_counted(cfg, N):
     """Seed, ANS words and padding counted: (file - fixed header) / -log2 pi(x) <= 1.005 once
-    there are enough items to amortise the seed (codec-design §5); the header itself (model
+    there are enough items to amortise the seed (docs/design.md §11); the header itself (model
     hash and name, data hash, environment digest, batch schedule) stays under 128 bytes."""
     model, x, pi = _oracle_images(cfg, N=N, seed=7)
     blob, stats = compress_with_stats(x, model=model, steps=10)

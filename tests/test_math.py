@@ -1,4 +1,4 @@
-"""Closed forms of the BFN math that could fail (bfn-reference §2-§6)."""
+"""Closed forms of the BFN math that could fail (docs/design.md §3-§6)."""
 import math
 
 import numpy as np
@@ -109,7 +109,7 @@ def test_bridge_mean_and_variance_by_monte_carlo(flow):
 @pytest.mark.parametrize("n", [1, 4, 20])
 def test_oracle_loss_equals_the_source_entropy(flow, n):
     """For independent variables with marginals pi and the Bayes-optimal output, L^n + L^r is
-    -log pi(x) for every n (codec-design §8); checked within 4 standard errors."""
+    -log pi(x) for every n (docs/design.md §13); checked within 4 standard errors."""
     D, N = 12, 3000
     pi = random_pi(D, flow.K, seed=n)
     model = OracleModel(flow, pi)
