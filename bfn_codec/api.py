@@ -15,6 +15,7 @@ import torch
 
 from .chain import power_times
 from .coder import DEFAULT_R, ChainCoder, make_plan
+from .data import DataError, as_items
 from .container import (DATA_HASH_BYTES, MAX_BATCH, MAX_TABLE_ENTRIES, FormatError, Header, codec_settings_problem,
                         data_checksum, environment_digest, quantise_setting, read, write)
 from .driver import decode_items, encode_chain
@@ -28,24 +29,6 @@ DEFAULT_BATCH = 256
 
 
 # ----- items ---------------------------------------------------------------------------------
-def to_items(array: np.ndarray):
-    """uint8 (N, H, W), (H, W) or (N, C, H, W) -> ([N, C, H, W], layout)."""
-    array = np.asarray(array)
-    if array.dtype != np.uint8:
-        raise FormatError(f"bfn-codec compresses uint8 arrays, got dtype {array.dtype}")
-    if array.ndim in (2, 3, 4) and 0 in array.shape[-2:]:
-        raise FormatError(f"images of shape {array.shape[-2:]} hold no pixels")
-    if array.ndim == 2:
-        return array[None, None], "HW"
-    if array.ndim == 3:
-        return array[:, None], "NHW"
-    if array.ndim == 4:
-        if 0 in array.shape[1:]:
-            raise FormatError(f"items of shape {array.shape[1:]} hold no values")
-        return array, "NCHW"
-    raise FormatError(f"expected an array of shape (N, H, W), (H, W) or (N, C, H, W), got {array.shape}")
-
-
 def from_items(items: np.ndarray, layout: str) -> np.ndarray:
     if layout == "HW":
         return items[0, 0]
@@ -110,10 +93,10 @@ def codec_settings(model, steps=None, r=None, grid_power=None) -> tuple[int, flo
 def _check_items(model, items: np.ndarray):
     shape = tuple(items.shape[1:])
     if shape != tuple(model.shape) and not (len(model.shape) == 1 and math.prod(shape) == model.shape[0]):
-        raise FormatError(f"model {getattr(model, 'name', '?')} codes items of shape {tuple(model.shape)}, "
+        raise DataError(f"model {getattr(model, 'name', '?')} codes items of shape {tuple(model.shape)}, "
                           f"got items of shape {shape}")
     if items.size and int(items.max()) >= model.flow.K:
-        raise FormatError(f"values up to {int(items.max())} do not fit model "
+        raise DataError(f"values up to {int(items.max())} do not fit model "
                           f"{getattr(model, 'name', '?')} with K={model.flow.K} levels")
 
 
@@ -147,7 +130,7 @@ def compress_with_stats(array, model=None, *, steps: int | None = None, r: float
     ``ChainCoder._step_nats``). It costs one more table per step."""
     if mode not in ("auto", "bfn", "fallback"):
         raise ValueError(f"mode must be auto, bfn or fallback, not {mode!r}")
-    items, array_layout = to_items(array)
+    items, array_layout = as_items(array)
     layout = layout or array_layout
     model = resolve_model(model, items, device)
     _check_items(model, items)
@@ -268,7 +251,7 @@ def estimate_loss(array, model=None, steps: int | None = None, batch_size: int =
     as ``compress`` uses by default), in bits."""
     from .evaluate import per_item_total_bits
 
-    items, _ = to_items(array)
+    items, _ = as_items(array)
     model = resolve_model(model, items)
     _check_items(model, items)
     steps, _, grid_power = codec_settings(model, steps, None, grid_power)

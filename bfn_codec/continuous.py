@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from .chain import F64, LOG_2PI, BayesianFlow, _bcast
+from .chain import F64, BayesianFlow, _bcast
 from .discretised import discretised_gaussian_log_probs
 from .gaussian import T_MIN, GaussianSchedule, bin_centres
 
@@ -74,12 +74,6 @@ class ContinuousBFN(GaussianSchedule, BayesianFlow):
         logp = discretised_gaussian_log_probs(x_hat.to(F64), sigma, self.K)
         k = torch.round((x.to(F64) + 1.0) * self.K / 2.0 - 0.5).clamp(0, self.K - 1).long()
         return -logp.gather(-1, k.unsqueeze(-1)).squeeze(-1).sum(-1)
-
-    def receiver_log_density_point(self, S_i, S_prev, alpha, x_hat) -> torch.Tensor:
-        """log N(S_i | S_prev + alpha x_hat, alpha) per variable."""
-        alpha = _bcast(torch.as_tensor(alpha, dtype=F64), x_hat)
-        diff = (S_i - S_prev)[..., 0] - alpha * x_hat
-        return -0.5 * diff.square() / alpha - 0.5 * (LOG_2PI + torch.log(alpha))
 
     # ----- losses through a model (the model maps (S, t) to x_hat [..., D]) -------------------
     def n_step_loss(self, model, x: torch.Tensor, n: int, times=None, samples: int = 10,

@@ -42,22 +42,27 @@ def read_idx(path) -> np.ndarray:
         raw = path.read_bytes()
     except OSError as e:
         raise DataError(f"cannot read {path}: {e.strerror or e}") from None
+    return parse_idx(raw, str(path))
+
+
+def parse_idx(raw: bytes, name: str) -> np.ndarray:
+    """The array in the bytes of an IDX file (optionally gzip-compressed) of unsigned bytes."""
     if raw[:2] == b"\x1f\x8b":
         try:
             raw = gzip.decompress(raw)
         except (OSError, EOFError) as e:
-            raise DataError(f"{path}: corrupt gzip stream ({e})") from None
+            raise DataError(f"{name}: corrupt gzip stream ({e})") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
-        raise DataError(f"{path}: not an IDX file (bad magic)")
+        raise DataError(f"{name}: not an IDX file (bad magic)")
     if raw[2] != 0x08:
-        raise DataError(f"{path}: only unsigned-byte IDX files are supported (type 0x{raw[2]:02x})")
+        raise DataError(f"{name}: only unsigned-byte IDX files are supported (type 0x{raw[2]:02x})")
     ndim = raw[3]
     if not 1 <= ndim <= 4 or len(raw) < 4 + 4 * ndim:
-        raise DataError(f"{path}: bad IDX header ({ndim} dimensions)")
+        raise DataError(f"{name}: bad IDX header ({ndim} dimensions)")
     dims = struct.unpack(">" + "I" * ndim, raw[4:4 + 4 * ndim])
     count = int(np.prod(dims, dtype=np.int64))
     if dims[0] > IDX_MAX_ITEMS or len(raw) != 4 + 4 * ndim + count:
-        raise DataError(f"{path}: IDX header says {dims} but the file holds "
+        raise DataError(f"{name}: IDX header says {dims} but the file holds "
                         f"{len(raw) - 4 - 4 * ndim} bytes of data")
     return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims).copy()
 
@@ -84,17 +89,21 @@ def binarise(images: np.ndarray) -> np.ndarray:
     return (images >= 128).astype(np.uint8)
 
 
-def as_items(array: np.ndarray) -> np.ndarray:
-    """uint8 [N, H, W], [H, W] or [N, C, H, W] -> [N, C, H, W]."""
+def as_items(array) -> tuple[np.ndarray, str]:
+    """uint8 [N, H, W], [H, W] or [N, C, H, W] -> (items [N, C, H, W], the layout it came in:
+    "NHW", "HW" or "NCHW"), the one conversion every input goes through."""
+    array = np.asarray(array)
     if array.dtype != np.uint8:
-        raise DataError(f"expected a uint8 array, got {array.dtype}")
+        raise DataError(f"bfn-codec codes uint8 arrays, got dtype {array.dtype}")
+    if array.ndim not in (2, 3, 4):
+        raise DataError(f"expected an array of shape (N, H, W), (H, W) or (N, C, H, W), got {array.shape}")
+    if 0 in array.shape[-2:] or (array.ndim == 4 and array.shape[1] == 0):
+        raise DataError(f"items of shape {array.shape[1:] if array.ndim > 2 else array.shape} hold no values")
     if array.ndim == 2:
-        return array[None, None]
+        return array[None, None], "HW"
     if array.ndim == 3:
-        return array[:, None]
-    if array.ndim == 4:
-        return array
-    raise DataError(f"expected an array of shape (N, H, W), (H, W) or (N, C, H, W), got {array.shape}")
+        return array[:, None], "NHW"
+    return array, "NCHW"
 
 
 def load_npy(path) -> np.ndarray:
@@ -115,7 +124,7 @@ def load_dataset(spec: str, split: str = "train", data_dir=None) -> Dataset:
             return Dataset(f"{spec}:{split}", binarise(images), "discrete", 2)
         return Dataset(f"{spec}:{split}", images, "discretised", 256)
     if spec.startswith("npy:"):
-        images = as_items(load_npy(spec[4:]))
+        images = as_items(load_npy(spec[4:]))[0]
         binary = images.max(initial=0) <= 1
         if split in ("train", "validation"):
             train_idx, val_idx = validation_split(len(images))

@@ -70,9 +70,9 @@ def encode_chain(chain, items, flat, header, batch_size, progress, info) -> byte
 
 
 def _ladder(limit: int) -> int:
-    """The largest of 1, 2, 3, 4, 6, 8, 12, 16, ... (powers of two and 1.5x them) <= limit, or
-    ``limit`` itself when it is the final remainder. Batch sizes from a short ladder repeat, so
-    the run-length coded schedule in the header stays a few dozen bytes."""
+    """The largest of 1, 2, 3, 4, 6, 8, 12, 16, ... (powers of two and 1.5x them) <= limit. Batch
+    sizes from a short ladder repeat, so the run-length coded schedule in the header stays a few
+    dozen bytes (the last batches of a file are ladder sizes too, not the exact remainder)."""
     value, step = 1, 0
     while True:
         nxt = (1 << ((step + 1) // 2)) * (3 if (step + 1) % 2 else 2) // 2 if step >= 0 else 1

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import DataError
+from .data import DataError, parse_idx
 
 NPY_MAGIC = b"\x93NUMPY"
 
@@ -45,17 +45,14 @@ def parse_array(raw: bytes, name: str):
             raise DataError(f"{name}: not a readable .npy file ({e})") from None
         if array.dtype != np.uint8:
             raise DataError(f"{name}: expected a uint8 array, got {array.dtype}")
-        if array.ndim not in (2, 3):
-            raise DataError(f"{name}: expected shape (N, H, W) or (H, W), got {array.shape}")
+        if array.ndim not in (2, 3, 4):
+            raise DataError(f"{name}: expected shape (N, H, W), (H, W) or (N, C, H, W), got {array.shape}")
         return np.ascontiguousarray(array), None
     if len(raw) >= 4 and raw[:3] == b"\x00\x00\x08":
-        ndim = raw[3]
-        if ndim != 3 or len(raw) < 16:
-            raise DataError(f"{name}: IDX file must hold a 3-D array of images, has {ndim} dimensions")
-        dims = struct.unpack(">III", raw[4:16])
-        if len(raw) != 16 + dims[0] * dims[1] * dims[2]:
-            raise DataError(f"{name}: IDX header says {dims} but the file holds {len(raw) - 16} data bytes")
-        return np.frombuffer(raw, np.uint8, offset=16).reshape(dims).copy(), "IDX"
+        array = parse_idx(raw, name)
+        if array.ndim != 3:
+            raise DataError(f"{name}: IDX file must hold a 3-D array of images, has {array.ndim} dimensions")
+        return array, "IDX"
     raise DataError(f"{name}: unrecognised input (expected a .npy uint8 array or a Fashion-MNIST IDX file)")
 
 

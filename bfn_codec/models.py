@@ -12,6 +12,11 @@ Two implementations: ``NetworkModel`` (a trained network, float32 inside, one fi
 recipe for its outputs) and ``OracleModel`` (the closed-form Bayes-optimal output for a source
 of independent variables with known marginals pi; docs/design.md §13).
 
+Experimental, stated here once: the continuous data type (continuous.py) and the sequence
+transformer (networks.SequenceTransformer) train and evaluate (their losses are tested), but no
+bundled model uses them and the coder codes discrete and discretised data only (compress refuses
+continuous data with a clear error). They stay for sequence data (text) and real-valued data.
+
 Checkpoints are a directory with ``model.safetensors`` (weights only; never pickle) and
 ``config.json`` (data type, schedule, architecture, item shape, training command and seed).
 """

@@ -26,7 +26,7 @@ DEFAULT_NETWORK = {"kind": "unet", "channels": 64, "channel_mult": [1, 1], "num_
 
 def default_flow_config(data: Dataset) -> dict:
     if data.data_type == "discrete":
-        return {"data_type": "discrete", "K": data.K, "beta1": 9.0 if data.K == 2 else 0.5625}
+        return {"data_type": "discrete", "K": data.K}  # beta(1): DiscreteBFN's default
     return {"data_type": "discretised", "K": data.K, "sigma1": 1e-3}
 
 
@@ -234,8 +234,3 @@ def train(train_data: Dataset, val_data: Dataset, out_dir, steps: int = 1000,
     if start >= steps:
         log(f"already trained for {start} steps; nothing to do")
     return model, out_dir
-
-
-def read_metrics(out_dir) -> dict:
-    cfg = json.loads((Path(out_dir) / "config.json").read_text())
-    return cfg.get("info", {}).get("training", {})

@@ -205,9 +205,9 @@ def test_single_image_and_empty_inputs():
 
 def test_values_that_do_not_fit_the_model_are_refused():
     model, x, _ = _oracle_images(BINARY, N=2)
-    with pytest.raises(FormatError, match="do not fit"):
+    with pytest.raises(bfn_codec.DataError, match="do not fit"):
         bfn_codec.compress(x * 3, model=model)
-    with pytest.raises(FormatError, match="uint8"):
+    with pytest.raises(bfn_codec.DataError, match="uint8"):
         bfn_codec.compress(x.astype(np.int32), model=model)
 
 
