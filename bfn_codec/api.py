@@ -67,11 +67,11 @@ def _typed_settings(steps, r, grid_power) -> tuple[tuple | None, str | None]:
 
 
 def model_defaults(model) -> dict:
-    codec = getattr(model, "info", {}).get("codec", {}) if hasattr(model, "info") else {}
+    codec = model.info.get("codec", {})
     values, problem = _typed_settings(codec.get("steps", DEFAULT_STEPS), codec.get("r", DEFAULT_R),
                                       codec.get("grid_power", 1.0))
     if problem:  # a hand-edited config.json is the model's fault, not the caller's
-        raise ModelError(f"model {getattr(model, 'name', '?')}: its codec defaults (config.json "
+        raise ModelError(f"model {model.name}: its codec defaults (config.json "
                          f"info.codec) are not usable: {problem}")
     return dict(zip(("steps", "r", "grid_power"), values))
 
@@ -93,11 +93,11 @@ def codec_settings(model, steps=None, r=None, grid_power=None) -> tuple[int, flo
 def _check_items(model, items: np.ndarray):
     shape = tuple(items.shape[1:])
     if shape != tuple(model.shape) and not (len(model.shape) == 1 and math.prod(shape) == model.shape[0]):
-        raise DataError(f"model {getattr(model, 'name', '?')} codes items of shape {tuple(model.shape)}, "
+        raise DataError(f"model {model.name} codes items of shape {tuple(model.shape)}, "
                           f"got items of shape {shape}")
     if items.size and int(items.max()) >= model.flow.K:
         raise DataError(f"values up to {int(items.max())} do not fit model "
-                          f"{getattr(model, 'name', '?')} with K={model.flow.K} levels")
+                          f"{model.name} with K={model.flow.K} levels")
 
 
 # ----- compress ------------------------------------------------------------------------------
@@ -146,7 +146,7 @@ def compress_with_stats(array, model=None, *, steps: int | None = None, r: float
                     data_hash=data_checksum(items, layout)[:DATA_HASH_BYTES], steps=steps, r=r,
                     grid_power=grid_power, model_hash=sha,
                     # a bundled model is found again from its weights' hash; others by name
-                    model_id="" if bundled_model_for(sha) else getattr(model, "name", "custom")[:255],
+                    model_id="" if bundled_model_for(sha) else model.name[:255],
                     coder_revision=CODER_REVISION, threads=torch.get_num_threads(),
                     environment_digest=environment_digest(environment(device)))
     plan = make_plan(flow, steps, r, times=power_times(steps, grid_power))
@@ -225,7 +225,7 @@ def _model_for(header: Header, model, device: str):
     if sha[:len(header.model_hash)] != header.model_hash:
         written = f"{header.model_id!r} " if header.model_id else ""
         raise FormatError(f"the file was written with model {written}(weights {header.model_hash.hex()[:12]}…), "
-                          f"not with {getattr(model, 'name', '?')!r} ({sha.hex()[:12]}…)")
+                          f"not with {model.name!r} ({sha.hex()[:12]}…)")
     if model.flow.data_type != header.data_type or model.flow.K != header.K:
         raise FormatError("the model's data type does not match the file")
     if model.D != header.dims:

@@ -23,6 +23,8 @@ All functions take torch tensors; statistics and schedules are float64 (beta rea
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import math
 
 import torch
@@ -57,18 +59,57 @@ def check_times(times: torch.Tensor) -> torch.Tensor:
     return times
 
 
-class BayesianFlow:
-    """Base class: the parts of a BFN that are the same for every data type in S-space."""
+class BayesianFlow(ABC):
+    """A BFN data type in S-space: the interface the coder, the models and the losses use.
 
-    data_type: str = "abstract"
+    The schedule, the flow, the bridge and the receiver are the same for every data type and
+    live here; a data type (discrete.py, discretised.py, continuous.py) supplies its accuracy
+    schedule, the network's input and output, and may supply the optional steps below, whose
+    defaults are correct for every data type (an override is only faster or more accurate)."""
+
+    data_type: str
     K: int  # number of outcomes (classes or bins)
     stat_dim: int  # c: coordinates of S per variable
     variance_factor: float  # v: Var(S | x) = v * beta
     component_means: torch.Tensor  # [K, c] float64, m_k
+    in_channels: int  # network input features per variable
+    n_params: int  # network outputs per variable
+
+    # ----- what a data type must supply -------------------------------------------------------
+    @abstractmethod
+    def beta(self, t: torch.Tensor) -> torch.Tensor:
+        """The accuracy schedule beta(t), float64."""
+
+    @abstractmethod
+    def config(self) -> dict:
+        """What make_flow needs to rebuild this flow (saved in a model's config.json)."""
+
+    @abstractmethod
+    def net_input(self, S: torch.Tensor, t) -> torch.Tensor:
+        """The network's input features per variable [B, D, in_channels] from S [B, D, c]."""
+
+    def output_log_probs(self, params: torch.Tensor, S: torch.Tensor, t) -> torch.Tensor:
+        """log p_O(k | theta; t) [B, D, K] from the network's outputs ``params`` [B, D, n_params].
+        Every data type the coder codes has one (continuous data has a point estimate instead)."""
+        raise NotImplementedError(f"{self.data_type} data has no output distribution over K outcomes")
+
+    def point_estimate(self, params: torch.Tensor, S: torch.Tensor, t) -> torch.Tensor:
+        """A point estimate of x per variable [B, D] from the network's outputs (continuous and
+        discretised data: the estimate the L^inf loss scores)."""
+        raise NotImplementedError(f"{self.data_type} data has no point estimate")
+
+    # ----- optional steps, with defaults --------------------------------------------------------
+    def output_probs(self, params: torch.Tensor, S: torch.Tensor, t) -> torch.Tensor:
+        """p_O as probabilities (discretised data forms them without going through logs)."""
+        return self.output_log_probs(params, S, t).exp()
+
+    def output_window_probs(self, params: torch.Tensor, S: torch.Tensor, t, z_max: float):
+        """(lo [B, D] or None, probs [B, D, W]): p_O on a window of W outcomes per variable
+        starting at lo; by default the whole table (lo None). Discretised data narrows it to the
+        bins within z_max standard deviations of the output mean (docs/design.md §10)."""
+        return None, self.output_probs(params, S, t)
 
     # ----- schedule -------------------------------------------------------------------------
-    def beta(self, t: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
-        raise NotImplementedError
 
     def step_accuracies(self, t_prev: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """alpha = beta(t) - beta(t_prev); subclasses override with a cancellation-free form."""

@@ -189,13 +189,13 @@ class ChainCoder:
         D, c = self.model.D, self.flow.stat_dim
         S = torch.zeros(B, D, c, dtype=F64) if j is None else torch.from_numpy(j.astype(np.float64) * self.plan.delta[i])
         t0 = time.perf_counter()
-        trunk0 = getattr(self.model, "trunk_seconds", 0.0)
-        if window and hasattr(self.model, "output_window"):
+        trunk0 = self.model.trunk_seconds
+        if window:
             lo, probs = self.model.output_window(S, float(self.plan.times[i]), WINDOW_Z)
         else:
             lo, probs = None, self.model.output_probs(S, float(self.plan.times[i]))
         self.network_seconds += time.perf_counter() - t0
-        self.trunk_seconds += getattr(self.model, "trunk_seconds", 0.0) - trunk0
+        self.trunk_seconds += self.model.trunk_seconds - trunk0
         self.network_calls += 1
         if not np.all(np.isfinite(probs)):
             raise RangeError("the model produced non-finite probabilities")

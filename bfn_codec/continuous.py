@@ -46,7 +46,9 @@ class ContinuousBFN(GaussianSchedule, BayesianFlow):
         return self.mean_from_stat(S, t)
 
     def point_estimate(self, params: torch.Tensor, S: torch.Tensor, t) -> torch.Tensor:
-        """x_hat = mu/gamma - sqrt((1-gamma)/gamma) eps_hat, clipped to [-1, 1]; 0 for t < t_min."""
+        """x_hat = mu/gamma - sqrt((1-gamma)/gamma) eps_hat, clipped to [-1, 1]; 0 for t < t_min.
+        In float64: near t = 0 mu/gamma divides two small numbers."""
+        params = params.to(F64)
         t = torch.as_tensor(t, dtype=F64)
         gamma = _bcast(self.gamma(t).clamp_min(1e-30), S).to(params.dtype)
         mu = self.mean_from_stat(S, t).to(params.dtype)[..., 0]

@@ -28,6 +28,7 @@ import math
 import os
 import time
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -63,8 +64,35 @@ def _time_vector(t, batch: int) -> torch.Tensor:
     return t.expand(batch) if t.ndim == 0 else t
 
 
+@runtime_checkable
+class CoderModel(Protocol):
+    """A model as the coder, the losses and the container consume it; ``NetworkModel`` and
+    ``OracleModel`` implement all of it."""
+
+    flow: BayesianFlow
+    shape: tuple  # the item shape, e.g. (1, 28, 28)
+    D: int  # variables per item: prod(shape)
+    name: str
+    info: dict  # config.json's info: training record, codec defaults (info.codec)
+    weights_sha256: str | None  # hex SHA-256 of the weights file (the file records a prefix)
+    trunk_seconds: float  # time spent in the network itself (for the benchmarks' time split)
+
+    def log_probs(self, S: torch.Tensor, t) -> torch.Tensor:
+        """log p_O(k | S; t) [B, D, K], float64, with gradients (the losses)."""
+
+    def point_estimate(self, S: torch.Tensor, t) -> torch.Tensor:
+        """The flow's point estimate of x [B, D] (continuous and discretised data)."""
+
+    def output_probs(self, S: torch.Tensor, t) -> np.ndarray:
+        """p_O(k | S; t) as a float64 table [B, D, K] without gradients: what the coder codes with."""
+
+    def output_window(self, S: torch.Tensor, t, z_max: float):
+        """(lo [B, D] or None, probs [B, D, W]): p_O on a window of W outcomes per variable
+        starting at lo (lo None: the whole table, W = K)."""
+
+
 class NetworkModel:
-    """A trained network behind the model interface."""
+    """A trained network behind the model interface (CoderModel)."""
 
     def __init__(self, flow: BayesianFlow, net: torch.nn.Module, shape, network_config: dict,
                  name: str = "untitled", info: dict | None = None):
@@ -115,24 +143,18 @@ class NetworkModel:
 
     def point_estimate(self, S: torch.Tensor, t) -> torch.Tensor:
         t = _time_vector(t, S.shape[0])
-        return self.flow.point_estimate(self.params(S, t).to(F64), S, t)
+        return self.flow.point_estimate(self.params(S, t), S, t)
 
     def output_probs(self, S: torch.Tensor, t) -> np.ndarray:
         with torch.inference_mode():
-            if hasattr(self.flow, "output_probs"):
-                t = _time_vector(t, S.shape[0])
-                return self.flow.output_probs(self.params(S, t).to(F64), S, t).numpy()
-            return self.log_probs(S, t).exp().numpy()
+            t = _time_vector(t, S.shape[0])
+            return self.flow.output_probs(self.params(S, t).to(F64), S, t).numpy()
 
     def output_window(self, S: torch.Tensor, t, z_max: float):
-        """(lo [B, D] or None, probs [B, D, W]): p_O on a window of W bins per variable
-        starting at lo, for flows that have one (discretised data); else the full table."""
-        if not hasattr(self.flow, "output_window_probs"):
-            return None, self.output_probs(S, t)
         with torch.inference_mode():
             t = _time_vector(t, S.shape[0])
             lo, probs = self.flow.output_window_probs(self.params(S, t).to(F64), S, t, z_max)
-            if probs.shape[-1] == self.flow.K:
+            if lo is None or probs.shape[-1] == self.flow.K:
                 return None, probs.numpy()
             return lo.numpy(), probs.numpy()
 
@@ -176,6 +198,8 @@ class OracleModel:
         self.D = pi.shape[0]
         self.shape = tuple(shape) if shape is not None else (self.D,)
         self.name = "oracle"
+        self.info: dict = {}
+        self.trunk_seconds = 0.0  # no network
         self.weights_sha256 = hashlib.sha256(self.log_pi.numpy().tobytes()).hexdigest()
 
     def log_probs(self, S: torch.Tensor, t) -> torch.Tensor:
@@ -188,6 +212,9 @@ class OracleModel:
 
     def output_probs(self, S: torch.Tensor, t) -> np.ndarray:
         return self.log_probs(S, t).exp().numpy()
+
+    def output_window(self, S: torch.Tensor, t, z_max: float):
+        return None, self.output_probs(S, t)
 
 
 # ----- files ---------------------------------------------------------------------------------

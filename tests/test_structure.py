@@ -80,3 +80,25 @@ def test_the_version_has_one_home():
     assert f'version = "{bfn_codec.__version__}"' in pyproject
     hits = [f for f in os.listdir(PACKAGE) if f.endswith(".py") and "__version__ = " in open(os.path.join(PACKAGE, f)).read()]
     assert hits == ["version.py"], hits
+
+
+def test_the_declared_interfaces_are_what_the_models_and_flows_provide():
+    import pytest
+    import torch
+
+    from bfn_codec.chain import BayesianFlow
+    from bfn_codec.models import CoderModel, OracleModel, load_model, make_flow
+
+    flow = make_flow({"data_type": "discretised", "K": 256})
+    oracle = OracleModel(flow, torch.full((4, 256), 1 / 256).numpy(), shape=(1, 2, 2))
+    for model in (oracle, load_model("fmnist-binary")):
+        assert isinstance(model, CoderModel), type(model)
+        assert isinstance(model.info, dict) and model.trunk_seconds >= 0.0
+
+    class Incomplete(BayesianFlow):  # no beta, config or net_input
+        data_type = "incomplete"
+
+    with pytest.raises(TypeError, match="abstract"):
+        Incomplete()
+    lo, probs = oracle.output_window(torch.zeros(3, 4, 1, dtype=torch.float64), 0.5, 5.0)
+    assert lo is None and probs.shape == (3, 4, 256)
