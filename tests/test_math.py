@@ -188,6 +188,7 @@ def test_discretised_table_is_the_same_with_and_without_gradients():
     assert torch.equal(plain, tracked.detach())
 
 
+@pytest.mark.slow
 def test_n_step_loss_approaches_the_continuous_time_loss():
     """For a fixed (random, small) network, L^n converges to L^inf as n grows: far apart at
     n = 1, within Monte-Carlo error at n = 256."""

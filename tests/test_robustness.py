@@ -26,6 +26,7 @@ def files():
     return sample_files()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["binary-oracle", "discretised-windows"])
 def test_fuzz_fixed_seed(files, kind):
     """Thousands of mutated files: each ends in a FormatError or the exact original data."""
@@ -177,6 +178,7 @@ def test_schedules_that_would_exhaust_memory_are_refused(files):
         read(_rewrite(blob, item_shape=(1, 1024, 1024), seed_items=0, batches=[B], count=B))
 
 
+@pytest.mark.slow
 def test_encoder_batches_respect_the_table_limit():
     from bfn_codec.container import MAX_TABLE_ENTRIES
     from conftest import draw, random_pi
@@ -215,6 +217,7 @@ GOLDEN = os.path.join(ROOT, "tests", "golden")
 
 
 @pytest.mark.parametrize("name", ["v2-fallback-3", "v2-fmnist-binary-40"])
+@pytest.mark.slow
 def test_version_2_files_still_decode(name):
     """Files written by 0.1.0 (container version 2, full SHA-256 sums, fingerprint in words)
     decode with this release, the bundled model found by name or by its weights' hash."""
@@ -226,6 +229,7 @@ def test_version_2_files_still_decode(name):
     assert np.array_equal(bfn_codec.decompress(blob), np.load(os.path.join(GOLDEN, name + ".npy")))
 
 
+@pytest.mark.slow
 def test_version_3_writes_the_same_stream_as_version_2():
     """Only the header changed between container versions 2 and 3: the same images at the same
     settings give the same ANS words, so no probability moved."""
@@ -271,6 +275,7 @@ else:
 """
 
 
+@pytest.mark.slow
 def test_decoding_in_another_process_with_another_thread_count(tmp_path):
     import torch
 
@@ -293,6 +298,7 @@ def test_decoding_in_another_process_with_another_thread_count(tmp_path):
 
 
 # ----- files -------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_interrupted_compress_leaves_no_partial_output(tmp_path):
     x = np.random.default_rng(0).integers(0, 2, (3000, 28, 28)).astype(np.uint8)
     np.save(tmp_path / "big.npy", x)
@@ -305,7 +311,7 @@ def test_interrupted_compress_leaves_no_partial_output(tmp_path):
         # SIGINT ignored, and Python then installs no KeyboardInterrupt handler, so the child would
         # rightly ignore Ctrl-C (found that way: SigIgn had SIGINT set). Give it a terminal's default.
         p = subprocess.Popen([sys.executable, os.path.join(ROOT, "cli.py"), "compress", str(tmp_path / "big.npy"),
-                              "--mode", "bfn"], stderr=subprocess.PIPE, env={**os.environ, "PYTHONFAULTHANDLER": "1"},
+                              "--mode", "bfn"], stderr=subprocess.PIPE, env={**os.environ, "PYTHONFAULTHANDLER": "1", "OMP_NUM_THREADS": "1"},
                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         # signal only once coding has begun (its progress bar is on stderr): on a loaded machine a
         # fixed delay could land in the interpreter's own start-up (torch import)

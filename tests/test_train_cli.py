@@ -209,10 +209,12 @@ def test_cli_train_loss_sample(tmp_path, npy_data):
 
 
 def run_cli(*args, input_bytes=None):
+    """The command line in a child process, torch on one thread (two would fight pytest's own)."""
     return subprocess.run([sys.executable, os.path.join(ROOT, "cli.py"), *args], input=input_bytes,
-                          capture_output=True, timeout=300)
+                          capture_output=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
 
 
+@pytest.mark.slow
 def test_cli_compress_decompress_files(tmp_path, tiny_run, npy_data):
     src = tmp_path / "x.npy"
     np.save(src, np.load(npy_data)[:200])
