@@ -47,9 +47,12 @@ A codec whose library or program is missing is skipped: the run prints a
 
 Usage::
 
-    python benchmarks/classical.py --out benchmarks/results/classical.json
-    python benchmarks/classical.py --out /tmp/quick.json --limit 100 --variants binary
-    python benchmarks/classical.py --out /tmp/x.json --skip-per-image
+    python3 benchmarks/classical.py      # -> benchmarks/results/classical-both.json
+    python3 benchmarks/classical.py --out /tmp/quick.json --limit 100 --variants binary
+    python3 benchmarks/classical.py --out /tmp/x.json --skip-per-image
+
+Without --out the file is benchmarks/results/classical-<data>[-<limit>].json (data: both, binary
+or 8bit; no weights, the codecs do not depend on any; benchmarks/README.md has the scheme).
 """
 
 from __future__ import annotations
@@ -594,7 +597,8 @@ def markdown_table(results: list[dict]) -> str:
 
 def main(argv: Optional[list[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", required=True, help="where to write the JSON results")
+    ap.add_argument("--out", default=None,
+                    help="where to write the JSON results (default: benchmarks/results/classical-<data>[-<limit>].json)")
     ap.add_argument("--data", default=DEFAULT_DATA, help="IDX images file (default: %(default)s)")
     ap.add_argument("--limit", type=int, default=None, help="use only the first N images")
     ap.add_argument("--variants", default="8bit,binary", help="comma list of 8bit,binary")
@@ -641,6 +645,12 @@ def main(argv: Optional[list[str]] = None) -> int:
         "results": bench.results,
         "environment": environment(),
     }
+    if args.out is None:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from result_names import result_path
+
+        args.out = result_path("classical", "both" if sorted(variants) == ["8bit", "binary"] else variants[0],
+                               args.limit)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as f:
         json.dump(report, f, indent=2)

@@ -1,7 +1,11 @@
 """Coder benchmark: compress Fashion-MNIST test items with a model and compare with its loss.
 
-    python benchmarks/codec_bench.py --model fmnist-binary --dataset fmnist-binary --limit 10000 \
-        --steps 25 --out benchmarks/results/codec-binary.json
+    python3 benchmarks/codec_bench.py --model fmnist-binary --dataset fmnist-binary --limit 10000 \
+        --threads 2 --no-estimate
+
+writes benchmarks/results/codec-<data>-<weights8>-<images>-n<steps>-p<grid>.json unless --out says
+otherwise (here codec-binary-f1b771f2-10000-n50-p2.json for the bundled weights f1b771f2...,
+their default n = 50 and grid p = 2; benchmarks/README.md has the scheme).
 
 Writes JSON: achieved bits/dim (everything in the file: header, seed, ANS words, CRC), the
 model's L^n + L^r on the same items (all n steps evaluated), the overhead %, and encode /
@@ -9,7 +13,7 @@ decode seconds split into network time and coder time.
 
 The Monte-Carlo estimate of L^n + L^r is noisy (each item's estimate is one or two random
 message trajectories), so the overhead against it carries that noise. The encoder also records
-the ideal code length of the trajectory it actually popped (``compress(trajectory=True)``), one
+the ideal code length of the trajectory it actually popped (``compress_with_stats(trajectory=True)``), one
 sample of L^n + L^r per chain-coded item; the file minus that isolates the coder's own cost
 (grids, posteriors, ANS, seed, header) with almost no noise: ``overhead_vs_trajectory_percent``
 (the few seed items, coded by the fallback, enter at their estimated L^n + L^r).
@@ -26,8 +30,10 @@ import numpy as np
 import torch
 
 import bfn_codec
-from bfn_codec.api import CODER_REVISION, read_header
+from bfn_codec.api import compress_with_stats, decompress_with_stats, read_header
+from bfn_codec.environment import CODER_REVISION
 from bfn_codec.data import load_dataset
+from result_names import data_token, number, result_path, weights8
 
 
 def main(argv=None):
@@ -47,19 +53,19 @@ def main(argv=None):
     ap.add_argument("--no-estimate", action="store_true",
                     help="skip the independent L^n + L^r estimate (the trajectory-based overhead "
                          "is still reported)")
-    ap.add_argument("--out", required=True)
+    ap.add_argument("--out", default=None,
+                    help="JSON file (default: benchmarks/results/codec-<data>-<weights8>-<images>-n<steps>-p<grid>.json)")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     data = load_dataset(args.dataset, "test").images[: args.limit][:, 0]
     model = bfn_codec.load_model(args.model)
-    enc_stats, dec_stats = {}, {}
     t0 = time.perf_counter()
-    blob = bfn_codec.compress(data, model=model, steps=args.steps, r=args.r, grid_power=args.grid_power,
-                              batch_size=args.batch_size,
-                              mode=args.mode, stats=enc_stats, progress=True, trajectory=True)
+    blob, enc_stats = compress_with_stats(data, model, steps=args.steps, r=args.r, grid_power=args.grid_power,
+                                          batch_size=args.batch_size, mode=args.mode, progress=True,
+                                          trajectory=True)
     t1 = time.perf_counter()
-    back = bfn_codec.decompress(blob, model=model, stats=dec_stats, progress=True)
+    back, dec_stats = decompress_with_stats(blob, model, progress=True)
     t2 = time.perf_counter()
     assert np.array_equal(back, data), "round trip failed"
     header = read_header(blob)
@@ -112,10 +118,13 @@ def main(argv=None):
         "threads": torch.get_num_threads(),
         "machine": f"{platform.machine()} {os.cpu_count()} cpus", "torch": torch.__version__,
     }
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w") as f:
+    out = args.out or result_path("codec", data_token(args.dataset), weights8(model.weights_sha256), len(data),
+                                  f"n{header.steps}", f"p{number(header.grid_power)}")
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    with open(out, "w") as f:
         json.dump(res, f, indent=2)
     print(json.dumps(res, indent=2))
+    print(f"written to {out}")
 
 
 if __name__ == "__main__":

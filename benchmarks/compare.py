@@ -4,11 +4,13 @@
     python3 benchmarks/compare.py --run-classical       # re-run benchmarks/classical.py first
     python3 benchmarks/compare.py --run-bfn --bfn-limit 10000   # re-run the bfn-codec files too
 
-Inputs (benchmarks/results/): classical.json (benchmarks/classical.py: PNG, WebP, JPEG XL,
+Inputs (benchmarks/results/): classical-both.json (benchmarks/classical.py: PNG, WebP, JPEG XL,
 JPEG-LS, JBIG, xz, zstd, bzip2, brotli, zpaq; per image, mosaic, raw and bit-packed streams),
-codec-*.json (benchmarks/codec_bench.py: bfn-codec files, everything in the file counted) and
-curve-*.json (benchmarks/steps_curve.py: L^n + L^r against n with the coder's bits).
-Outputs: compare.json, compare.md (the table), bits_per_pixel.png and loss_vs_steps.png.
+codec-*.json (benchmarks/codec_bench.py: bfn-codec files, everything in the file counted; the
+run report.current_runs picks per bundled model) and curve-<data>-<weights8>.json
+(benchmarks/steps_curve.py: L^n + L^r against n with the coder's bits; the bundled weights' curve).
+Outputs, derived and so without weights in their names: compare-both.json, compare-both.md (the
+table), compare-both-bits-per-pixel.png and compare-both-loss-vs-steps.png.
 A codec that was missing when classical.py ran is listed with its note, never silently dropped.
 bfn-codec rows on fewer than all 10,000 test images say so in the "items" column.
 """
@@ -24,6 +26,9 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results")
 VARIANTS = {"binary": "fmnist-binary", "8bit": "fmnist"}
+CLASSICAL = "classical-both.json"
+OUTPUTS = {"json": "compare-both.json", "table": "compare-both.md",
+           "bits": "compare-both-bits-per-pixel.png", "curves": "compare-both-loss-vs-steps.png"}
 
 
 def _load(path):
@@ -58,7 +63,7 @@ def classical_rows(data: dict) -> list[dict]:
     rows = []
     for r in data["results"]:
         row = {"variant": r["variant"], "codec": r["codec"], "mode": r["mode"], "items": r.get("n_images"),
-               "source": "classical.json"}
+               "source": CLASSICAL}
         if "bits_per_pixel" in r:
             row.update(bits_per_pixel=r["bits_per_pixel"], lossless=r.get("lossless"),
                        encode_s_per_image=r["encode_s"] / r["n_images"],
@@ -149,37 +154,40 @@ def main(argv=None):
     ap.add_argument("--run-bfn", action="store_true", help="run benchmarks/codec_bench.py for both models first")
     ap.add_argument("--bfn-limit", type=int, default=10000)
     args = ap.parse_args(argv)
-    classical = os.path.join(RESULTS, "classical.json")
+    classical = os.path.join(RESULTS, CLASSICAL)
     if args.run_classical:
         subprocess.run([sys.executable, os.path.join(HERE, "classical.py"), "--out", classical], check=True)
     if args.run_bfn:
         for variant, model in VARIANTS.items():
             subprocess.run([sys.executable, os.path.join(HERE, "codec_bench.py"), "--model", model,
-                            "--dataset", model, "--limit", str(args.bfn_limit), "--threads", "1",
-                            "--out", os.path.join(RESULTS, f"codec-{variant}-{args.bfn_limit}.json")], check=True)
+                            "--dataset", model, "--limit", str(args.bfn_limit), "--threads", "1"],
+                           check=True)  # codec_bench names the file: codec-<data>-<weights8>-<images>-n<steps>-p<grid>.json
     rows = bfn_rows()
     if os.path.exists(classical):
         rows += classical_rows(_load(classical))
     else:
-        print("note: benchmarks/results/classical.json is missing; run with --run-classical "
+        print(f"note: benchmarks/results/{CLASSICAL} is missing; run with --run-classical "
               "(see benchmarks/classical.py for how to install the codecs)", file=sys.stderr)
+    from report import _shipped_weights
+    from result_names import pick
+
     curves = {}
-    for variant in VARIANTS:
-        path = os.path.join(RESULTS, f"curve-{variant}.json")
-        if os.path.exists(path):
+    for variant, model in VARIANTS.items():
+        path = pick("curve", variant, _shipped_weights(model))
+        if path:
             curves[variant] = _load(path)
     out = {"rows": rows, "curves": {k: {"infinity_bits_per_dim": v["infinity_bits_per_dim"],
                                         "curve": v["curve"], "grid": v.get("grid", [])}
                                     for k, v in curves.items()}}
-    with open(os.path.join(RESULTS, "compare.json"), "w") as f:
+    with open(os.path.join(RESULTS, OUTPUTS["json"]), "w") as f:
         json.dump(out, f, indent=2)
     table = markdown(rows)
-    with open(os.path.join(RESULTS, "compare.md"), "w") as f:
+    with open(os.path.join(RESULTS, OUTPUTS["table"]), "w") as f:
         f.write(table)
     try:
-        plot_bits(rows, os.path.join(RESULTS, "bits_per_pixel.png"))
+        plot_bits(rows, os.path.join(RESULTS, OUTPUTS["bits"]))
         if curves:
-            plot_curves(curves, os.path.join(RESULTS, "loss_vs_steps.png"))
+            plot_curves(curves, os.path.join(RESULTS, OUTPUTS["curves"]))
     except ImportError:
         print("note: matplotlib is not installed (pip install matplotlib); no plots written", file=sys.stderr)
     print(table)

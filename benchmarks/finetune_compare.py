@@ -1,7 +1,10 @@
 """What fine-tuning with the discrete-time loss buys: two models, the same test images.
 
-    python3 benchmarks/finetune_compare.py --base fmnist-binary --tuned runs/ft-binary-n25 \
-        --dataset fmnist-binary --out benchmarks/results/finetune-binary-n25.json
+    python3 benchmarks/finetune_compare.py --base fmnist-binary --tuned runs/ftb5 \
+        --dataset fmnist-binary --items 500 --steps 25,50 --threads 2
+
+writes benchmarks/results/finetune-<data>-<base weights8>-<tuned weights8>.json unless --out says
+otherwise (e.g. finetune-binary-3c7deafa-f1b771f2.json; benchmarks/README.md has the scheme).
 
 For each n in --steps: L^n + L^r per image with every step evaluated (2 message samples per
 step), for both models with the same random numbers, so the paired difference is far less
@@ -22,6 +25,7 @@ from bfn_codec.data import load_dataset
 from bfn_codec.api import model_defaults
 from bfn_codec.chain import power_times
 from bfn_codec.evaluate import evaluate_loss, per_item_total_bits
+from result_names import data_token, result_path, weights8
 
 
 def main(argv=None):
@@ -34,7 +38,8 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--grid-power", type=float, default=None,
                     help="time grid t_i = (i/n)^p of L^n (default: the tuned model's codec grid)")
-    ap.add_argument("--out", required=True)
+    ap.add_argument("--out", default=None,
+                    help="JSON file (default: benchmarks/results/finetune-<data>-<base weights8>-<tuned weights8>.json)")
     args = ap.parse_args(argv)
     if args.grid_power is not None:
         try:  # the library's own rule for a grid power, applied before the models load
@@ -63,10 +68,13 @@ def main(argv=None):
         est = evaluate_loss(m, x, steps=1, repeats=4, seed=123)["infinity_bits_per_dim"]
         res[f"{k}_infinity_bits_per_dim"] = est["mean"]
         res[f"{k}_infinity_stderr"] = est["stderr"]
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w") as f:
+    out = args.out or result_path("finetune", data_token(args.dataset), weights8(res["sha256"]["base"]),
+                                  weights8(res["sha256"]["tuned"]))
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    with open(out, "w") as f:
         json.dump(res, f, indent=2)
     print(json.dumps({k: v for k, v in res.items() if k != "steps"}, indent=2))
+    print(f"written to {out}")
 
 
 if __name__ == "__main__":

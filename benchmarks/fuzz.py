@@ -1,9 +1,12 @@
 """Longer fuzz harness for the decoder: mutated valid files must end in a FormatError (one line)
 or decode to the exact original, never a traceback, crash, hang or different data.
 
-    python benchmarks/fuzz.py --cases 100000 --seed 1 --out benchmarks/results/fuzz.json
+    python3 benchmarks/fuzz.py --cases 100000 --seed 1
 
-Reports cases/s and every failure (with the offending bytes in hex).
+Reports cases/s and every failure (with the offending bytes in hex), in
+benchmarks/results/fuzz-both-rev<coder revision>.json unless --out says otherwise (both: binary and
+8-bit files; the files come from oracle models, so the coder revision stands in for weights;
+benchmarks/README.md has the scheme). The file is rewritten every 10,000 cases (partial result).
 """
 from __future__ import annotations
 
@@ -17,14 +20,19 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
 from fuzzlib import check_one, discretised_sample_files, mutate, sample_files  # noqa: E402
+from result_names import result_path  # noqa: E402
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cases", type=int, default=100_000)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--out", default=None)
+    ap.add_argument("--out", default=None, help="JSON file (default: benchmarks/results/fuzz-both-rev<coder revision>.json)")
     args = ap.parse_args(argv)
+    if args.out is None:
+        from bfn_codec.environment import CODER_REVISION
+
+        args.out = result_path("fuzz", "both", f"rev{CODER_REVISION}")
     model, samples = sample_files()
     # every third case: an 8-bit file whose receiver weights are coded on windows of bins
     d_model, d_samples = discretised_sample_files()

@@ -1,8 +1,11 @@
 """A further, independent estimate of a model's L^n + L^r on Fashion-MNIST test items, to tighten
 the standard error of the overhead reported by codec_bench.py (same items, another seed).
 
-    python benchmarks/loss_estimate.py --model fmnist-binary --dataset fmnist-binary --limit 10000 \
-        --steps 25 --seed 1 --samples 10 --out benchmarks/results/loss-binary-10000-seed1.json
+    python3 benchmarks/loss_estimate.py --model fmnist-binary --dataset fmnist-binary --limit 10000 \
+        --steps 25 --seed 1 --samples 10
+
+writes benchmarks/results/loss-<data>-<weights8>-<items>-n<steps>-seed<seed>.json unless --out says
+otherwise (codec_bench.py --estimates reads such files; benchmarks/README.md has the scheme).
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ import torch
 import bfn_codec
 from bfn_codec.data import load_dataset
 from bfn_codec.evaluate import per_item_total_bits
+from result_names import data_token, result_path, weights8
 
 
 def main(argv=None):
@@ -28,7 +32,8 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--samples", type=int, default=10)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--out", required=True)
+    ap.add_argument("--out", default=None,
+                    help="JSON file (default: benchmarks/results/loss-<data>-<weights8>-<items>-n<steps>-seed<seed>.json)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     items = load_dataset(args.dataset, "test").images[: args.limit]
@@ -40,9 +45,13 @@ def main(argv=None):
            "items": len(items), "steps": args.steps, "seed": args.seed, "samples": args.samples,
            "bits_per_dim": float(bits.mean() / D),
            "stderr_bits_per_dim": float(bits.std() / math.sqrt(len(bits)) / D)}
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    json.dump(res, open(args.out, "w"), indent=2)
+    out = args.out or result_path("loss", data_token(args.dataset), weights8(model.weights_sha256), len(items),
+                                  f"n{args.steps}", f"seed{args.seed}")
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    with open(out, "w") as f:
+        json.dump(res, f, indent=2)
     print(json.dumps(res, indent=2))
+    print(f"written to {out}")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,11 @@
 """Choose the grid ratio r by measurement: coder overhead against the ideal for an oracle source
-(independent per-pixel Fashion-MNIST marginals from the training set, codec-design §8).
+(independent per-pixel Fashion-MNIST marginals from the training set, docs/design.md §13).
 
-    python benchmarks/r_scan.py --items 20 --out benchmarks/results/r_scan.json
+    python3 benchmarks/r_scan.py
+
+writes benchmarks/results/r-scan-<data>-rev<coder revision>.json unless --out says otherwise
+(data: both for the default --kinds binary,8bit; the oracle source has no weights, so the coder
+revision stands in for them; benchmarks/README.md has the scheme).
 
 Counts the exact net bits of the chain (32 * words + log2(state)) for the items, against
 -log2 pi(x); no header or seed (those are measured by codec_bench.py).
@@ -16,10 +20,11 @@ import time
 
 import numpy as np
 
-from bfn_codec.api import AnsCoder, exact_bits
+from bfn_codec.driver import AnsCoder, exact_bits
 from bfn_codec.coder import ChainCoder, make_plan
 from bfn_codec.data import binarise, load_fmnist
 from bfn_codec.models import OracleModel, make_flow
+from result_names import result_path
 
 
 def oracle_for(kind: str):
@@ -39,7 +44,7 @@ def main(argv=None):
     ap.add_argument("--kinds", default="binary,8bit")
     ap.add_argument("--steps", default="25,100")
     ap.add_argument("--ratios", default="1,1.5,2,3,4")
-    ap.add_argument("--out", required=True)
+    ap.add_argument("--out", default=None, help="JSON file (default: benchmarks/results/r-scan-<data>-rev<coder revision>.json)")
     args = ap.parse_args(argv)
     test = load_fmnist("test")[: args.items].reshape(args.items, -1)
     rows = []
@@ -61,9 +66,15 @@ def main(argv=None):
                        "encode_seconds": time.perf_counter() - t0}
                 rows.append(row)
                 print(json.dumps(row), flush=True)
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w") as f:
+    from bfn_codec.environment import CODER_REVISION
+
+    kinds = args.kinds.split(",")
+    data = "both" if sorted(kinds) == ["8bit", "binary"] else "-".join(kinds)
+    out = args.out or result_path("r-scan", data, f"rev{CODER_REVISION}")
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    with open(out, "w") as f:
         json.dump(rows, f, indent=2)
+    print(f"written to {out}")
 
 
 if __name__ == "__main__":

@@ -1,19 +1,44 @@
-"""Regenerate the README's Results section from the JSON files in benchmarks/results/.
+"""Regenerate benchmarks/results/REPORT.md and the README's headline from the JSON files in
+benchmarks/results/.
 
-    python benchmarks/report.py            # rewrites README.md between the result markers
+    python3 benchmarks/report.py
 
-Nothing in the section is typed by hand: every number comes from a JSON file written by
-codec_bench.py, steps_curve.py, finetune_compare.py, r_scan.py, tail_scan.py, test_throughput.py, fuzz.py, compare.py, classical.py or small_inputs.py.
+* benchmarks/results/REPORT.md, the whole file: every section (headline, small files, small files
+  against n, against the classical codecs, steps curves, fine-tuning, the coder against the
+  model's loss, grid ratio, support width, throughput, classical codecs, fuzzing);
+* README.md, only between the result markers: the headline table, the small-files table, the
+  bits-per-pixel plot and links to REPORT.md and benchmarks/README.md.
+
+Nothing in either is typed by hand: every number comes from a JSON file written by
+codec_bench.py, steps_curve.py, finetune_compare.py, r_scan.py, tail_scan.py, test_throughput.py,
+fuzz.py, compare.py, classical.py or small_inputs.py (benchmarks/README.md has the commands), and
+nothing depends on file times or the machine, so both regenerate byte for byte from the committed
+JSON. benchmarks/results/archive/ is not read.
 """
 from __future__ import annotations
 
 import glob
 import json
 import os
+import posixpath
+import re
+
+from result_names import pick, results_of, weights8
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+RESULTS = os.path.join(HERE, "results")
 README = os.path.join(HERE, "..", "README.md")
+REPORT = os.path.join(RESULTS, "REPORT.md")
 START, END = "<!-- results:start -->", "<!-- results:end -->"
+CLASSICAL = "classical-both.json"  # benchmarks/classical.py
+COMPARE_TABLE = "compare-both.md"  # benchmarks/compare.py, with the two plots below
+BITS_PLOT, CURVES_PLOT = "compare-both-bits-per-pixel.png", "compare-both-loss-vs-steps.png"
+VARIANT = {"fmnist-binary": "binary", "fmnist": "8bit"}
+
+
+def link(path: str, doc: str) -> str:
+    """``path`` (relative to the repository root) as a link from a document in directory ``doc``."""
+    return posixpath.relpath(path, doc or ".")
 
 
 def load(name):
@@ -56,7 +81,7 @@ def _bundled_model_runs():
 
 def _current_coder(r: dict) -> bool:
     """Whether a run used the coder revision this checkout ships (older files are refused by it)."""
-    from bfn_codec.api import CODER_REVISION
+    from bfn_codec.environment import CODER_REVISION
     return r.get("coder_revision", 1) == CODER_REVISION
 
 
@@ -95,8 +120,8 @@ def headline_section() -> list[str]:
     best = current_runs()
     if not best:
         return []
-    classical = load("classical.json") or {"results": []}
-    variant = {"fmnist-binary": "binary", "fmnist": "8bit"}
+    classical = load(CLASSICAL) or {"results": []}
+    variant = VARIANT
     out = ["### Headline", "",
            f"The `codec_bench.py` run of each bundled model with its shipped weights and default n and "
            f"grid, the most images first (everything in the file counted), "
@@ -124,13 +149,20 @@ def headline_section() -> list[str]:
     return out
 
 
-def small_files_section() -> list[str]:
+def _shipped_run(what: str, model: str) -> tuple[str, object] | None:
+    """(file name, contents) of the ``what`` run of the bundled model's shipped weights (the last
+    file of that measurement by name where there is none for them), or None."""
+    path = pick(what, VARIANT[model], _shipped_weights(model))
+    return (os.path.basename(path), load(os.path.basename(path))) if path else None
+
+
+def small_files_section(doc: str = "") -> list[str]:
     """Whole-file bytes for a handful of images, per bundled model, against xz and zstd on the
     same images saved as .npy (benchmarks/small_inputs.py --yardsticks): a short file must not
     cost more than the tools a user would otherwise reach for."""
-    runs = [(label, load(f"small-files-{variant}.json"))
-            for label, variant in (("fmnist-binary", "binary"), ("fmnist", "8bit"))]
-    runs = [(label, {r["images"]: r for r in rows}) for label, rows in runs if rows]
+    found = [(label, _shipped_run("small-files", label)) for label in ("fmnist-binary", "fmnist")]
+    found = [(label, run) for label, run in found if run and run[1]]
+    runs = [(label, {r["images"]: r for r in rows}) for label, (_, rows) in found]
     if not runs:
         return []
     counts = sorted({n for _, rows in runs for n in rows})
@@ -141,7 +173,7 @@ def small_files_section() -> list[str]:
            "settings (mode auto: the smaller of the BFN chain and the plain LZMA2 fallback), against "
            "xz -9e and zstd -19 on the same images as a .npy file (`np.save` of the (N, 28, 28) "
            "uint8 array). *bfn − best*: bfn-codec minus the smaller of xz and zstd (negative: "
-           "bfn-codec is smaller).", "",
+           "bfn-codec is smaller). Files: " + ", ".join(f"`{name}`" for _, (name, _) in found) + ".", "",
            head, "|---|" + "---|---|---|---|" * len(runs)]
     for n in counts:
         cells = []
@@ -150,10 +182,34 @@ def small_files_section() -> list[str]:
             cells.append(f"{r['bytes']} ({r['mode']}) | {r['xz_bytes']} | {r['zstd_bytes'] if r['zstd_bytes'] is not None else '–'} | "
                          f"{r['minus_best_classical']:+d}" if r else "– | – | – | –")  # a count one run left out
         out.append(f"| {n} | " + " | ".join(cells) + " |")
-    out += ["", "Regenerate with `python3 benchmarks/small_inputs.py --yardsticks --model fmnist-binary "
-            "--dataset fmnist-binary --counts 0,1,4,16,64 --threads 2 --out "
-            "benchmarks/results/small-files-binary.json` (and `--model fmnist --dataset fmnist` into "
-            "`small-files-8bit.json`), then `python benchmarks/report.py`.", ""]
+    out.append("")
+    if doc:  # the README's block ends with the same link
+        out += [f"The commands are in [benchmarks/README.md]({link('benchmarks/README.md', doc)}).", ""]
+    return out
+
+
+def small_files_steps_section() -> list[str]:
+    """Whole-file bytes against the number of images for several n (benchmarks/small_inputs.py
+    without --yardsticks): where a larger n starts to pay for its deeper seed."""
+    out = []
+    for model in ("fmnist-binary", "fmnist"):
+        run = _shipped_run("small-files-steps", model)
+        if not run or not run[1]:
+            continue
+        name, rows = run
+        steps = sorted({r["steps"] for r in rows})
+        cells = {(r["images"], r["steps"]): r for r in rows}
+        out += [f"### Small files against n: {model} (`benchmarks/small_inputs.py`, `{name}`)", "",
+                "Whole files in bytes (mode auto, everything counted) for the first images of the test "
+                "set at each n, and the number of seed items the LZMA2 fallback codes before the chain "
+                "can start.", "",
+                "| images | " + " | ".join(f"n = {n}: bytes (seed items)" for n in steps) + " |",
+                "|---|" + "---|" * len(steps)]
+        for count in sorted({r["images"] for r in rows}):
+            out.append(f"| {count} | " + " | ".join(
+                f"{cells[count, n]['bytes']} ({cells[count, n]['seed_items']})" if (count, n) in cells else "–"
+                for n in steps) + " |")
+        out.append("")
     return out
 
 
@@ -189,8 +245,8 @@ def codec_section() -> list[str]:
     return out
 
 
-def compare_section() -> list[str]:
-    path = os.path.join(HERE, "results", "compare.md")
+def compare_section(doc: str = "") -> list[str]:
+    path = os.path.join(RESULTS, COMPARE_TABLE)
     if not os.path.exists(path):
         return []
     out = ["### bfn-codec against classical codecs (`benchmarks/compare.py`)", "",
@@ -198,17 +254,24 @@ def compare_section() -> list[str]:
            "times are from codec_bench.py with the torch threads given in the mode column, without "
            "the time it spends recording the trajectory cost (a plain compress does not record it); "
            "the throughput table below has the benchmark suite's numbers.", "",
-           open(path).read(), "![bits per pixel](benchmarks/results/bits_per_pixel.png)", ""]
-    if os.path.exists(os.path.join(HERE, "results", "loss_vs_steps.png")):
-        out += ["![loss against steps](benchmarks/results/loss_vs_steps.png)", ""]
+           open(path).read(), f"![bits per pixel]({link('benchmarks/results/' + BITS_PLOT, doc)})", ""]
+    if os.path.exists(os.path.join(RESULTS, CURVES_PLOT)):
+        out += [f"![loss against steps]({link('benchmarks/results/' + CURVES_PLOT, doc)})", ""]
     return out
 
 
 def r_scan_section() -> list[str]:
-    rows = load("r_scan.json")
+    out = []
+    for path in sorted(glob.glob(os.path.join(RESULTS, "r-scan-*.json"))):
+        out += _r_scan_table(os.path.basename(path))
+    return out
+
+
+def _r_scan_table(name: str) -> list[str]:
+    rows = load(name)
     if not rows:
         return []
-    out = ["### Grid ratio r (`benchmarks/r_scan.py`, oracle source, chain bits only)", "",
+    out = [f"### Grid ratio r (`benchmarks/r_scan.py`, oracle source, chain bits only, `{name}`)", "",
            "| data | n | " + " | ".join(f"r={r:g}" for r in sorted({x['r'] for x in rows})) + " |",
            "|---|---|" + "---|" * len({x['r'] for x in rows})]
     for kind in sorted({x["kind"] for x in rows}):
@@ -221,7 +284,7 @@ def r_scan_section() -> list[str]:
 
 def tail_scan_section() -> list[str]:
     out = []
-    for name in sorted(f for f in os.listdir(os.path.join(HERE, "results")) if f.startswith("tail_scan")):
+    for name in sorted(os.path.basename(p) for p in glob.glob(os.path.join(RESULTS, "tail-scan-*.json"))):
         rows = load(name)
         if not rows:
             continue
@@ -240,7 +303,7 @@ def tail_scan_section() -> list[str]:
 
 
 def classical_section() -> list[str]:
-    data = load("classical.json")
+    data = load(CLASSICAL)
     if not data:
         return []
     out = [f"### Classical codecs on all {data['n_images']} Fashion-MNIST test images (`benchmarks/classical.py`)", "",
@@ -256,8 +319,8 @@ def classical_section() -> list[str]:
 
 def curve_section() -> list[str]:
     out = []
-    for variant in ("binary", "8bit"):
-        c = load(f"curve-{variant}.json")
+    for path in [p for variant in ("binary", "8bit") for p in results_of("curve", variant)]:
+        c = load(os.path.basename(path))
         if not c:
             continue
         weights = _weights_label(c.get("model_sha256"), c["model"])
@@ -296,9 +359,15 @@ def curve_section() -> list[str]:
 
 def finetune_section() -> list[str]:
     """One row per (fine-tuning stage, n): L^n + L^r of the weights before and after, paired over
-    the same test images (benchmarks/finetune_compare.py), by file name."""
+    the same test images (benchmarks/finetune_compare.py), per model in the order of training (the
+    tuned weights' total training steps, from the training command the file records)."""
+    def order(path):
+        f = json.load(open(path))
+        total = re.search(r"--steps (\d+)", f.get("training") or "")
+        return f["dataset"], int(total.group(1)) if total else 0, os.path.basename(path)
+
     rows = []
-    for path in sorted(glob.glob(os.path.join(HERE, "results", "finetune-*.json"))):
+    for path in sorted(glob.glob(os.path.join(RESULTS, "finetune-*.json")), key=order):
         f = json.load(open(path))
         shipped = _shipped_weights(f["dataset"])
         label = lambda sha: sha[:8] + (" (shipped)" if sha == shipped else "")
@@ -312,8 +381,8 @@ def finetune_section() -> list[str]:
     if not rows:
         return []
     return ["### Fine-tuning with L^n + L^r (`benchmarks/finetune_compare.py`)", "",
-            "Each training stage against the weights it started from (the training commands are under "
-            "Use above): L^n + L^r in bits/dim with every step evaluated, on the same test images and "
+            "Each training stage against the weights it started from (the training commands are in "
+            "the README's Use section): L^n + L^r in bits/dim with every step evaluated, on the same test images and "
             "time grid t_i = (i/n)^p for both, the difference paired per image; L^inf for "
             "reference.", "",
             "| model | base weights | tuned weights | images | n | p | base L^n + L^r | tuned | tuned − base | "
@@ -322,10 +391,11 @@ def finetune_section() -> list[str]:
 
 
 def throughput_section() -> list[str]:
-    data = load("throughput.json")
+    path = pick("throughput", "both", _shipped_weights("fmnist-binary"), _shipped_weights("fmnist"))
+    data = load(os.path.basename(path)) if path else None
     if not data:
         return []
-    out = ["### Throughput (`benchmarks/test_throughput.py`, pytest-benchmark, 1 torch thread)", "",
+    out = [f"### Throughput (`benchmarks/test_throughput.py`, pytest-benchmark, 1 torch thread, `{os.path.basename(path)}`)", "",
            "Default n and r of each model; shares of the time: the network itself, its output table "
            "p_O, and the coder (posteriors, ANS, seeding, batching).", "",
            "| test | weights | images | images/s | network | output table | coder | bits/pixel |",
@@ -342,24 +412,60 @@ def throughput_section() -> list[str]:
 
 
 def fuzz_section() -> list[str]:
-    data = load("fuzz.json")
-    if not data:
+    lines = []
+    for path in sorted(glob.glob(os.path.join(RESULTS, "fuzz-*.json"))):
+        data = load(os.path.basename(path))
+        lines.append(f"`{os.path.basename(path)}`: {data['cases']} mutated files (seed {data['seed']}), "
+                     f"{data['failures']} failures, {data['cases_per_second']:.0f} cases/s.")
+    if not lines:
         return []
-    return ["### Decoder fuzzing (`benchmarks/fuzz.py`)", "",
-            f"{data['cases']} mutated files, {data['failures']} failures, {data['cases_per_second']:.0f} cases/s.", ""]
+    return ["### Decoder fuzzing (`benchmarks/fuzz.py`)", "", *lines, ""]
+
+
+def report_text() -> str:
+    """benchmarks/results/REPORT.md: every section."""
+    doc = "benchmarks/results"
+    shipped = ", ".join(f"{m} {weights8(_shipped_weights(m) or 'unknown')}" for m in TARGETS)
+    head = ["# Benchmark results", "",
+            "<!-- generated by benchmarks/report.py from the JSON files in this folder; do not edit -->", "",
+            "Generated by `benchmarks/report.py` from the JSON files in this folder (not from `archive/`); "
+            f"the commands that wrote each file are in [benchmarks/README.md]({link('benchmarks/README.md', doc)}). "
+            f"The bundled weights: {shipped}. Tables of other weights say so.", ""]
+    sections = [*headline_section(), *small_files_section(doc), *small_files_steps_section(),
+                *compare_section(doc), *curve_section(), *finetune_section(), *codec_section(),
+                *r_scan_section(), *tail_scan_section(), *throughput_section(), *classical_section(),
+                *fuzz_section()]
+    sections = ["## " + line[4:] if line.startswith("### ") else line for line in sections]  # ## in its own file
+    return "\n".join(head + sections).rstrip("\n") + "\n"
+
+
+def readme_block() -> str:
+    """README.md between the markers: the headline, the small-files table, one plot, links."""
+    body = [START, "", *headline_section(), *small_files_section()]
+    if os.path.exists(os.path.join(RESULTS, BITS_PLOT)):
+        body += [f"![bits per pixel](benchmarks/results/{BITS_PLOT})", ""]
+    body += ["Everything else (the table and plots against every classical codec, steps curves, "
+             "fine-tuning, the coder against the model's own loss, grid ratio, support width, "
+             "throughput, fuzzing) is in [benchmarks/results/REPORT.md](benchmarks/results/REPORT.md), "
+             "generated from the same files; [benchmarks/README.md](benchmarks/README.md) has the "
+             "command behind each of them.", "", END]
+    return "\n".join(body)
 
 
 def main():
-    body = [START, "", *headline_section(), *small_files_section(), *compare_section(), *curve_section(), *finetune_section(), *codec_section(), *r_scan_section(),
-            *tail_scan_section(),
-            *throughput_section(), *classical_section(), *fuzz_section(), END]
+    report = report_text()
+    with open(REPORT, "w") as f:
+        f.write(report)
+    block = readme_block()
     text = open(README).read()
     if START in text:
-        text = text[: text.index(START)] + "\n".join(body) + text[text.index(END) + len(END):]
+        text = text[: text.index(START)] + block + text[text.index(END) + len(END):]
     else:
-        text = text.rstrip() + "\n\n" + "\n".join(body) + "\n"
-    open(README, "w").write(text)
-    print("\n".join(body))
+        text = text.rstrip() + "\n\n" + block + "\n"
+    with open(README, "w") as f:
+        f.write(text)
+    print(f"{os.path.relpath(REPORT)}: {len(report.encode())} bytes; README.md results block: "
+          f"{len(block.encode())} bytes ({len(text.encode())} bytes in all)")
 
 
 if __name__ == "__main__":

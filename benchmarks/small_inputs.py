@@ -3,10 +3,10 @@
 Two modes. The default compares several n: where a larger n stops paying.
 
     python3 benchmarks/small_inputs.py --model fmnist-binary --dataset fmnist-binary \
-        --counts 16,64,256,1024 --steps 25,50 --out benchmarks/results/small-inputs-binary.json
+        --counts 16,64,256,1024 --steps 25,50
 
 A larger n lowers L^n + L^r per image, but the bits-back chain then needs a deeper ANS stack
-before its first pop, so more leading images go to the LZMA2 seed (codec-design: seeding).
+before its first pop, so more leading images go to the LZMA2 seed (docs/design.md §11).
 On a long file that cost is amortised; on a short one it can outweigh the gain. For each count
 (the first COUNT test images) and each n: whole-file bytes (everything counted, mode auto) and
 the number of seed items.
@@ -16,9 +16,13 @@ beside what a user would get from xz -9e and zstd -19 on the same images saved a
 (benchmarks/report.py turns the two files into the README's small-files table):
 
     python3 benchmarks/small_inputs.py --yardsticks --model fmnist-binary --dataset fmnist-binary \
-        --counts 0,1,4,16,64 --threads 2 --out benchmarks/results/small-files-binary.json
+        --counts 0,1,4,16,64 --threads 2
     python3 benchmarks/small_inputs.py --yardsticks --model fmnist --dataset fmnist \
-        --counts 0,1,4,16,64 --threads 2 --out benchmarks/results/small-files-8bit.json
+        --counts 0,1,4,16,64 --threads 2
+
+Unless --out says otherwise the file is benchmarks/results/small-files-steps-<data>-<weights8>.json
+(several n) or small-files-<data>-<weights8>.json (--yardsticks), e.g.
+small-files-binary-f1b771f2.json; benchmarks/README.md has the scheme.
 """
 import argparse
 import io
@@ -28,8 +32,10 @@ import numpy as np
 import torch
 
 import bfn_codec
+from bfn_codec.api import compress_with_stats
 from bfn_codec.baselines import classical_sizes
 from bfn_codec.data import load_dataset
+from result_names import data_token, result_path, weights8
 
 
 def _ints(s):
@@ -38,8 +44,7 @@ def _ints(s):
 
 def _roundtrip(x, **kwargs):
     """compress ``x`` and check it decodes to exactly ``x`` (shape too); the file and its stats."""
-    stats = {}
-    blob = bfn_codec.compress(x, stats=stats, **kwargs)
+    blob, stats = compress_with_stats(x, **kwargs)
     y = bfn_codec.decompress(blob)
     assert y.shape == x.shape and (y == x).all(), f"round trip failed for {len(x)} images"
     return blob, stats
@@ -87,13 +92,17 @@ def main():
     ap.add_argument("--yardsticks", action="store_true",
                     help="default settings only, against xz -9e and zstd -19 on the .npy bytes")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--out", required=True)
+    ap.add_argument("--out", default=None,
+                    help="JSON file (default: benchmarks/results/small-files[-steps]-<data>-<weights8>.json)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     images = load_dataset(args.dataset, "test").images[:, 0]  # (N, 28, 28), as a user passes them
     rows = yardstick_rows(images, args) if args.yardsticks else steps_rows(images, args)
-    with open(args.out, "w") as f:
+    what = "small-files" if args.yardsticks else "small-files-steps"
+    out = args.out or result_path(what, data_token(args.dataset), weights8(bfn_codec.load_model(args.model).weights_sha256))
+    with open(out, "w") as f:
         json.dump(rows, f, indent=1)
+    print(f"written to {out}")
 
 
 if __name__ == "__main__":

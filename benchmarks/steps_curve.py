@@ -1,9 +1,12 @@
 """How the loss and the coder's bits depend on the number of steps n, and on the time grid.
 
     python3 benchmarks/steps_curve.py --model fmnist-binary --dataset fmnist-binary \
-        --out benchmarks/results/curve-binary.json
-    python3 benchmarks/steps_curve.py --model fmnist --dataset fmnist --items 1000 \
-        --code-items 24 --out benchmarks/results/curve-8bit.json
+        --grid-powers 0.5,0.75,1,1.5,2
+    python3 benchmarks/steps_curve.py --model fmnist --dataset fmnist --items 2000 --code-items 24 \
+        --grid-powers 1,1.25,1.5,2 --grid-steps 10,25,50 --grid-items 200 --threads 2
+
+writes benchmarks/results/curve-<data>-<weights8>.json unless --out says otherwise (e.g.
+curve-binary-f1b771f2.json; benchmarks/README.md has the scheme).
 
 For every n in --steps, on the first --items Fashion-MNIST test images:
   * L^n + L^r in bits/dim (the paper's estimator: one random step per item, 10 message samples)
@@ -32,11 +35,12 @@ import numpy as np
 import torch
 
 import bfn_codec
-from bfn_codec.api import model_defaults
+from bfn_codec.api import compress_with_stats, model_defaults
 from bfn_codec.chain import power_times
 from bfn_codec.container import read
 from bfn_codec.data import load_dataset
 from bfn_codec.evaluate import evaluate_loss, per_item_total_bits
+from result_names import data_token, result_path, weights8
 
 
 def _ints(text: str) -> list[int]:
@@ -65,7 +69,7 @@ def main(argv=None):
     ap.add_argument("--grid-items", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--out", required=True)
+    ap.add_argument("--out", default=None, help="JSON file (default: benchmarks/results/curve-<data>-<weights8>.json)")
     args = ap.parse_args(argv)
     for p in ([] if args.grid_power is None else [args.grid_power]) + args.grid_powers:
         try:  # the library's own rule for a grid power, applied before the model loads
@@ -92,10 +96,8 @@ def main(argv=None):
         linf.append(est["infinity_bits_per_dim"])
         if args.code_items:
             y = images[: args.code_items]
-            stats = {}
             t0 = time.perf_counter()
-            blob = bfn_codec.compress(y, model=model, steps=n, mode="bfn", stats=stats, trajectory=True,
-                                      grid_power=power)
+            blob, stats = compress_with_stats(y, model, steps=n, mode="bfn", trajectory=True, grid_power=power)
             seconds = time.perf_counter() - t0
             T = stats.get("trajectory_bits", np.zeros(0))
             header_bytes = len(blob) - len(read(blob)[1])
@@ -131,10 +133,12 @@ def main(argv=None):
                 r["vs_uniform_stderr"] = float(d.std(ddof=1) / math.sqrt(len(d)))
     for r in res["grid"]:
         r.pop("_bits", None)
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w") as f:
+    out = args.out or result_path("curve", data_token(args.dataset), weights8(model.weights_sha256))
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    with open(out, "w") as f:
         json.dump(res, f, indent=2)
     print(json.dumps({k: v for k, v in res.items() if k not in ("curve", "grid")}, indent=2))
+    print(f"written to {out}")
 
 
 if __name__ == "__main__":

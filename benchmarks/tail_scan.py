@@ -1,8 +1,11 @@
 """Choose the support width (coder.DEFAULT_TAIL) by measurement, with a real model: the chain's
 exact net bits for a batch of test images against the ideal cost of the trajectories it coded.
 
-    python benchmarks/tail_scan.py --model fmnist-binary --dataset fmnist-binary --items 1024 \\
-        --tails 4,5,6,8,10 --out benchmarks/results/tail_scan-binary.json
+    python3 benchmarks/tail_scan.py --model fmnist-binary --dataset fmnist-binary --items 1024 \\
+        --tails 4,5,6,8,10
+
+writes benchmarks/results/tail-scan-<data>-<weights8>.json unless --out says otherwise (e.g.
+tail-scan-binary-f1b771f2.json; benchmarks/README.md has the scheme).
 
 Every support of the chain covers +-tail std of the distribution it codes. constriction gives
 each symbol of a support at least 2^-24, so a wide support lets pops land on far-tail values
@@ -21,11 +24,13 @@ import time
 import numpy as np
 import torch
 
-from bfn_codec.api import AnsCoder, exact_bits, model_defaults
+from bfn_codec.api import model_defaults
+from bfn_codec.driver import AnsCoder, exact_bits
 from bfn_codec.chain import power_times
 from bfn_codec.coder import ChainCoder, make_plan
 from bfn_codec.data import load_dataset
 from bfn_codec.models import load_model
+from result_names import data_token, result_path, weights8
 
 
 def main(argv=None):
@@ -35,7 +40,7 @@ def main(argv=None):
     ap.add_argument("--items", type=int, default=1024, help="test images, coded as one batch")
     ap.add_argument("--tails", default="4,5,6,8,10")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--out", required=True)
+    ap.add_argument("--out", default=None, help="JSON file (default: benchmarks/results/tail-scan-<data>-<weights8>.json)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     model = load_model(args.model)
@@ -59,9 +64,11 @@ def main(argv=None):
                "encode_seconds": time.perf_counter() - t0}
         rows.append(row)
         print(json.dumps(row), flush=True)
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w") as f:
+    out = args.out or result_path("tail-scan", data_token(args.dataset), weights8(model.weights_sha256))
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    with open(out, "w") as f:
         json.dump(rows, f, indent=2)
+    print(f"written to {out}")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,10 @@
 """Encode / decode throughput of the bundled models (pytest-benchmark).
 
     python3 -m pytest benchmarks/test_throughput.py --benchmark-enable \
-        --benchmark-json benchmarks/results/throughput.json
+        --benchmark-json benchmarks/results/throughput-both-<binary weights8>-<8-bit weights8>.json
+
+(pytest names the file, so the command names it: throughput-both-f1b771f2-7894bafd.json for the
+bundled weights; benchmarks/README.md has the scheme.)
 
 Not part of the unit tests (``testpaths = tests``; benchmarks are disabled by default in
 ``addopts``, hence ``--benchmark-enable``). A fixed subset of Fashion-MNIST test images (the
@@ -19,6 +22,7 @@ import pytest
 import torch
 
 import bfn_codec
+from bfn_codec.api import compress_with_stats, decompress_with_stats
 from bfn_codec.data import DataError, binarise, load_fmnist
 
 ITEMS = int(os.environ.get("BFN_BENCH_ITEMS", "256"))
@@ -62,8 +66,10 @@ def test_encode(benchmark, name):
     stats = {}
 
     def run():
+        blob, coded = compress_with_stats(x, model, mode="bfn")
         stats.clear()
-        return bfn_codec.compress(x, model=model, mode="bfn", stats=stats)
+        stats.update(coded)
+        return blob
 
     blob = benchmark.pedantic(run, rounds=ROUNDS, iterations=1)
     _record(benchmark, model, x, stats, blob, source)
@@ -77,8 +83,10 @@ def test_decode(benchmark, name):
     stats = {}
 
     def run():
+        y, coded = decompress_with_stats(blob, model)
         stats.clear()
-        return bfn_codec.decompress(blob, model=model, stats=stats)
+        stats.update(coded)
+        return y
 
     y = benchmark.pedantic(run, rounds=ROUNDS, iterations=1)
     assert np.array_equal(x, y)

@@ -1,0 +1,61 @@
+"""File names of benchmarks/results/: one scheme for every script (see benchmarks/README.md).
+
+    <what>-<data>[-<key>...].json
+
+* ``what``: the measurement (codec, curve, finetune, tail-scan, r-scan, small-files,
+  small-files-steps, throughput, classical, compare, fuzz, loss);
+* ``data``: ``binary`` (fmnist-binary), ``8bit`` (fmnist) or ``both`` (one file for both);
+* ``key``: what the numbers depend on, most important first: the first 8 hex digits of the
+  weights' SHA-256 where the result depends on weights (finetune: base then tuned; a file for
+  both models: binary then 8-bit), ``rev<N>`` (the coder revision) where it depends on the coder
+  but on no weights, then the run's own settings (images, ``n<steps>``, ``p<grid power>``, ...).
+
+Files of compare.py and report.py are derived from the others and always regenerated, so they
+carry no key. Runs replaced by a later run of the same measurement (newer weights or coder
+revision) move, unchanged, to benchmarks/results/archive/, which no script reads.
+"""
+from __future__ import annotations
+
+import glob
+import os
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RESULTS = os.path.join(HERE, "results")
+DATA = {"fmnist-binary": "binary", "fmnist": "8bit"}
+
+
+def data_token(dataset: str) -> str:
+    """``binary`` / ``8bit`` for the two Fashion-MNIST data sets, else the data set's own name."""
+    return DATA.get(dataset, dataset)
+
+
+def weights8(sha256: str) -> str:
+    return sha256[:8]
+
+
+def result_path(what: str, data: str, *keys, ext: str = "json") -> str:
+    """benchmarks/results/<what>-<data>-<key>-....<ext> (keys that are None or "" left out)."""
+    parts = [what, data, *(str(k) for k in keys if k not in (None, ""))]
+    return os.path.join(RESULTS, "-".join(parts) + "." + ext)
+
+
+def number(x: float) -> str:
+    """A setting as it appears in a name: 2.0 -> 2, 1.5 -> 1.5."""
+    return f"{x:g}"
+
+
+def results_of(what: str, data: str, directory: str = RESULTS) -> list[str]:
+    """The committed files of one measurement, sorted by name (archive/ is not searched)."""
+    return sorted(glob.glob(os.path.join(directory, f"{what}-{data}-*.json")))
+
+
+def pick(what: str, data: str, *shas: str | None) -> str | None:
+    """The file of one measurement for the given weights (every hash in its name); when there is
+    none, the last file by name; None when there is no file at all."""
+    paths = results_of(what, data)
+    keys = [weights8(s) for s in shas if s]
+    for path in reversed(paths):
+        name = os.path.basename(path)
+        if keys and all(f"-{k}" in name for k in keys):
+            return path
+    return paths[-1] if paths else None
