@@ -571,14 +571,14 @@ def demo(limit, steps, threads):
         np.save(npy, data)
         sizes = classical_sizes(npy.getvalue())
         bpp = lambda size: f"{8 * size / data.size:.4f}"  # noqa: E731
-        yardsticks = f"xz -9e {sizes['xz']:,} bytes = {bpp(sizes['xz'])}"
+        yardsticks = f"xz -9e {sizes['xz']:,} bytes = {bpp(sizes['xz'])} bits/pixel"
         if sizes["zstd"] is not None:
-            yardsticks += f", zstd -19 {sizes['zstd']:,} bytes = {bpp(sizes['zstd'])}"
+            yardsticks += f", zstd -19 {sizes['zstd']:,} bytes = {bpp(sizes['zstd'])} bits/pixel"
         else:
-            yardsticks += " (zstd: pip install zstandard to compare)"
+            yardsticks += "; zstd: not installed (pip install zstandard to compare)"
         click.echo(f"{name}: {len(data)} images -> {len(blob):,} bytes = {bpp(len(blob))} bits/pixel "
                    f"(mode {stats['mode']}, round trip verified; encode {t1 - t0:.1f} s, decode {t2 - t1:.1f} s)\n"
-                   f"  same images as .npy: {yardsticks} bits/pixel\n"
+                   f"  same images as .npy: {yardsticks}\n"
                    f"  model's L^n + L^r (n={loss['steps']}): {loss['bits_per_dim']:.4f} bits/pixel")
 
 
