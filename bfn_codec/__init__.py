@@ -13,7 +13,7 @@ import importlib
 from .version import __version__
 
 _EXPORTS = {"compress": "api", "decompress": "api", "estimate_loss": "api", "read_header": "api",
-            "FormatError": "container", "DataError": "data", "ModelError": "models", "OracleModel": "models",
+            "FormatError": "container", "DataError": "data", "ModelError": "zoo", "OracleModel": "models",
             "available_models": "models", "load_model": "models"}
 __all__ = [*_EXPORTS, "__version__"]
 

@@ -26,7 +26,7 @@ def friendly_errors(fn):
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         from .data import DataError
-        from .models import ModelError
+        from .zoo import ModelError
 
         errors = (DataError, ModelError)
         try:
@@ -99,7 +99,7 @@ def main():
       bfn-codec a.npy b.npy c.npy        each to its own .bfn, a summary line each
       bfn-codec -d images.npy.bfn        decompress -> images.npy
       bfn-codec -c images.npy > x.bfn    to standard output
-      bfn-codec -l images.npy.bfn        list: header, bits/value vs the model's loss
+      bfn-codec -l images.npy.bfn        list: header and bits/value, at once (info --estimate: vs the model's loss)
       bfn-codec -t images.npy.bfn        test: decode and verify the checksum
       -f overwrite, -k keep (default), --rm delete input, -q quiet, -v verbose
     Models:
@@ -211,7 +211,7 @@ def loss(model_spec, dataset, split, steps, limit, repeats, all_steps, as_json, 
 
 
 def _check_match(model, data):
-    from .models import ModelError
+    from .zoo import ModelError
 
     if model.flow.data_type != data.data_type or model.flow.K != data.K:
         raise ModelError(f"model {model.name} is for {model.flow.data_type} data with K={model.flow.K}, "
@@ -261,7 +261,7 @@ def _for_each_file(inputs, work) -> None:
     run; the exit code is 1 if any failed (zstd's habit)."""
     from .container import FormatError
     from .data import DataError
-    from .models import ModelError
+    from .zoo import ModelError
 
     failed = 0
     for path in inputs:
@@ -329,7 +329,8 @@ ENCODE_ONLY = ("steps", "grid_ratio", "grid_power", "batch_size", "mode")
 @_FILE_OPTIONS
 @click.option("-d", "--decompress", "action", flag_value="decompress",
               help="Decompress instead (the same as the decompress command).")
-@click.option("-l", "--list", "action", flag_value="list", help="List each file's header and bits (info).")
+@click.option("-l", "--list", "action", flag_value="list",
+              help="List each file's header and achieved bits at once (info; info --estimate adds the model's loss).")
 @click.option("-t", "--test", "action", flag_value="test", help="Decode each file and verify it (test).")
 @click.option("--steps", "-n", type=click.IntRange(1, MAX_STEPS), default=None,
               help="Transmission steps n (default: the model's).")
@@ -355,7 +356,7 @@ def compress(ctx, inputs, to_stdout, output, model_spec, device, force, keep, re
         if given:
             raise click.UsageError(f"--{given[0].replace('_', '-')} is for compressing; not with -d, -l or -t", ctx)
     if action == "list":
-        return _info_files(inputs or ("-",), False, False, model_spec, threads)
+        return _info_files(inputs or ("-",), False, False, model_spec, threads)  # header only, at once
     if action == "test":
         return _test_files(inputs or ("-",), model_spec, quiet, threads, device)
     if action == "decompress":
@@ -452,26 +453,28 @@ def _decompress_files(ctx, inputs, to_stdout, output, model_spec, device, force,
 @main.command()
 @click.argument("inputs", nargs=-1, required=True, metavar="FILE...")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (one object per file).")
-@click.option("--no-loss", is_flag=True, help="Header only: skip decoding and the model's loss.")
+@click.option("--estimate", is_flag=True,
+              help="Also decode the file and estimate the model's L^n + L^r on the same items "
+                   "(n + 1 network calls per item: as long as decoding), with the overhead in %.")
 @click.option("--model", "model_spec", default=None, help="Model to decode with (default: the file's).")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="torch CPU threads.")
 @friendly_errors
-def info(inputs, as_json, no_loss, model_spec, threads):
-    """Header, achieved bits/dim, and the model's L^n + L^r on the same items (overhead %).
-    `bfn-codec -l FILE` is the same."""
-    _info_files(inputs, as_json, no_loss, model_spec, threads)
+def info(inputs, as_json, estimate, model_spec, threads):
+    """The header and the achieved bits/dim, at once (like xz -l); --estimate adds the model's
+    own L^n + L^r on the same items. `bfn-codec -l FILE` is the same without --estimate."""
+    _info_files(inputs, as_json, estimate, model_spec, threads)
 
 
-def _info_files(inputs, as_json, no_loss, model_spec, threads):
-    from .api import decompress as run, estimate_loss, read_header
+def _info_files(inputs, as_json, estimate, model_spec, threads):
+    from .container import read
     from .files import read_input_bytes
-    from .models import bundled_model_for
+    from .zoo import bundled_model_for
 
     _set_threads(threads)
 
     def one(path):
         blob = read_input_bytes(path)
-        h = read_header(blob)
+        h = read(blob)[0]
         dims = h.count * h.dims
         res = {"file": path, "bytes": len(blob), "format_version": h.version, "data_type": h.data_type,
                "K": h.K, "items": h.count, "item_shape": list(h.item_shape), "mode": h.mode,
@@ -483,7 +486,9 @@ def _info_files(inputs, as_json, no_loss, model_spec, threads):
                        threads=h.threads, environment=h.environment or h.environment_digest.hex(),
                        batches=len(h.batches), largest_batch=max(h.batches))
         res["achieved_bits_per_dim"] = 8 * len(blob) / dims if dims else None
-        if not no_loss and h.count:
+        if estimate and h.count:
+            from .api import decompress as run, estimate_loss  # torch: only for the estimate
+
             if not as_json:
                 click.echo(f"{path}: decoding, then estimating the model's L^n + L^r on the same items "
                            "(n + 1 network calls per item each)", err=True)

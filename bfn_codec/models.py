@@ -39,13 +39,9 @@ from .discrete import DiscreteBFN
 from .discretised import DiscretisedBFN
 from .gaussian import bin_centres
 from .networks import build_network
+from .zoo import ZOO_DIR, ModelError, available_models, bundled_model_for  # noqa: F401 - the registry's names
 
 MODEL_FORMAT = "bfn-codec-model"
-ZOO_DIR = Path(__file__).parent / "zoo"
-
-
-class ModelError(Exception):
-    """A model could not be found or loaded (message is user-facing)."""
 
 
 def make_flow(config: dict) -> BayesianFlow:
@@ -231,27 +227,6 @@ def write_json_atomic(path, obj) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
     os.replace(tmp, path)
-
-
-def available_models() -> list[str]:
-    if not ZOO_DIR.is_dir():
-        return []
-    return sorted(p.name for p in ZOO_DIR.iterdir() if (p / "config.json").is_file())
-
-
-def bundled_model_for(weights_hash: bytes) -> str | None:
-    """The bundled model whose weights' SHA-256 starts with ``weights_hash`` (from its
-    config.json, without loading it), or None."""
-    if not weights_hash:
-        return None
-    for name in available_models():
-        try:
-            sha = json.loads((ZOO_DIR / name / "config.json").read_text()).get("weights_sha256", "")
-        except (OSError, ValueError):
-            continue
-        if sha and bytes.fromhex(sha).startswith(weights_hash):
-            return name
-    return None
 
 
 def load_model(spec, device: str = "cpu") -> NetworkModel:

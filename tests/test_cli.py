@@ -228,8 +228,11 @@ def test_zstd_style_flags(images):
     (images / "x.bfn").write_bytes(res.stdout_bytes)
     res = cli("-t", images / "x.bfn")
     assert res.exit_code == 0 and "OK" in res.output
-    res = cli("-l", images / "x.bfn")  # info: header, bits and the model's loss on the same items
-    assert res.exit_code == 0 and "fmnist" in res.output and "overhead_percent" in res.output, res.output
+    res = cli("-l", images / "x.bfn")  # info: the header and the achieved bits, at once
+    assert res.exit_code == 0 and "fmnist" in res.output and "achieved_bits_per_dim" in res.output, res.output
+    assert "overhead_percent" not in res.output
+    res = cli("info", "--estimate", images / "x.bfn")  # and the model's own loss on the same items
+    assert res.exit_code == 0 and "overhead_percent" in res.output, res.output
     res = cli("-d", "-c", "-f", images / "x.bfn")
     assert np.array_equal(np.load(io.BytesIO(res.stdout_bytes)), SAMPLE[:4])
     res = cli("-v", src, "-o", images / "v.bfn")
@@ -244,6 +247,14 @@ def test_zstd_style_flags(images):
     for flag in ("-d, --decompress", "-c, --stdout", "-l, --list", "-t, --test", "-q, --quiet", "-v, --verbose",
                  "-f, --force", "-k, --keep", "--rm"):
         assert flag in res.output, flag
+
+
+def test_info_answers_from_the_header_without_decoding(images, monkeypatch):
+    assert cli("-q", images / "four.npy").exit_code == 0
+    no_work(monkeypatch)
+    for args in (["info"], ["-l"]):
+        res = cli(*args, images / "four.npy.bfn")
+        assert res.exit_code == 0 and "batches" in res.output and "mode: bfn" in res.output, res.output
 
 
 def test_the_group_passes_files_to_compress_and_keeps_typos_as_typos(images):
@@ -299,3 +310,14 @@ def test_bundled_models_code_the_sample_within_one_percent_of_the_committed_resu
     assert read(blob)[0].mode == committed["mode"] == "bfn"
     assert len(blob) <= 1.01 * committed["bytes"], (len(blob), committed["bytes"])
     assert np.array_equal(bfn_codec.decompress(blob), data)
+
+
+def test_listing_a_file_loads_no_torch(images):
+    """-l answers from the header: no network, so no torch import (about 0.2 s, not 2)."""
+    assert cli("-q", images / "four.npy").exit_code == 0
+    code = ("import sys\nfrom bfn_codec.cli import main\nsys.argv = ['bfn-codec', '-l', sys.argv[1]]\n"
+            "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+            "print('torch loaded' if 'torch' in sys.modules else 'no torch')")
+    out = subprocess.run([sys.executable, "-c", code, str(images / "four.npy.bfn")], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0 and "mode: bfn" in out.stdout and out.stdout.strip().endswith("no torch"), out

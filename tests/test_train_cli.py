@@ -231,7 +231,7 @@ def test_cli_compress_decompress_files(tmp_path, tiny_run, npy_data):
     assert np.array_equal(np.load(tmp_path / "x.npy"), np.load(tmp_path / "orig.npy"))
     res = run_cli("test", str(tmp_path / "x.npy.bfn"), "--model", tiny_run, "-q")
     assert res.returncode == 0 and b"OK" in res.stdout
-    res = run_cli("info", str(tmp_path / "x.npy.bfn"), "--model", tiny_run, "--json")
+    res = run_cli("info", str(tmp_path / "x.npy.bfn"), "--model", tiny_run, "--json", "--estimate")
     assert res.returncode == 0, res.stderr
     info = json.loads(res.stdout)
     assert info["items"] == 200 and info["mode"] == "bfn" and "overhead_percent" in info
