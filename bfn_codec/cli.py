@@ -286,7 +286,9 @@ def _remove_input(path: str) -> None:
         os.unlink(path)
 
 
-def _check_output_options(ctx, inputs, output, to_stdout):
+def _check_output_options(ctx, inputs, output, to_stdout, remove=False):
+    if to_stdout and remove:
+        raise click.UsageError("--rm with -c: the input is kept when the output goes to standard output", ctx)
     if to_stdout and output:
         raise click.UsageError("-c and -o both say where the output goes: give one", ctx)
     if len(inputs) > 1 and output:
@@ -368,7 +370,7 @@ def compress(ctx, inputs, to_stdout, output, model_spec, device, force, keep, re
     from .files import Output, install_cleanup_on_term, parse_array, read_input_bytes
 
     inputs = inputs or ("-",)
-    _check_output_options(ctx, inputs, output, to_stdout)
+    _check_output_options(ctx, inputs, output, to_stdout, remove and not keep)
     _check_device(device)
     _set_threads(threads)
     install_cleanup_on_term()
@@ -423,7 +425,7 @@ def _decompress_files(ctx, inputs, to_stdout, output, model_spec, device, force,
     from .api import decompress_with_stats, read_header
     from .files import Output, array_to_bytes, install_cleanup_on_term, read_input_bytes
 
-    _check_output_options(ctx, inputs, output, to_stdout)
+    _check_output_options(ctx, inputs, output, to_stdout, remove and not keep)
     _check_device(device)
     _set_threads(threads)
     install_cleanup_on_term()

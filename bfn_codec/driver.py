@@ -20,6 +20,10 @@ from .progress import Progress
 from .seed import seed_bytes, seed_items, words
 
 MARGIN_BITS = 64  # the encoder keeps at least this many bits on the stack; the decoder checks it
+# The ETA's plan of the ramp simulates at most this many batches (items that leave few bits on
+# the stack can keep the ramp at one item per batch for thousands of items) and is redone after
+# each of the first REPLAN_EVERY batches, then every REPLAN_EVERY-th: linear work, not quadratic.
+PLAN_STEPS, REPLAN_EVERY = 256, 32
 AnsCoder = constriction.stream.stack.AnsCoder
 
 
@@ -88,9 +92,9 @@ def _planned_ramp(avail: float, need: float, per_item: float, remaining: int, ba
     plan = []
     while remaining > 0:
         B = _ladder(min(batch_size, remaining, max(1, int((avail - MARGIN_BITS) // need))))
-        if B == batch_size:
-            q, r = divmod(remaining, batch_size)
-            return plan + [batch_size] * q + ([r] if r else [])
+        if B == batch_size or len(plan) >= PLAN_STEPS:  # the rest at this size: closed form
+            q, r = divmod(remaining, B)
+            return plan + [B] * q + ([r] if r else [])
         plan.append(B)
         avail += B * per_item
         remaining -= B
@@ -129,8 +133,8 @@ def _ramp(chain, flat, seed: bytes, start: int, need: float, batch_size: int, pr
             if chain.last_trajectory_nats is not None:
                 nats.append(chain.last_trajectory_nats)
             pos += B
-            if progress:  # this batch first: update() takes it off the plan
-                now = coder.num_valid_bits()
+            if progress and (len(batches) <= REPLAN_EVERY or len(batches) % REPLAN_EVERY == 0):
+                now = coder.num_valid_bits()  # this batch first: update() takes it off the plan
                 bar.replan([B] + _planned_ramp(now, need, (now - first_bits) / (pos - start), N - pos, batch_size))
             bar.update(B)
     return coder, batches, nats

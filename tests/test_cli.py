@@ -243,6 +243,8 @@ def test_zstd_style_flags(images):
     assert res.exit_code == 2 and "for compressing" in res.output
     res = cli("-c", src, images / "one.npy")
     assert res.exit_code == 2 and "one input" in res.output
+    res = cli("-c", "--rm", src)
+    assert res.exit_code == 2 and "input is kept" in res.output and src.exists()
     res = cli("compress", "--help")
     for flag in ("-d, --decompress", "-c, --stdout", "-l, --list", "-t, --test", "-q, --quiet", "-v, --verbose",
                  "-f, --force", "-k, --keep", "--rm"):

@@ -126,3 +126,15 @@ def test_disabled_prints_nothing():
             clock.t += 1
             bar.update(1)
     assert out.getvalue() == ""
+
+
+def test_the_encoders_plan_of_a_slow_ramp_is_bounded():
+    """Items that leave few bits on the stack keep the ramp at batches of one for a long time;
+    the plan then simulates a bounded number of batches and extrapolates the rest."""
+    from bfn_codec.driver import PLAN_STEPS, _planned_ramp
+
+    plan = _planned_ramp(avail=7000.0, need=6000.0, per_item=2.0, remaining=100_000, batch_size=256)
+    assert sum(plan) == 100_000 and plan[:PLAN_STEPS] == [1] * PLAN_STEPS
+    fast = _planned_ramp(avail=7000.0, need=6000.0, per_item=3000.0, remaining=5000, batch_size=256)
+    assert sum(fast) == 5000 and fast[0] == 1 and max(fast) == 256
+    assert all(a <= b for a, b in zip(fast[:-2], fast[1:-1]))  # grows to the cap; then a remainder
