@@ -20,7 +20,8 @@ from .container import (DATA_HASH_BYTES, MAX_BATCH, MAX_TABLE_ENTRIES, FormatErr
                         data_checksum, environment_digest, quantise_setting, read, write)
 from .driver import decode_items, encode_chain
 from .environment import CODER_REVISION, deterministic, environment
-from .models import ModelError, bundled_model_for, load_model
+from .models import load_model
+from .zoo import ModelError, available_models, bundled_model_for
 from .seed import seed_bytes
 from .version import __version__
 
@@ -155,14 +156,16 @@ def compress_with_stats(array, model=None, *, steps: int | None = None, r: float
     # the decoder refuses batches whose [B, D, K] tables exceed MAX_TABLE_ENTRIES (container.py)
     batch_size = max(1, min(int(batch_size), MAX_BATCH, MAX_TABLE_ENTRIES // (max(flat.shape[1], 1) * flow.K)))
     info = {}
-    fallback_all = seed_bytes(items, flow.K, progress)
     with deterministic():
         blob = None
         if N > 0 and mode != "fallback":
             blob = encode_chain(chain, items, flat, header, batch_size, progress, info)
+    if blob is not None and mode == "bfn":  # the fallback file is only a candidate in auto mode
+        info["mode"] = "bfn"
+        return _readable(blob), info
     plain = write(Header(flow.data_type, flow.K, header.item_shape, N, layout, data_hash=header.data_hash),
-                  fallback_all)
-    if blob is None or (mode != "bfn" and len(plain) <= len(blob)):
+                  seed_bytes(items, flow.K, progress))
+    if blob is None or len(plain) <= len(blob):
         info.update(mode="fallback", batches=[], seed_items=N)
         return _readable(plain), info
     info["mode"] = "bfn"
@@ -215,8 +218,6 @@ def _model_for(header: Header, model, device: str):
     if model is None:
         model = bundled_model_for(header.model_hash) or header.model_id
         if not model:
-            from .models import available_models
-
             raise ModelError(f"the file was written with model weights {header.model_hash.hex()[:16]}…, "
                              f"which this build does not bundle (available: {', '.join(available_models())}); "
                              "pass the model with --model")

@@ -20,27 +20,32 @@ class UserError(click.ClickException):
     exit_code = 1
 
 
+def _user_errors() -> tuple:
+    """The exceptions whose message is for the user (a file the command reads or writes: OSError)."""
+    from .container import FormatError
+    from .data import DataError
+    from .zoo import ModelError
+
+    return DataError, ModelError, FormatError, OSError
+
+
+def _one_line(e: Exception) -> str:
+    if isinstance(e, click.ClickException):
+        return e.format_message()
+    if isinstance(e, OSError) and e.strerror:
+        return f"{e.filename}: {e.strerror}" if e.filename else e.strerror
+    return str(e)
+
+
 def friendly_errors(fn):
     """Turn the library's user-facing exceptions into one-line errors with exit code 1."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        from .data import DataError
-        from .zoo import ModelError
-
-        errors = (DataError, ModelError)
-        try:
-            from .container import FormatError
-            errors = errors + (FormatError,)
-        except ImportError:  # pragma: no cover
-            pass
         try:
             return fn(*args, **kwargs)
-        except errors as e:
-            raise UserError(str(e)) from None
-        except OSError as e:  # a file the command reads or writes: one line, never a traceback
-            where = f"{e.filename}: " if e.filename else ""
-            raise UserError(f"{where}{e.strerror or e}") from None
+        except _user_errors() as e:
+            raise UserError(_one_line(e)) from None
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
@@ -259,17 +264,12 @@ def _output_path(input_path: str, output: str | None, to_stdout: bool, compressi
 def _for_each_file(inputs, work) -> None:
     """Run ``work(path)`` on every input; a failure is one line on stderr and the rest still
     run; the exit code is 1 if any failed (zstd's habit)."""
-    from .container import FormatError
-    from .data import DataError
-    from .zoo import ModelError
-
     failed = 0
     for path in inputs:
         try:
             work(path)
-        except (click.ClickException, DataError, ModelError, FormatError, ValueError, OSError) as e:
-            msg = e.format_message() if isinstance(e, click.ClickException) else (
-                f"{e.strerror}: {e.filename}" if isinstance(e, OSError) and e.strerror else str(e))
+        except (click.ClickException, ValueError, *_user_errors()) as e:
+            msg = _one_line(e)
             prefix = "" if path != "-" and path in msg else f"{'(stdin)' if path == '-' else path}: "
             click.echo(f"Error: {prefix}{msg}", err=True)
             failed += 1

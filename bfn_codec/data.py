@@ -45,13 +45,19 @@ def read_idx(path) -> np.ndarray:
     return parse_idx(raw, str(path))
 
 
+def gunzip(raw: bytes, name: str) -> bytes:
+    """``raw`` itself, or its decompression if it is a gzip stream."""
+    if raw[:2] != b"\x1f\x8b":
+        return raw
+    try:
+        return gzip.decompress(raw)
+    except (OSError, EOFError) as e:
+        raise DataError(f"{name}: corrupt gzip stream ({e})") from None
+
+
 def parse_idx(raw: bytes, name: str) -> np.ndarray:
     """The array in the bytes of an IDX file (optionally gzip-compressed) of unsigned bytes."""
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as e:
-            raise DataError(f"{name}: corrupt gzip stream ({e})") from None
+    raw = gunzip(raw, name)
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
         raise DataError(f"{name}: not an IDX file (bad magic)")
     if raw[2] != 0x08:

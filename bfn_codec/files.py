@@ -1,7 +1,6 @@
 """File I/O for the CLI: input formats (.npy, IDX, gzip'd IDX, stdin) and atomic output."""
 from __future__ import annotations
 
-import gzip
 import io
 import os
 import signal
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import DataError, parse_idx
+from .data import DataError, gunzip, parse_idx
 
 NPY_MAGIC = b"\x93NUMPY"
 
@@ -33,11 +32,7 @@ def read_input_bytes(path: str) -> bytes:
 
 def parse_array(raw: bytes, name: str):
     """Bytes of a .npy or IDX (optionally gzip) file -> (uint8 array, layout or None)."""
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as e:
-            raise DataError(f"{name}: corrupt gzip stream ({e})") from None
+    raw = gunzip(raw, name)
     if raw[:6] == NPY_MAGIC:
         try:
             array = np.load(io.BytesIO(raw), allow_pickle=False)
