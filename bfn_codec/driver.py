@@ -164,7 +164,11 @@ def decode_items(header, payload: bytes, chain, progress: bool, stats: dict) -> 
                     if coder.num_valid_bits() < MARGIN_BITS:
                         raise FormatError("corrupt stream (the coded data ran out)")
         except RangeError as e:
-            raise FormatError(f"corrupt stream ({e})") from None
+            # The environment digest cannot see the CPU's instruction set, whose float32 kernels
+            # change the network's last bits: the commonest cause of this error on intact files.
+            raise FormatError(f"corrupt stream ({e}), or one written on a machine whose network outputs "
+                              "differ from this one's (another CPU instruction set: docs/format.md, "
+                              "'Environment')") from None
         except BaseException as e:  # constriction panics derive from BaseException
             if isinstance(e, (KeyboardInterrupt, SystemExit, FormatError)):
                 raise
