@@ -323,3 +323,14 @@ def test_listing_a_file_loads_no_torch(images):
     out = subprocess.run([sys.executable, "-c", code, str(images / "four.npy.bfn")], capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 0 and "mode: bfn" in out.stdout and out.stdout.strip().endswith("no torch"), out
+
+
+def test_an_nchw_npy_file_round_trips_through_the_command_line(tmp_path):
+    src = tmp_path / "nchw.npy"
+    np.save(src, SAMPLE[:5, None])  # (N, C, H, W) with C = 1, the bundled models' item shape
+    assert cli("-q", src).exit_code == 0
+    src.rename(tmp_path / "orig.npy")
+    res = cli("-d", "-q", tmp_path / "nchw.npy.bfn")
+    assert res.exit_code == 0, res.output
+    back = np.load(src)
+    assert back.shape == (5, 1, 28, 28) and np.array_equal(back, SAMPLE[:5, None])
