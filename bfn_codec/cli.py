@@ -476,7 +476,7 @@ def _info_files(inputs, as_json, estimate, model_spec, threads):
 
     def one(path):
         blob = read_input_bytes(path)
-        h = read(blob)[0]
+        h, payload = read(blob)
         dims = h.count * h.dims
         res = {"file": path, "bytes": len(blob), "format_version": h.version, "data_type": h.data_type,
                "K": h.K, "items": h.count, "item_shape": list(h.item_shape), "mode": h.mode,
@@ -488,6 +488,20 @@ def _info_files(inputs, as_json, estimate, model_spec, threads):
                        threads=h.threads, environment=h.environment or h.environment_digest.hex(),
                        batches=len(h.batches), largest_batch=max(h.batches))
         res["achieved_bits_per_dim"] = 8 * len(blob) / dims if dims else None
+        if h.batches:
+            # The chain items against the ideal cost of the trajectories the encoder coded (the
+            # header's estimate of their L^n + L^r): the stack ends as the seed plus each chain
+            # item's net cost, so the chain's share of the payload is everything but the seed.
+            chain_dims = (h.count - h.seed_items) * h.dims
+            chain_bits = 8 * (len(payload) - h.seed_bytes)
+            res["chain_bits_per_dim"] = chain_bits / chain_dims
+            if h.trajectory_bits is None:
+                res["trajectory_bits_per_dim"] = ("not recorded (a file from before the field was "
+                                                  "added; --estimate measures the model's loss)")
+            else:
+                res["trajectory_bits_per_dim"] = h.trajectory_bits / chain_dims
+                res["overhead_vs_trajectory_percent"] = (100.0 * (chain_bits / h.trajectory_bits - 1.0)
+                                                         if h.trajectory_bits else None)
         if estimate and h.count:
             from .api import decompress as run, estimate_loss  # torch: only for the estimate
 
@@ -506,7 +520,7 @@ def _info_files(inputs, as_json, estimate, model_spec, threads):
             click.echo(json.dumps(res, indent=2))
             return
         for k, v in res.items():
-            click.echo(f"{k:>26}: {v:.5f}" if isinstance(v, float) else f"{k:>26}: {'-' if v is None else v}")
+            click.echo(f"{k:>30}: {v:.5f}" if isinstance(v, float) else f"{k:>30}: {'-' if v is None else v}")
 
     _for_each_file(inputs, one)
 

@@ -178,7 +178,8 @@ class ChainCoder:
         self.network_seconds = 0.0  # model calls: the network and its output table p_O
         self.trunk_seconds = 0.0  # of which the network itself
         # When True, ``encode`` also records the ideal code length of the trajectory it popped
-        # (``last_trajectory_nats``, one value per item; see ``_step_nats``).
+        # (``last_trajectory_nats``, one value per item; see ``_step_nats``): the file header
+        # keeps its sum (docs/format.md). It costs 4-8% of the encoding time.
         self.measure_trajectory = False
         self.last_trajectory_nats: np.ndarray | None = None
         self.trajectory_seconds = 0.0  # time spent recording it (not part of coding)
@@ -309,19 +310,45 @@ class ChainCoder:
         alpha_i m_x, v alpha_i) and p_R = sum_k w_k N(S_{i-1} + alpha_i m_k, v alpha_i). Both
         have the same variance, so the normalisers cancel. Its expectation over the trajectory
         is step i's term of L^n, so (file bits) - (these + the reconstruction term) isolates the
-        coder's own overhead without the Monte-Carlo noise of L^n (benchmarks/codec_bench.py)."""
+        coder's own overhead without the Monte-Carlo noise of L^n (docs/design.md §13)."""
         p = self.plan
         std = math.sqrt(self.v * p.alphas[i])
         S_prev = np.zeros(j_i.shape) if j_prev is None else j_prev * p.delta[i - 1]
-        y = torch.from_numpy((j_i * p.delta[i] - S_prev) / std)  # [B, D, c]
+        y = torch.from_numpy((j_i * p.delta[i] - S_prev) / std)  # [B, D, c], standardised
         shift = torch.from_numpy(p.alphas[i] * self.means / std)  # [K, c]
-        if lo is not None:  # the window's components: k = lo + j
-            shift = shift[torch.from_numpy(lo).unsqueeze(-1) + torch.arange(w.shape[-1])]  # [B, D, W, c]
-        z2 = ((y.unsqueeze(-2) - shift) ** 2).sum(-1)  # [B, D, W]
-        receiver = torch.logsumexp(torch.from_numpy(w).clamp_min(1e-300).log() - 0.5 * z2, dim=-1)
-        receiver -= torch.from_numpy(w).sum(-1).log()  # the coder normalises a window's weights
-        sender = -0.5 * ((y - torch.from_numpy(p.alphas[i] * self.means[x] / std)) ** 2).sum(-1)
+        sender = -0.5 * ((y - shift[torch.from_numpy(x)]) ** 2).sum(-1)  # [B, D]
+        weights = torch.from_numpy(w)
+        if self._even_1d:
+            receiver = self._log_mixture_1d(y[..., 0], shift[:, 0], weights, lo)
+        else:
+            if lo is not None:  # the window's components: k = lo + j
+                shift = shift[torch.from_numpy(lo).unsqueeze(-1) + torch.arange(w.shape[-1])]  # [B, D, W, c]
+            z2 = ((y.unsqueeze(-2) - shift) ** 2).sum(-1)  # [B, D, W]
+            receiver = torch.logsumexp(weights.clamp_min(1e-300).log() - 0.5 * z2, dim=-1)
+        receiver -= weights.sum(-1).log()  # the coder normalises a window's weights
         return (sender - receiver).sum(-1).numpy()
+
+    @staticmethod
+    def _log_mixture_1d(y, s, w, lo=None):
+        """log sum_k w_k exp(-(s_k - y)^2 / 2) for evenly spaced s_k, as ``_posterior_1d``
+        computes its normaliser: factor out the nearest component's exp(-m^2/2), so every term
+        is <= 1 and one exp pass over [B, D, W] does (a logsumexp over gathered [B, D, W, c]
+        tables cost 30% of 8-bit encoding). Rows whose sum underflows are redone in log space."""
+        W = w.shape[-1]
+        step = float(s[1] - s[0])
+        # (lo in float64 first: an int64 tensor times a Python float would be float32)
+        base = s[0] - y if lo is None else s[0] + torch.from_numpy(lo).to(F64) * step - y  # s_lo - y
+        m = base + torch.clamp(torch.round(-base / step), 0, W - 1) * step  # s_nearest - y
+        diff = base.unsqueeze(-1) + torch.arange(W, dtype=F64).mul_(step)  # [B, D, W]
+        # not part of the coded arithmetic, so a fused multiply-add is fine here
+        terms = torch.addcmul(0.5 * (m * m).unsqueeze(-1), diff, diff, value=-0.5)
+        total = terms.clamp_max_(0.0).exp_().mul_(w).sum(-1)
+        out = total.log() - 0.5 * m * m
+        bad = ~(total > 1e-250)
+        if bool(bad.any()):
+            d = diff[bad]
+            out[bad] = torch.logsumexp(w[bad].clamp_min(1e-300).log() - 0.5 * d * d, dim=-1)
+        return out
 
     # ----- encoder ---------------------------------------------------------------------------
     def encode(self, coder, x: np.ndarray, check_bits: bool = True) -> int:

@@ -50,8 +50,9 @@ DATA_TYPE_CODES = {v: k for k, v in DATA_TYPES.items()}
 LAYOUTS = {0: "NHW", 1: "HW", 2: "NCHW", 3: "IDX"}  # IDX: (N, H, W) read from an IDX file
 LAYOUT_CODES = {v: k for k, v in LAYOUTS.items()}
 SEED_CODECS = {0: "lzma"}
-# version 3 flags byte: bits 0-1 data type, bits 2-4 layout, bit 5 chain mode, bit 6 model name
-FLAG_CHAIN, FLAG_NAME, FLAG_RESERVED = 1 << 5, 1 << 6, 1 << 7
+# version 3 flags byte: bits 0-1 data type, bits 2-4 layout, bit 5 chain mode, bit 6 model name,
+# bit 7 the trajectory cost (chain mode only)
+FLAG_CHAIN, FLAG_NAME, FLAG_TRAJECTORY = 1 << 5, 1 << 6, 1 << 7
 
 
 class FormatError(Exception):
@@ -105,6 +106,10 @@ class Header:
     threads: int = 1  # torch threads of the encoder: float32 results depend on it
     environment_digest: bytes = b""  # environment_digest() of the encoder's environment
     environment: str = ""  # the environment in words (version 2 files only)
+    # The encoder's estimate, in whole bits, of the ideal code length (L^r + the L^n terms) of
+    # the message trajectories it coded, for the chain items only (None: not recorded, as in
+    # files written before it was added). ``info`` compares the chain's achieved bits with it.
+    trajectory_bits: int | None = None
     version: int = VERSION
 
     @property
@@ -152,6 +157,7 @@ def write(header: Header, payload: bytes) -> bytes:
     chain = bool(header.batches)
     flags = DATA_TYPE_CODES[header.data_type] | LAYOUT_CODES[header.layout] << 2
     flags |= (FLAG_CHAIN if chain else 0) | (FLAG_NAME if chain and header.model_id else 0)
+    flags |= FLAG_TRAJECTORY if chain and header.trajectory_bits is not None else 0
     h = bytearray(MAGIC + bytes([VERSION, flags]))
     h += _varint(header.K) + b"".join(_varint(s) for s in header.item_shape) + _varint(header.count)
     if chain:
@@ -165,6 +171,8 @@ def write(header: Header, payload: bytes) -> bytes:
             h += _pack_str(header.model_id)
         h += _varint(header.coder_revision) + _varint(header.threads)
         h += header.environment_digest[:ENV_DIGEST_BYTES].ljust(ENV_DIGEST_BYTES, b"\0")
+        if header.trajectory_bits is not None:
+            h += _varint(header.trajectory_bits)
     h += header.data_hash[:DATA_HASH_BYTES].ljust(DATA_HASH_BYTES, b"\0")
     body = bytes(h) + bytes(payload)
     return body + struct.pack("<I", zlib.crc32(body) & 0xFFFFFFFF)
@@ -288,13 +296,11 @@ def _read_v3(blob: bytes) -> tuple[Header, bytes]:
     if end < 6:
         raise FormatError("file truncated (shorter than the fixed header)")
     flags = blob[5]
-    if flags & FLAG_RESERVED:
-        raise FormatError(f"unknown format flags 0x{flags:02x}")
     code, layout_code, chain = flags & 3, (flags >> 2) & 7, bool(flags & FLAG_CHAIN)
     if code not in DATA_TYPES:
         raise FormatError(f"unknown data type code {code}")
-    if flags & FLAG_NAME and not chain:
-        raise FormatError(f"unknown format flags 0x{flags:02x} (a model name in a fallback file)")
+    if flags & (FLAG_NAME | FLAG_TRAJECTORY) and not chain:
+        raise FormatError(f"unknown format flags 0x{flags:02x} (a chain-mode field in a fallback file)")
     r = _Reader(blob, 6, end)
     K = r.varint("number of classes", MAX_K)
     shape = tuple(r.varint("item shape", MAX_DIMS) for _ in range(3))
@@ -329,6 +335,9 @@ def _read_v3(blob: bytes) -> tuple[Header, bytes]:
         if not 1 <= h.threads <= MAX_THREADS:
             raise FormatError(f"bad thread count {h.threads}")
         h.environment_digest = r.raw(ENV_DIGEST_BYTES, "environment")
+        if flags & FLAG_TRAJECTORY:
+            # at most ~16 bits per value per step and item: anything beyond is not from an encoder
+            h.trajectory_bits = r.varint("trajectory cost", 64 * count * math.prod(shape) * (h.steps + 1))
     h.data_hash = r.raw(DATA_HASH_BYTES, "data checksum")
     payload = blob[r.pos:end]
     if chain:

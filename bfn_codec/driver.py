@@ -67,8 +67,10 @@ def encode_chain(chain, items, flat, header, batch_size, progress, info) -> byte
                 network_seconds=chain.network_seconds, network_calls=chain.network_calls,
                 trunk_seconds=chain.trunk_seconds, total_seconds=time.perf_counter() - t_start)
     if chain.measure_trajectory:
-        info["trajectory_bits"] = np.concatenate(nats) / math.log(2.0)
-        info["trajectory_seconds"] = chain.trajectory_seconds
+        per_item = np.concatenate(nats) / math.log(2.0)
+        # one sample per item can dip below zero (an unlikely trajectory); a file's cost cannot
+        header.trajectory_bits = max(0, round(float(per_item.sum())))
+        info.update(trajectory_bits=per_item, trajectory_seconds=chain.trajectory_seconds)
     info["coder_seconds"] = info["total_seconds"] - chain.network_seconds - chain.trajectory_seconds
     return write(header, np.asarray(stack, dtype="<u4").tobytes())
 

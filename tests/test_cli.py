@@ -3,6 +3,7 @@
 In-process (CliRunner) where possible; the few subprocess tests run torch on one thread.
 """
 import io
+import json
 import os
 import pty
 import subprocess
@@ -177,7 +178,9 @@ def test_the_fixed_cost_of_a_bundled_model_file_is_under_48_bytes(model, data):
     assert header.batches and header.model_id == ""  # a bundled model is named by its hash alone
     runs = _rle(header.batches)  # the batch schedule grows with the input: not a fixed cost
     schedule = len(_varint(len(runs))) + sum(len(_varint(v)) + len(_varint(c)) for v, c in runs)
-    assert len(blob) - len(payload) - schedule < 48, (len(blob) - len(payload), schedule)
+    # the recorded trajectory cost grows with the input too (a varint of its bits)
+    trajectory = len(_varint(header.trajectory_bits))
+    assert trajectory <= 3 and len(blob) - len(payload) - schedule - trajectory < 48, (len(blob) - len(payload), schedule)
     assert np.array_equal(bfn_codec.decompress(blob), data)
 
 
@@ -257,6 +260,15 @@ def test_info_answers_from_the_header_without_decoding(images, monkeypatch):
     for args in (["info"], ["-l"]):
         res = cli(*args, images / "four.npy.bfn")
         assert res.exit_code == 0 and "batches" in res.output and "mode: bfn" in res.output, res.output
+    # achieved bits of the chain items against the trajectory cost the encoder recorded
+    res = json.loads(cli("info", "--json", images / "four.npy.bfn").output)
+    assert res["trajectory_bits_per_dim"] > 0, res
+    assert abs(res["chain_bits_per_dim"] / res["trajectory_bits_per_dim"] - 1) < 0.05, res
+    assert res["overhead_vs_trajectory_percent"] == pytest.approx(
+        100 * (res["chain_bits_per_dim"] / res["trajectory_bits_per_dim"] - 1), abs=1e-3)
+    old = os.path.join(ROOT, "tests", "golden", "v2-fmnist-binary-40.bfn")  # written before the field
+    res = cli("info", old)
+    assert res.exit_code == 0 and "not recorded" in res.output and "--estimate" in res.output, res.output
 
 
 def test_the_group_passes_files_to_compress_and_keeps_typos_as_typos(images):

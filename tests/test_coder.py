@@ -170,6 +170,35 @@ def test_trajectory_cost_of_the_oracle_is_exactly_minus_log_pi(cfg):
     assert len(stats["trajectory_bits"]) == len(x) - F > 0
     np.testing.assert_allclose(stats["trajectory_bits"], ideal, rtol=1e-9)
     assert np.array_equal(bfn_codec.decompress(blob, model=model), x)
+    # the header keeps the chain items' total, so `info` can show the overhead at once
+    assert read(blob)[0].trajectory_bits == round(ideal.sum())
+    plain, _ = compress_with_stats(x, model=model, steps=7, mode="bfn", trajectory=False)
+    assert read(plain)[0].trajectory_bits is None and read(plain)[1] == read(blob)[1]
+
+
+def test_the_closed_form_log_mixture_matches_logsumexp():
+    """The receiver's log density for evenly spaced 1-D components (nearest component factored
+    out, one exp pass) equals a plain logsumexp, also where the weights sit far from y (the
+    factored sum underflows and those rows are redone in log space), with and without windows."""
+    import torch
+
+    from bfn_codec.coder import ChainCoder
+
+    rng = np.random.default_rng(3)
+    K, W = 40, 9
+    s = torch.from_numpy(0.7 * np.arange(K) - 5.0)
+    y = torch.from_numpy(rng.normal(0, 8, size=(5, 30)))
+    w = torch.from_numpy(rng.dirichlet(np.full(K, 0.3), size=(5, 30)))
+    w[0, :5] = 0.0
+    w[0, :5, -1] = 1.0  # all weight on the last component ...
+    y[0, :5] = -60.0  # ... and y far below the first: the factored sum underflows
+    ref = torch.logsumexp(w.clamp_min(1e-300).log() - 0.5 * (s - y.unsqueeze(-1)) ** 2, dim=-1)
+    np.testing.assert_allclose(ChainCoder._log_mixture_1d(y, s, w).numpy(), ref.numpy(), rtol=1e-12, atol=1e-9)
+    lo = rng.integers(0, K - W + 1, size=(5, 30))
+    ww = w[..., :W].clone() + 1e-3
+    sw = s[torch.from_numpy(lo).unsqueeze(-1) + torch.arange(W)]
+    ref = torch.logsumexp(ww.log() - 0.5 * (sw - y.unsqueeze(-1)) ** 2, dim=-1)
+    np.testing.assert_allclose(ChainCoder._log_mixture_1d(y, s, ww, lo).numpy(), ref.numpy(), rtol=1e-12, atol=1e-9)
 
 
 def test_trajectory_cost_of_a_network_averages_to_its_loss():

@@ -200,7 +200,7 @@ def test_low_level_header_corruptions(files):
         "bad magic": b"XXXX" + blob[4:],
         "unsupported format version 7": _patch(blob, 4, "<B", 7),
         "unsupported format version 1": _patch(blob, 4, "<B", 1),
-        "flags": _patch(blob, 5, "<B", flags | 0x80),
+        "flags": _patch(blob, 5, "<B", flags & ~0x20 | 0x80),
         "unknown data type": _patch(blob, 5, "<B", flags & ~3),
         "layout code": _patch(blob, 5, "<B", flags | 0x1C),
         "number too large": with_crc(blob[:6] + b"\xff" * 12 + blob[6:-4]),
