@@ -655,6 +655,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     with open(args.out, "w") as f:
         json.dump(report, f, indent=2)
         f.write("\n")
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from result_names import record_command
+
+    record_command(args.out)
 
     print(f"\nTotal {total_s:.1f} s; results written to {args.out}\n")
     print(markdown_table(bench.results))

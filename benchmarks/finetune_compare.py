@@ -25,7 +25,7 @@ from bfn_codec.data import load_dataset
 from bfn_codec.api import model_defaults
 from bfn_codec.chain import power_times
 from bfn_codec.evaluate import evaluate_loss, per_item_total_bits
-from result_names import data_token, result_path, weights8
+from result_names import data_token, record_command, result_path, weights8
 
 
 def main(argv=None):
@@ -73,6 +73,7 @@ def main(argv=None):
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     with open(out, "w") as f:
         json.dump(res, f, indent=2)
+    record_command(out)
     print(json.dumps({k: v for k, v in res.items() if k != "steps"}, indent=2))
     print(f"written to {out}")
 

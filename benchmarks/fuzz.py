@@ -20,7 +20,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
 from fuzzlib import check_one, discretised_sample_files, mutate, sample_files  # noqa: E402
-from result_names import result_path  # noqa: E402
+from result_names import record_command, result_path  # noqa: E402
 
 
 def main(argv=None):
@@ -68,6 +68,7 @@ def _report(args, cases, failures, elapsed, slowest) -> dict:
         with open(tmp, "w") as f:
             json.dump(res, f, indent=2)
         os.replace(tmp, args.out)
+        record_command(args.out)
     return res
 
 

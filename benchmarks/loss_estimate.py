@@ -20,7 +20,7 @@ import torch
 import bfn_codec
 from bfn_codec.data import load_dataset
 from bfn_codec.evaluate import per_item_total_bits
-from result_names import data_token, result_path, weights8
+from result_names import data_token, record_command, result_path, weights8
 
 
 def main(argv=None):
@@ -50,6 +50,7 @@ def main(argv=None):
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     with open(out, "w") as f:
         json.dump(res, f, indent=2)
+    record_command(out)
     print(json.dumps(res, indent=2))
     print(f"written to {out}")
 

@@ -24,7 +24,7 @@ from bfn_codec.driver import AnsCoder, exact_bits
 from bfn_codec.coder import ChainCoder, make_plan
 from bfn_codec.data import binarise, load_fmnist
 from bfn_codec.models import OracleModel, make_flow
-from result_names import result_path
+from result_names import record_command, result_path
 
 
 def oracle_for(kind: str):
@@ -74,6 +74,7 @@ def main(argv=None):
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     with open(out, "w") as f:
         json.dump(rows, f, indent=2)
+    record_command(out)
     print(f"written to {out}")
 
 

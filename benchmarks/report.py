@@ -7,7 +7,12 @@ benchmarks/results/.
   against n, against the classical codecs, steps curves, fine-tuning, the coder against the
   model's loss, grid ratio, support width, throughput, classical codecs, fuzzing);
 * README.md, only between the result markers: the headline table, the small-files table, the
-  bits-per-pixel plot and links to REPORT.md and benchmarks/README.md.
+  bits-per-pixel plot and links to REPORT.md and benchmarks/README.md;
+* benchmarks/README.md, the whole file: benchmarks/readme_template.md with the table of committed
+  results and their commands and the archive's table filled in from benchmarks/commands.json
+  (which the scripts update when they write a result).
+
+``--check`` writes nothing and exits 1 if any of the three differs from what it would write.
 
 Nothing in either is typed by hand: every number comes from a JSON file written by
 codec_bench.py, steps_curve.py, finetune_compare.py, r_scan.py, tail_scan.py, test_throughput.py,
@@ -29,6 +34,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results")
 README = os.path.join(HERE, "..", "README.md")
 REPORT = os.path.join(RESULTS, "REPORT.md")
+BENCH_README = os.path.join(HERE, "README.md")
+BENCH_TEMPLATE = os.path.join(HERE, "readme_template.md")
+COMMANDS = os.path.join(HERE, "commands.json")
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 CLASSICAL = "classical-both.json"  # benchmarks/classical.py
 COMPARE_TABLE = "compare-both.md"  # benchmarks/compare.py, with the two plots below
@@ -452,21 +460,71 @@ def readme_block() -> str:
     return "\n".join(body)
 
 
-def main():
-    report = report_text()
-    with open(REPORT, "w") as f:
-        f.write(report)
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def benchmarks_readme() -> str:
+    """benchmarks/README.md: the template with the provenance tables of results/ and archive/.
+    A file in results/ without a recorded command is listed as such, never silently left out."""
+    book = json.load(open(COMMANDS))
+    rows = ["| file | weights / coder | command |", "|---|---|---|"]
+    listed = set()
+    for key, e in book["results"].items():
+        files = [f.strip() for f in key.split(",")]
+        if not any(os.path.exists(os.path.join(RESULTS, f)) for f in files):
+            continue  # moved to the archive or deleted since
+        listed.update(files)
+        how = f"`{e['command']}`" if "command" in e else e.get("note", "")
+        if "command" in e and "note" in e:
+            how += " " + e["note"]
+        rows.append(f"| {', '.join(f'`{f}`' for f in files)} | {_cell(e.get('weights', '-'))} | {how} |")
+    for f in sorted(os.listdir(RESULTS)):
+        if f not in listed and not os.path.isdir(os.path.join(RESULTS, f)):
+            rows.append(f"| `{f}` | - | no command recorded in benchmarks/commands.json |")
+    archive_dir = os.path.join(RESULTS, "archive")
+    arows = ["| file | what | weights, coder revision | replaced by |", "|---|---|---|---|"]
+    for key, e in book.get("archive", {}).items():
+        files = [f.strip() for f in key.split(",")]
+        if any(os.path.exists(os.path.join(archive_dir, f)) for f in files):
+            arows.append(f"| {', '.join(f'`{f}`' for f in files)} | {e['what']} | {e['weights']} | {e['replaced_by']} |")
+    bundled = " and ".join(f"**{m} {weights8(_shipped_weights(m) or 'unknown')}**" for m in TARGETS)
+    text = open(BENCH_TEMPLATE).read()
+    text = text[text.index("-->") + 4:] if text.startswith("<!--") else text
+    text = text.replace("{results_table}", "\n".join(rows)).replace("{archive_table}", "\n".join(arows))
+    return text.replace("{bundled_weights}", bundled)
+
+
+def outputs() -> dict:
+    """Every file report.py writes, with its new content."""
     block = readme_block()
     text = open(README).read()
     if START in text:
         text = text[: text.index(START)] + block + text[text.index(END) + len(END):]
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
-    with open(README, "w") as f:
-        f.write(text)
-    print(f"{os.path.relpath(REPORT)}: {len(report.encode())} bytes; README.md results block: "
-          f"{len(block.encode())} bytes ({len(text.encode())} bytes in all)")
+    return {REPORT: report_text(), README: text, BENCH_README: benchmarks_readme()}
+
+
+def main(argv=None):
+    import sys
+
+    check = "--check" in (sys.argv[1:] if argv is None else argv)
+    stale = []
+    for path, text in outputs().items():
+        old = open(path).read() if os.path.exists(path) else None
+        if check:
+            if old != text:
+                stale.append(os.path.relpath(path))
+            continue
+        with open(path, "w") as f:
+            f.write(text)
+        print(f"{os.path.relpath(path)}: {len(text.encode())} bytes")
+    if stale:
+        print("out of date (run python3 benchmarks/report.py): " + ", ".join(stale))
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

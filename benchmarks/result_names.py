@@ -17,11 +17,17 @@ revision) move, unchanged, to benchmarks/results/archive/, which no script reads
 from __future__ import annotations
 
 import glob
+import json
 import os
+import re
+import shlex
+import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results")
 DATA = {"fmnist-binary": "binary", "fmnist": "8bit"}
+# where each committed result came from; report.py renders it into benchmarks/README.md
+COMMANDS = os.path.join(HERE, "commands.json")
 
 
 def data_token(dataset: str) -> str:
@@ -59,3 +65,21 @@ def pick(what: str, data: str, *shas: str | None) -> str | None:
         if keys and all(f"-{k}" in name for k in keys):
             return path
     return paths[-1] if paths else None
+
+
+def record_command(path: str) -> None:
+    """Note in benchmarks/commands.json the command line that wrote ``path`` (a file in
+    results/; others are not tracked), so that benchmarks/README.md lists it after report.py."""
+    if os.path.dirname(os.path.abspath(path)) != RESULTS:
+        return
+    root = os.path.dirname(HERE)
+    script = os.path.relpath(os.path.abspath(sys.argv[0]), root)
+    argv = [os.path.relpath(os.path.abspath(a), root) if os.path.exists(a) and os.path.isabs(a) else a
+            for a in sys.argv[1:]]
+    name = os.path.basename(path)
+    weights = ", ".join(re.findall(r"(?<=-)[0-9a-f]{8}(?=[-.])", name)) or "-"
+    book = json.load(open(COMMANDS)) if os.path.exists(COMMANDS) else {"results": {}, "archive": {}}
+    book["results"][name] = {"weights": weights, "command": shlex.join(["python3", script, *argv])}
+    with open(COMMANDS, "w") as f:
+        json.dump(book, f, indent=1, ensure_ascii=False)
+        f.write("\n")

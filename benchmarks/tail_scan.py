@@ -30,7 +30,7 @@ from bfn_codec.chain import power_times
 from bfn_codec.coder import ChainCoder, make_plan
 from bfn_codec.data import load_dataset
 from bfn_codec.models import load_model
-from result_names import data_token, result_path, weights8
+from result_names import data_token, record_command, result_path, weights8
 
 
 def main(argv=None):
@@ -68,6 +68,7 @@ def main(argv=None):
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     with open(out, "w") as f:
         json.dump(rows, f, indent=2)
+    record_command(out)
     print(f"written to {out}")
 
 

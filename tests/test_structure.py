@@ -102,3 +102,31 @@ def test_the_declared_interfaces_are_what_the_models_and_flows_provide():
         Incomplete()
     lo, probs = oracle.output_window(torch.zeros(3, 4, 1, dtype=torch.float64), 0.5, 5.0)
     assert lo is None and probs.shape == (3, 4, 256)
+
+
+def test_generated_documents_are_current():
+    """REPORT.md, README.md's results block and benchmarks/README.md regenerate from the
+    committed JSON (and the template): report.py --check fails when any of them was edited by
+    hand or a result changed without regenerating them."""
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "report.py"), "--check"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_a_result_records_the_command_that_wrote_it(tmp_path, monkeypatch):
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    try:
+        import result_names
+    finally:
+        sys.path.pop(0)
+    book = tmp_path / "commands.json"
+    book.write_text('{"results": {}, "archive": {}}')
+    monkeypatch.setattr(result_names, "COMMANDS", str(book))
+    monkeypatch.setattr(sys, "argv", [os.path.join(ROOT, "benchmarks", "codec_bench.py"), "--limit", "8"])
+    result_names.record_command(os.path.join(result_names.RESULTS, "codec-8bit-1234abcd-8-n25-p2.json"))
+    result_names.record_command(str(tmp_path / "elsewhere.json"))  # not a committed result: ignored
+    import json
+
+    entries = json.loads(book.read_text())["results"]
+    assert entries == {"codec-8bit-1234abcd-8-n25-p2.json": {
+        "weights": "1234abcd", "command": "python3 benchmarks/codec_bench.py --limit 8"}}
