@@ -419,6 +419,29 @@ def throughput_section() -> list[str]:
     return out
 
 
+def integer_ptq_section() -> list[str]:
+    rows = []
+    for path in sorted(glob.glob(os.path.join(RESULTS, "integer-ptq-*.json"))):
+        data = load(os.path.basename(path))
+        weights = _weights_label(data.get("model_sha256"), data["model"])
+        for r in data["rows"]:
+            rows.append(f"| {data['model']} | {weights} | {data['images']} | {data['steps']} | "
+                        f"{r['weight_bits']} | {r['act_bits']} | {data['float_bits_per_dim']:.5f} | "
+                        f"{r['bits_per_dim']:.5f} | {r['change_percent']:+.3f}% ± {r['paired_stderr_percent']:.3f}% | "
+                        f"{r['seconds'] / data['float_seconds']:.1f}x | `{os.path.basename(path)}` |")
+    if not rows:
+        return []
+    return ["### Integer inference: the rate cost of quantisation (`benchmarks/integer_ptq.py`)", "",
+            "The bundled U-Nets run on integers (`bfn_codec/integer_net.py`: power-of-two scales "
+            "calibrated on training images, integer GroupNorm, SiLU tables), which gives the same "
+            "outputs on every kernel path; not yet used by the codec. L^n + L^r in bits/dim on test "
+            "images at each model's default n and grid, paired per image with the float network "
+            "(same message noise); ± is the paired standard error. Time: the loss evaluation against "
+            "the float network's (float64 kernels on integers).", "",
+            "| model | weights | images | n | weight bits | activation bits | float | integer | change | time | file |",
+            "|---|---|---|---|---|---|---|---|---|---|---|", *rows, ""]
+
+
 def fuzz_section() -> list[str]:
     lines = []
     for path in sorted(glob.glob(os.path.join(RESULTS, "fuzz-*.json"))):
@@ -441,7 +464,7 @@ def report_text() -> str:
             f"The bundled weights: {shipped}. Tables of other weights say so.", ""]
     sections = [*headline_section(), *small_files_section(doc), *small_files_steps_section(),
                 *compare_section(doc), *curve_section(), *finetune_section(), *codec_section(),
-                *r_scan_section(), *tail_scan_section(), *throughput_section(), *classical_section(),
+                *r_scan_section(), *tail_scan_section(), *integer_ptq_section(), *throughput_section(), *classical_section(),
                 *fuzz_section()]
     sections = ["## " + line[4:] if line.startswith("### ") else line for line in sections]  # ## in its own file
     return "\n".join(head + sections).rstrip("\n") + "\n"

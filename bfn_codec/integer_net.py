@@ -1,0 +1,354 @@
+"""Integer inference for the U-Net (experimental; issue #20 item 1, not used by the codec yet).
+
+A float network's last bits depend on the kernels that run it (instruction set, thread count,
+device), and one changed bit desynchronises the entropy coder. Integers do not: a sum of
+integer products is exact in floating point, whatever the order, as long as every partial sum
+stays below the mantissa limit (2^24 in float32, 2^53 in float64). So here every activation is
+a tensor of integers q with a power-of-two scale (the real value is q * 2^-f), every weight an
+integer with a power-of-two scale per output channel, and every step between layers an exact
+operation or a correctly rounded one in a fixed order:
+
+* conv: integer weights and activations, a float64 kernel (exact: the bounds below keep every
+  partial sum under 2^53), the integer bias added, then requantised: multiplied by a power of
+  two (exact) and rounded to the nearest integer (exact), clamped to the activation range;
+* GroupNorm: the group's integer sums S1 = sum q and S2 = sum q^2 (exact), then
+  (n q - S1) / sqrt(n S2 - S1^2 + eps n^2) with n q - S1 and n S2 - S1^2 exact integers and
+  one correctly rounded sqrt, multiply and divide per value, then rounded;
+* SiLU: a table of round(silu(q 2^-f) 2^g) over every integer input q (exactmath's exp);
+* the time embedding: exactmath's sin, cos and exp in numpy float64 with integer-quantised
+  weights (it is a function of t alone, computed once per step);
+* pixel (un)shuffle, nearest upsampling, concatenation and residual sums: integer moves and
+  additions after requantising both sides to one scale.
+
+The scales come from a calibration pass of the float network (``IntegerUNet.from_float``): each
+activation's largest magnitude sets its fractional bits so it fits ``act_bits`` signed bits;
+weights get ``weight_bits``. This is post-training quantisation only: quantisation-aware
+fine-tuning (straight-through estimators) is what the issue asks for next, and the kernels are
+float64 here, which are several times slower than float32 on CPUs (float32 would need partial
+sums under 2^24: about 8-bit weights and 7-bit activations over 3 x 3 x 128 inputs).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import exactmath
+from .networks import ResBlock, UNet
+
+F64 = torch.float64
+
+
+def _round(x: torch.Tensor) -> torch.Tensor:
+    return torch.round(x)  # half to even: an exact operation
+
+
+def _pow2(k) -> torch.Tensor:
+    """2^k for integer k (tensor or int), exactly (ldexp, not a pow function)."""
+    k = np.asarray(k.numpy() if torch.is_tensor(k) else k, dtype=np.int64)
+    return torch.from_numpy(np.asarray(np.ldexp(1.0, k), dtype=np.float64))
+
+
+FLOAT32_EXACT = 2.0 ** 24  # float32 holds every integer below this; float64: 2^53
+
+
+def _piece_bits(weight_bits: int, fan_in: int) -> int:
+    """Bits per activation piece for float32 kernels: |w| < 2^(wb-1) times |piece| < 2^b summed
+    over fan_in inputs stays <= 2^24, so every partial sum is an exact float32 integer."""
+    return int(math.floor(math.log2(FLOAT32_EXACT / (2.0 ** (weight_bits - 1) * fan_in))))
+
+
+def _integer_conv(q, wq, stride, padding, kernel: str, weight_bits: int = 0) -> torch.Tensor:
+    """conv2d of integer tensors, exact on every kernel path:
+
+    * ``conv2d``: one float64 convolution, exact whatever the summation order while every
+      partial sum stays below 2^53 (checked when the weights are quantised);
+    * ``unfold``: the same as a matrix product (a second path that must agree; GPUs' safe one);
+    * ``float32``: q split into pieces of b bits (``_piece_bits``; q = sum_j p_j 2^(b j), the
+      low pieces in [0, 2^b), the top one signed), one float32 convolution per piece, each
+      exact because its partial sums stay below 2^24, recombined in float64 (exact)."""
+    if kernel == "conv2d":
+        return F.conv2d(q, wq, None, stride, padding)
+    if kernel == "float32":
+        b = _piece_bits(weight_bits, wq[0].numel())
+        if b < 1:
+            raise ValueError(f"{weight_bits}-bit weights over {wq[0].numel()} inputs do not fit float32 kernels")
+        w32, unit = wq.float(), float(2 ** b)
+        acc, scale, rest = None, 1.0, q
+        while True:
+            top = bool((rest.abs() < unit / 2).all())  # signed and small enough: the last piece
+            piece = rest if top else rest - torch.floor(rest / unit) * unit  # exact
+            part = F.conv2d(piece.float(), w32, None, stride, padding).double() * scale
+            acc = part if acc is None else acc + part
+            if top:
+                return acc
+            rest, scale = torch.floor(rest / unit), scale * unit
+    B, _, H, W = q.shape
+    O, _, kh, kw = wq.shape
+    cols = F.unfold(q, (kh, kw), padding=padding, stride=stride)  # [B, C*kh*kw, L]
+    Ho = (H + 2 * padding[0] - kh) // stride[0] + 1
+    Wo = (W + 2 * padding[1] - kw) // stride[1] + 1
+    return (wq.reshape(O, -1) @ cols).reshape(B, O, Ho, Wo)
+
+
+def _frac_bits(max_abs: float, bits: int) -> int:
+    """Fractional bits f so that max_abs * 2^f fits in a signed ``bits``-bit integer."""
+    if not max_abs > 0:
+        return bits - 2
+    return int(math.floor(math.log2((2 ** (bits - 1) - 1) / max_abs)))
+
+
+def _silu_np(x: np.ndarray) -> np.ndarray:
+    return x / (1.0 + exactmath.exp(-x))
+
+
+class _Calibration:
+    """Records the largest magnitude seen at each named point of the float forward pass."""
+
+    def __init__(self):
+        self.max_abs: dict[str, float] = {}
+
+    def see(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        self.max_abs[name] = max(self.max_abs.get(name, 0.0), float(x.detach().abs().max()))
+        return x
+
+
+class IntegerUNet(torch.nn.Module):
+    """The integer twin of a ``networks.UNet`` (same interface: forward(x, t) -> float tensor)."""
+
+    def __init__(self, net: UNet, calib: _Calibration, act_bits: int = 12, weight_bits: int = 10,
+                 input_bits: int = 16):
+        super().__init__()
+        if not isinstance(net.mid_attn, torch.nn.Identity):
+            raise ValueError("integer inference covers U-Nets without attention")
+        self.net, self.act_bits, self.weight_bits = net, act_bits, weight_bits
+        self.input_bits = input_bits
+        self.kernel = "conv2d"  # or "unfold" / "float32": the same integers by other kernels
+        self.f = {name: _frac_bits(m, input_bits if name == "input" else act_bits)
+                  for name, m in calib.max_abs.items()}
+        self.qmax = 2 ** (act_bits - 1) - 1
+        self._weights: dict[int, tuple] = {}
+        self._tables: dict[tuple, torch.Tensor] = {}
+        self._time_cache: dict[float, dict] = {}
+
+    # ----- construction ------------------------------------------------------------------------
+    @classmethod
+    def from_float(cls, net: UNet, inputs, **bits) -> "IntegerUNet":
+        """Calibrate on ``inputs`` (an iterable of (x, t) batches) and build the integer twin."""
+        calib = _Calibration()
+        with torch.inference_mode():
+            for x, t in inputs:
+                _forward(net, x.to(torch.float32), t, _FloatOps(net, calib))
+        return cls(net, calib, **bits)
+
+    # ----- integer pieces ----------------------------------------------------------------------
+    def _conv_weights(self, conv):
+        """(integer weights, per-channel fractional bits fw) of a conv, float64 tensors."""
+        key = id(conv)
+        if key not in self._weights:
+            w = conv.weight.detach().double()
+            m = w.abs().flatten(1).max(1).values.clamp_min(1e-30)
+            fw = torch.floor(torch.log2((2 ** (self.weight_bits - 1) - 1) / m))  # once, then fixed
+            wq = _round(w * _pow2(fw)[:, None, None, None])
+            fan_in = w[0].numel()
+            widest = max(self.act_bits, self.input_bits)
+            if fan_in * 2.0 ** (self.weight_bits - 1 + widest - 1) >= 2.0 ** 52:
+                raise ValueError(f"{self.weight_bits}-bit weights x {widest}-bit activations over {fan_in} "
+                                 "inputs can reach 2^52: float64 sums would no longer be exact")
+            self._weights[key] = (wq, fw)
+        return self._weights[key]
+
+    def requant(self, q: torch.Tensor, f_from, f_to: int) -> torch.Tensor:
+        """q * 2^(f_to - f_from) rounded and clamped: exact (a power of two, then rounding)."""
+        scale = _pow2(f_to - f_from)
+        if scale.ndim:
+            scale = scale[None, :, None, None]
+        return _round(q * scale).clamp_(-self.qmax, self.qmax)
+
+    def conv(self, conv, q: torch.Tensor, f_in: int, name: str) -> torch.Tensor:
+        wq, fw = self._conv_weights(conv)
+        acc = _integer_conv(q, wq, conv.stride, conv.padding, self.kernel, self.weight_bits)
+        if conv.bias is not None:
+            bias = _round(conv.bias.detach().double() * _pow2(fw + f_in))
+            acc = acc + bias[None, :, None, None]
+        return self.requant(acc, fw + f_in, self.f[name])
+
+    def group_norm(self, norm, q: torch.Tensor, f_in: int, name: str) -> torch.Tensor:
+        B, C, H, W = q.shape
+        G = norm.num_groups
+        g = q.reshape(B, G, -1)
+        n = float(g.shape[-1])
+        s1 = g.sum(-1, keepdim=True)  # exact integer sums
+        s2 = (g * g).sum(-1, keepdim=True)
+        var = n * s2 - s1 * s1  # n^2 times the group's variance (in q units), exact
+        eps = norm.eps * n * n * 4.0 ** f_in
+        denom = torch.sqrt(var + eps)
+        z = ((n * g - s1) / denom).reshape(B, C, H, W)  # (q - mean) / sqrt(var + eps)
+        f_out = self.f[name]
+        gain = (norm.weight.detach().double() * 2.0 ** f_out)[None, :, None, None]
+        shift = (norm.bias.detach().double() * 2.0 ** f_out)[None, :, None, None]
+        return _round(z * gain + shift).clamp_(-self.qmax, self.qmax)
+
+    def silu(self, q: torch.Tensor, f_in: int, name: str) -> torch.Tensor:
+        f_out = self.f[name]
+        key = (f_in, f_out)
+        if key not in self._tables:
+            grid = np.arange(-self.qmax, self.qmax + 1, dtype=np.float64)
+            vals = np.rint(_silu_np(np.ldexp(grid, -f_in)) * 2.0 ** f_out)
+            self._tables[key] = torch.from_numpy(np.clip(vals, -self.qmax, self.qmax))
+        return self._tables[key][(q + self.qmax).long()]
+
+    def time_shift(self, block: ResBlock, temb_q: torch.Tensor, f_t: int, name: str):
+        """block.time(silu(temb)) as integers at the scale of ``name`` ([B, C, 1, 1])."""
+        lin = block.time
+        w = lin.weight.detach().double()
+        fw = torch.floor(torch.log2((2 ** (self.weight_bits + 6 - 1) - 1) / w.abs().max().clamp_min(1e-30)))
+        wq = _round(w * 2.0 ** fw)
+        s = torch.from_numpy(_silu_np(np.ldexp(temb_q.numpy(), -f_t)))
+        sq = _round(s * 2.0 ** f_t)
+        acc = sq @ wq.T + _round(lin.bias.detach().double() * 2.0 ** (fw + f_t))  # exact
+        return _round(acc * 2.0 ** (self.f[name] - fw - f_t))[:, :, None, None]
+
+    def time_embedding(self, t: torch.Tensor):
+        """The time MLP in float64 numpy with exactmath: (integer embedding, its scale)."""
+        emb = self.net.time
+        half = emb.dim // 2
+        k = np.arange(half, dtype=np.float64)
+        freqs = exactmath.exp(-(exactmath.log(np.array([10000.0]))[0]) * k / half)
+        args = (1000.0 * t.double().numpy())[:, None] * freqs[None, :]
+        s, c = exactmath.sin_cos(args)
+        feats = np.concatenate([s, c], axis=1)
+        f_t = 20
+        h = np.rint(feats * 2.0 ** f_t)
+        for i, layer in enumerate((emb.mlp[0], emb.mlp[2])):
+            w = layer.weight.detach().double().numpy()
+            fw = math.floor(math.log2((2 ** 23 - 1) / max(np.abs(w).max(), 1e-30)))
+            wq = np.rint(w * 2.0 ** fw)
+            acc = h @ wq.T + np.rint(layer.bias.detach().double().numpy() * 2.0 ** (fw + f_t))  # exact
+            h = np.rint(np.ldexp(acc, -fw))  # back to scale 2^-f_t
+            if i == 0:
+                h = np.rint(_silu_np(np.ldexp(h, -f_t)) * 2.0 ** f_t)
+        return torch.from_numpy(h), f_t
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return _forward(self.net, x, t, _IntegerOps(self))
+
+
+class _FloatOps:
+    """The float network's own arithmetic, with calibration records."""
+
+    def __init__(self, net, calib: _Calibration):
+        self.net, self.c = net, calib
+
+    def input(self, x):
+        return self.c.see("input", x)
+
+    def temb(self, t):
+        return self.net.time(t), None
+
+    def conv(self, conv, h, name):
+        return self.c.see(name, conv(h))
+
+    def norm(self, norm, h, name):
+        return self.c.see(name, norm(h))
+
+    def silu(self, h, name):
+        return self.c.see(name, F.silu(h))
+
+    def time_shift(self, block, temb, name):
+        return self.c.see(name + ".time", block.time(F.silu(temb[0]))[:, :, None, None])
+
+    def add(self, a, b, name):
+        return self.c.see(name, a + b)
+
+    def output(self, h):
+        return h
+
+
+class _IntegerOps:
+    """The same pass on integers; each value carries its scale through ``self.scale``."""
+
+    def __init__(self, inet: IntegerUNet):
+        self.i = inet
+        self.scale: dict[int, object] = {}
+
+    def _f(self, q):
+        return self.scale[id(q)]
+
+    def _tag(self, q, f):
+        self.scale[id(q)] = f
+        return q
+
+    def input(self, x):
+        f = self.i.f["input"]
+        lim = 2 ** (self.i.input_bits - 1) - 1
+        return self._tag(_round(x.double() * 2.0 ** f).clamp_(-lim, lim), f)
+
+    def temb(self, t):
+        return self.i.time_embedding(t)
+
+    def conv(self, conv, h, name):
+        return self._tag(self.i.conv(conv, h, self._f(h), name), self.i.f[name])
+
+    def norm(self, norm, h, name):
+        return self._tag(self.i.group_norm(norm, h, self._f(h), name), self.i.f[name])
+
+    def silu(self, h, name):
+        return self._tag(self.i.silu(h, self._f(h), name), self.i.f[name])
+
+    def time_shift(self, block, temb, name):
+        q, f_t = temb
+        return self._tag(self.i.time_shift(block, q, f_t, name + ".time"), self.i.f[name + ".time"])
+
+    def add(self, a, b, name):
+        f = self.i.f[name]
+        s = self.i.requant(a, self._f(a), f) + self.i.requant(b, self._f(b), f)
+        return self._tag(s.clamp_(-self.i.qmax, self.i.qmax), f)
+
+    def output(self, h):
+        return (h * 2.0 ** -self._f(h)).float()  # exact: integers times a power of two
+
+
+def _res_block(block: ResBlock, h, temb, ops, name):
+    a = ops.conv(block.conv1, ops.silu(ops.norm(block.norm1, h, name + ".n1"), name + ".s1"), name + ".c1")
+    a = ops.add(a, ops.time_shift(block, temb, name + ".c1"), name + ".t")
+    a = ops.conv(block.conv2, ops.silu(ops.norm(block.norm2, a, name + ".n2"), name + ".s2"), name + ".c2")
+    skip = h if isinstance(block.skip, torch.nn.Identity) else ops.conv(block.skip, h, name + ".skip")
+    return ops.add(a, skip, name + ".out")
+
+
+def _cat(a, b, ops, name):
+    if isinstance(ops, _IntegerOps):
+        f = ops.i.f[name]
+        return ops._tag(torch.cat([ops.i.requant(a, ops._f(a), f), ops.i.requant(b, ops._f(b), f)], 1), f)
+    return ops.c.see(name, torch.cat([a, b], 1))
+
+
+def _forward(net: UNet, x, t, ops):
+    """UNet.forward, step by step, with the arithmetic of ``ops`` (float or integer)."""
+    temb = ops.temb(t)
+    h = F.pixel_unshuffle(x, net.unshuffle) if net.unshuffle > 1 else x
+    h = ops.input(h)
+    h = ops.conv(net.conv_in, h, "conv_in")
+    hs = [h]
+    for i, layer in enumerate(net.down):
+        if isinstance(layer, ResBlock):
+            h = _res_block(layer, h, temb, ops, f"down{i}")
+        else:
+            h = ops.conv(layer, h, f"down{i}")
+        hs.append(h)
+    h = _res_block(net.mid1, h, temb, ops, "mid1")
+    h = _res_block(net.mid2, h, temb, ops, "mid2")
+    for i, layer in enumerate(net.up):
+        if isinstance(layer, ResBlock):
+            h = _res_block(layer, _cat(h, hs.pop(), ops, f"up{i}.cat"), temb, ops, f"up{i}")
+        else:
+            f = ops._f(h) if isinstance(ops, _IntegerOps) else None
+            h = layer(h)
+            if f is not None:
+                ops._tag(h, f)
+    h = ops.silu(ops.norm(net.norm_out, h, "norm_out"), "silu_out")
+    h = ops.output(ops.conv(net.conv_out, h, "conv_out"))
+    return F.pixel_shuffle(h, net.unshuffle) if net.unshuffle > 1 else h

@@ -1,0 +1,98 @@
+"""Integer inference (bfn_codec/integer_net.py): the same integers on every kernel path, and
+close to the float network it was calibrated from."""
+import hashlib
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from bfn_codec.integer_net import IntegerUNet
+from bfn_codec.networks import UNet
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _net_and_inputs(seed=0):
+    torch.manual_seed(seed)
+    net = UNet(in_channels=1, out_channels=2, channels=16, channel_mult=(1, 1), num_res_blocks=1,
+               unshuffle=2, attention=False).eval()
+    for p in net.parameters():  # a random, not a zero, output layer
+        p.data.add_(0.05 * torch.randn_like(p))
+    g = torch.Generator().manual_seed(seed + 1)
+    batches = [(torch.rand(6, 1, 16, 16, generator=g) * 2 - 1, torch.rand(6, generator=g)) for _ in range(3)]
+    return net, batches
+
+
+def test_integer_outputs_follow_the_float_network():
+    net, batches = _net_and_inputs()
+    inet = IntegerUNet.from_float(net, batches, act_bits=12, weight_bits=10)
+    x, t = batches[0]
+    with torch.inference_mode():
+        ref, out = net(x, t), inet(x, t)
+    assert out.dtype == torch.float32 and out.shape == ref.shape
+    err = (out - ref).abs().max() / ref.abs().max()
+    assert err < 0.02, float(err)
+    coarse = IntegerUNet.from_float(net, batches, act_bits=6, weight_bits=5)(x, t)
+    assert (coarse - ref).abs().max() / ref.abs().max() > err  # fewer bits, larger error
+
+
+def _digest(out):
+    return hashlib.sha256(out.contiguous().numpy().tobytes()).hexdigest()
+
+
+def test_the_integers_do_not_depend_on_threads_layout_batching_or_kernel():
+    net, batches = _net_and_inputs()
+    inet = IntegerUNet.from_float(net, batches)
+    x, t = batches[1]
+    threads = torch.get_num_threads()
+    with torch.inference_mode():
+        ref = inet(x, t)
+        try:
+            torch.set_num_threads(1)
+            one_thread = inet(x, t)
+        finally:
+            torch.set_num_threads(threads)
+        split = torch.cat([inet(x[i:i + 1], t[i:i + 1]) for i in range(len(x))])
+        channels_last = inet(x.contiguous(memory_format=torch.channels_last), t)
+        inet.kernel = "unfold"
+        unfold = inet(x, t)
+        inet.kernel = "float32"  # activations split into pieces whose float32 sums stay exact
+        float32 = inet(x, t)
+    for other in (one_thread, split, channels_last, unfold, float32):
+        assert torch.equal(other, ref)
+
+
+SCRIPT = r"""
+import hashlib, sys, torch
+sys.path.insert(0, sys.argv[1] + "/tests")
+from test_integer_net import _net_and_inputs
+from bfn_codec.integer_net import IntegerUNet
+net, batches = _net_and_inputs()
+inet = IntegerUNet.from_float(net, batches)
+with torch.inference_mode():
+    out = torch.cat([inet(x, t) for x, t in batches])
+print(hashlib.sha256(out.contiguous().numpy().tobytes()).hexdigest())
+"""
+
+
+@pytest.mark.slow
+def test_the_integers_are_the_same_with_oneDNN_held_to_older_instruction_sets():
+    """The float network's outputs change when oneDNN may not use AVX-512 (issue #20); the
+    integer network's must not. Each setting runs in its own process (the cap is read once)."""
+    digests = {}
+    for isa in ("ALL", "AVX2", "SSE41"):
+        env = dict(os.environ, ONEDNN_MAX_CPU_ISA=isa, OMP_NUM_THREADS="1")
+        proc = subprocess.run([sys.executable, "-c", SCRIPT, ROOT], capture_output=True, text=True,
+                              env=env, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        digests[isa] = proc.stdout.strip()
+    assert len(set(digests.values())) == 1, digests
+
+
+def test_too_many_bits_for_exact_float64_sums_are_refused():
+    net, batches = _net_and_inputs()
+    with pytest.raises(ValueError, match="2\\^52"):
+        IntegerUNet.from_float(net, batches, act_bits=24, weight_bits=24)(*batches[0])
