@@ -29,7 +29,6 @@ sums under 2^24: about 8-bit weights and 7-bit activations over 3 x 3 x 128 inpu
 """
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import torch
@@ -57,7 +56,7 @@ FLOAT32_EXACT = 2.0 ** 24  # float32 holds every integer below this; float64: 2^
 def _piece_bits(weight_bits: int, fan_in: int) -> int:
     """Bits per activation piece for float32 kernels: |w| < 2^(wb-1) times |piece| < 2^b summed
     over fan_in inputs stays <= 2^24, so every partial sum is an exact float32 integer."""
-    return int(math.floor(math.log2(FLOAT32_EXACT / (2.0 ** (weight_bits - 1) * fan_in))))
+    return int(_floor_log2(FLOAT32_EXACT / (2.0 ** (weight_bits - 1) * fan_in)))
 
 
 def _integer_conv(q, wq, stride, padding, kernel: str, weight_bits: int = 0) -> torch.Tensor:
@@ -93,11 +92,23 @@ def _integer_conv(q, wq, stride, padding, kernel: str, weight_bits: int = 0) -> 
     return (wq.reshape(O, -1) @ cols).reshape(B, O, Ho, Wo)
 
 
+def _floor_log2(x):
+    """floor(log2(x)) for x > 0, exactly: frexp gives x = m 2^e with m in [1/2, 1), so the
+    answer is e - 1 (a log2 function could round an exact power of two down by one)."""
+    return np.frexp(np.asarray(x, dtype=np.float64))[1] - 1
+
+
 def _frac_bits(max_abs: float, bits: int) -> int:
-    """Fractional bits f so that max_abs * 2^f fits in a signed ``bits``-bit integer."""
+    """Fractional bits f: the largest with max_abs * 2^f <= 2^(bits-1) - 1."""
     if not max_abs > 0:
         return bits - 2
-    return int(math.floor(math.log2((2 ** (bits - 1) - 1) / max_abs)))
+    return int(_floor_log2((2 ** (bits - 1) - 1) / max_abs))
+
+
+def _weight_frac_bits(w: torch.Tensor, bits: int) -> torch.Tensor:
+    """Per output channel (dim 0) fractional bits of a weight tensor (float64 tensor of ints)."""
+    m = w.abs().flatten(1).max(1).values.clamp_min(1e-30).numpy() if w.ndim > 1 else w.abs().max().clamp_min(1e-30).numpy()
+    return torch.from_numpy(_floor_log2((2 ** (bits - 1) - 1) / m).astype(np.float64))
 
 
 def _silu_np(x: np.ndarray) -> np.ndarray:
@@ -118,20 +129,21 @@ class _Calibration:
 class IntegerUNet(torch.nn.Module):
     """The integer twin of a ``networks.UNet`` (same interface: forward(x, t) -> float tensor)."""
 
-    def __init__(self, net: UNet, calib: _Calibration, act_bits: int = 12, weight_bits: int = 10,
+    def __init__(self, net: UNet, scales: dict, act_bits: int = 12, weight_bits: int = 10,
                  input_bits: int = 16):
+        """``scales``: the fractional bits of every named activation (``from_float`` calibrates
+        them; ``config()`` / ``from_config`` store and restore them, so a decoder never
+        recalibrates). Everything else is an exact function of the float weights and these."""
         super().__init__()
         if not isinstance(net.mid_attn, torch.nn.Identity):
             raise ValueError("integer inference covers U-Nets without attention")
         self.net, self.act_bits, self.weight_bits = net, act_bits, weight_bits
         self.input_bits = input_bits
         self.kernel = "conv2d"  # or "unfold" / "float32": the same integers by other kernels
-        self.f = {name: _frac_bits(m, input_bits if name == "input" else act_bits)
-                  for name, m in calib.max_abs.items()}
+        self.f = {str(name): int(f) for name, f in scales.items()}
         self.qmax = 2 ** (act_bits - 1) - 1
         self._weights: dict[int, tuple] = {}
         self._tables: dict[tuple, torch.Tensor] = {}
-        self._time_cache: dict[float, dict] = {}
 
     # ----- construction ------------------------------------------------------------------------
     @classmethod
@@ -141,7 +153,19 @@ class IntegerUNet(torch.nn.Module):
         with torch.inference_mode():
             for x, t in inputs:
                 _forward(net, x.to(torch.float32), t, _FloatOps(net, calib))
-        return cls(net, calib, **bits)
+        act, inp = bits.get("act_bits", 12), bits.get("input_bits", 16)
+        scales = {name: _frac_bits(m, inp if name == "input" else act) for name, m in calib.max_abs.items()}
+        return cls(net, scales, **bits)
+
+    def config(self) -> dict:
+        """What, besides the float weights, defines this integer network (JSON-ready)."""
+        return {"act_bits": self.act_bits, "weight_bits": self.weight_bits, "input_bits": self.input_bits,
+                "scales": dict(sorted(self.f.items()))}
+
+    @classmethod
+    def from_config(cls, net: UNet, config: dict) -> "IntegerUNet":
+        return cls(net, config["scales"], act_bits=config["act_bits"], weight_bits=config["weight_bits"],
+                   input_bits=config["input_bits"])
 
     # ----- integer pieces ----------------------------------------------------------------------
     def _conv_weights(self, conv):
@@ -149,8 +173,7 @@ class IntegerUNet(torch.nn.Module):
         key = id(conv)
         if key not in self._weights:
             w = conv.weight.detach().double()
-            m = w.abs().flatten(1).max(1).values.clamp_min(1e-30)
-            fw = torch.floor(torch.log2((2 ** (self.weight_bits - 1) - 1) / m))  # once, then fixed
+            fw = _weight_frac_bits(w, self.weight_bits)
             wq = _round(w * _pow2(fw)[:, None, None, None])
             fan_in = w[0].numel()
             widest = max(self.act_bits, self.input_bits)
@@ -204,7 +227,7 @@ class IntegerUNet(torch.nn.Module):
         """block.time(silu(temb)) as integers at the scale of ``name`` ([B, C, 1, 1])."""
         lin = block.time
         w = lin.weight.detach().double()
-        fw = torch.floor(torch.log2((2 ** (self.weight_bits + 6 - 1) - 1) / w.abs().max().clamp_min(1e-30)))
+        fw = int(_weight_frac_bits(w.reshape(1, -1), self.weight_bits + 6)[0])  # a small layer: wider
         wq = _round(w * 2.0 ** fw)
         s = torch.from_numpy(_silu_np(np.ldexp(temb_q.numpy(), -f_t)))
         sq = _round(s * 2.0 ** f_t)
@@ -224,7 +247,7 @@ class IntegerUNet(torch.nn.Module):
         h = np.rint(feats * 2.0 ** f_t)
         for i, layer in enumerate((emb.mlp[0], emb.mlp[2])):
             w = layer.weight.detach().double().numpy()
-            fw = math.floor(math.log2((2 ** 23 - 1) / max(np.abs(w).max(), 1e-30)))
+            fw = int(_floor_log2((2 ** 23 - 1) / max(np.abs(w).max(), 1e-30)))
             wq = np.rint(w * 2.0 ** fw)
             acc = h @ wq.T + np.rint(layer.bias.detach().double().numpy() * 2.0 ** (fw + f_t))  # exact
             h = np.rint(np.ldexp(acc, -fw))  # back to scale 2^-f_t

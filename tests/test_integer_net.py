@@ -96,3 +96,29 @@ def test_too_many_bits_for_exact_float64_sums_are_refused():
     net, batches = _net_and_inputs()
     with pytest.raises(ValueError, match="2\\^52"):
         IntegerUNet.from_float(net, batches, act_bits=24, weight_bits=24)(*batches[0])
+
+
+def test_a_stored_configuration_rebuilds_the_same_integers():
+    """The calibrated scales and bit widths are the whole integer network besides the float
+    weights: stored as JSON and restored, they give the same outputs without recalibrating."""
+    import json
+
+    net, batches = _net_and_inputs()
+    inet = IntegerUNet.from_float(net, batches, act_bits=11, weight_bits=9)
+    config = json.loads(json.dumps(inet.config()))
+    again = IntegerUNet.from_config(net, config)
+    x, t = batches[2]
+    with torch.inference_mode():
+        assert torch.equal(again(x, t), inet(x, t))
+    assert config["act_bits"] == 11 and config["scales"]["input"] == inet.f["input"]
+
+
+def test_fractional_bits_are_exact_at_powers_of_two():
+    """floor(log2(L / m)) from frexp: exact where a log2 function might round down."""
+    from bfn_codec.integer_net import _floor_log2, _frac_bits
+
+    xs = np.array([2.0 ** k for k in range(-30, 31)] + [3.0, 0.75, 1e-9, 12345.678])
+    assert np.array_equal(_floor_log2(xs), np.floor(np.log2(xs)).astype(int))
+    for m in (0.1, 1.0, 2.0 ** -7, 3.999, 1000.0):
+        f = _frac_bits(m, 12)
+        assert m * 2.0 ** f <= 2047 < m * 2.0 ** (f + 1)
