@@ -334,6 +334,70 @@ class _IntegerOps:
         return (h * 2.0 ** -self._f(h)).float()  # exact: integers times a power of two
 
 
+def _ste_round(v: torch.Tensor) -> torch.Tensor:
+    """round(v) forward, identity backward (the straight-through estimator)."""
+    return v + (torch.round(v) - v).detach()
+
+
+class _FakeQuantOps:
+    """The integer network's rounding and clamping on float values, differentiable through
+    straight-through rounding: quantisation-aware fine-tuning trains the float weights so that
+    the integer twin built from them (same scales and bit widths) computes nearly the same
+    function. Values are real numbers on the integer grid q * 2^-f."""
+
+    def __init__(self, inet: IntegerUNet):
+        self.i = inet
+
+    def q(self, v, name, bits=None):
+        f = self.i.f[name]
+        lim = 2 ** ((bits or self.i.act_bits) - 1) - 1
+        return torch.clamp(_ste_round(v * 2.0 ** f), -lim, lim) * 2.0 ** -f
+
+    def _weight(self, w, bits):
+        m = w.detach().abs().flatten(1).max(1).values.clamp_min(1e-30)
+        fw = torch.from_numpy(_floor_log2(((2 ** (bits - 1) - 1) / m).double().cpu().numpy())).to(w)
+        scale = torch.pow(2.0, fw).view(-1, *([1] * (w.ndim - 1)))
+        return _ste_round(w * scale) / scale, fw
+
+    def input(self, x):
+        return self.q(x, "input", self.i.input_bits)
+
+    def temb(self, t):
+        return self.i.net.time(t), None
+
+    def conv(self, conv, h, name):
+        w, _ = self._weight(conv.weight, self.i.weight_bits)
+        return self.q(F.conv2d(h, w, conv.bias, conv.stride, conv.padding), name)
+
+    def norm(self, norm, h, name):
+        return self.q(norm(h), name)
+
+    def silu(self, h, name):
+        return self.q(F.silu(h), name)
+
+    def time_shift(self, block, temb, name):
+        return self.q(block.time(F.silu(temb[0]))[:, :, None, None], name + ".time")
+
+    def add(self, a, b, name):
+        return self.q(self.q(a, name) + self.q(b, name), name)
+
+    def output(self, h):
+        return h
+
+
+class FakeQuantUNet(torch.nn.Module):
+    """The float U-Net with the integer twin's quantisation in its forward pass (for
+    quantisation-aware fine-tuning); its parameters are the float network's."""
+
+    def __init__(self, inet: IntegerUNet):
+        super().__init__()
+        self.net = inet.net
+        self.inet = inet
+
+    def forward(self, x, t):
+        return _forward(self.net, x, t, _FakeQuantOps(self.inet))
+
+
 def _res_block(block: ResBlock, h, temb, ops, name):
     a = ops.conv(block.conv1, ops.silu(ops.norm(block.norm1, h, name + ".n1"), name + ".s1"), name + ".c1")
     a = ops.add(a, ops.time_shift(block, temb, name + ".c1"), name + ".t")
@@ -343,6 +407,8 @@ def _res_block(block: ResBlock, h, temb, ops, name):
 
 
 def _cat(a, b, ops, name):
+    if isinstance(ops, _FakeQuantOps):
+        return torch.cat([ops.q(a, name), ops.q(b, name)], 1)
     if isinstance(ops, _IntegerOps):
         f = ops.i.f[name]
         return ops._tag(torch.cat([ops.i.requant(a, ops._f(a), f), ops.i.requant(b, ops._f(b), f)], 1), f)

@@ -122,3 +122,23 @@ def test_fractional_bits_are_exact_at_powers_of_two():
     for m in (0.1, 1.0, 2.0 ** -7, 3.999, 1000.0):
         f = _frac_bits(m, 12)
         assert m * 2.0 ** f <= 2047 < m * 2.0 ** (f + 1)
+
+
+def test_fake_quantisation_follows_the_integer_network_and_passes_gradients():
+    """Quantisation-aware fine-tuning trains through FakeQuantUNet: its forward pass is the
+    integer network's rounding on floats (close to the integers; GroupNorm and the time MLP
+    are float there), and rounding passes gradients straight through."""
+    from bfn_codec.integer_net import FakeQuantUNet
+
+    net, batches = _net_and_inputs()
+    inet = IntegerUNet.from_float(net, batches, act_bits=8, weight_bits=8)
+    fq = FakeQuantUNet(inet)
+    x, t = batches[0]
+    out = fq(x, t)
+    with torch.inference_mode():
+        exact, ref = inet(x, t), net(x, t)
+    scale = ref.abs().max()
+    assert (out.detach() - exact).abs().max() < (exact - ref).abs().max() + 0.05 * scale
+    out.square().mean().backward()
+    grads = [p.grad for p in net.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads) and any(g.abs().sum() > 0 for g in grads)
