@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 
@@ -24,7 +23,7 @@ from bfn_codec.driver import AnsCoder, exact_bits
 from bfn_codec.coder import ChainCoder, make_plan
 from bfn_codec.data import binarise, load_fmnist
 from bfn_codec.models import OracleModel, make_flow
-from result_names import record_command, result_path
+from result_names import result_path, write_result
 
 
 def oracle_for(kind: str):
@@ -71,11 +70,7 @@ def main(argv=None):
     kinds = args.kinds.split(",")
     data = "both" if sorted(kinds) == ["8bit", "binary"] else "-".join(kinds)
     out = args.out or result_path("r-scan", data, f"rev{CODER_REVISION}")
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    with open(out, "w") as f:
-        json.dump(rows, f, indent=2)
-    record_command(out)
-    print(f"written to {out}")
+    write_result(out, rows)
 
 
 if __name__ == "__main__":

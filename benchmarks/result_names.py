@@ -83,3 +83,14 @@ def record_command(path: str) -> None:
     with open(COMMANDS, "w") as f:
         json.dump(book, f, indent=1, ensure_ascii=False)
         f.write("\n")
+
+
+def write_result(out: str, data, indent: int = 2) -> str:
+    """Write a result as JSON (creating its folder), note the command that wrote it
+    (``record_command``) and say where it went."""
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    with open(out, "w") as f:
+        json.dump(data, f, indent=indent)
+    record_command(out)
+    print(f"written to {out}")
+    return out

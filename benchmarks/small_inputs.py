@@ -35,7 +35,7 @@ import bfn_codec
 from bfn_codec.api import compress_with_stats
 from bfn_codec.baselines import classical_sizes
 from bfn_codec.data import load_dataset
-from result_names import data_token, record_command, result_path, weights8
+from result_names import data_token, result_path, write_result, weights8
 
 
 def _ints(s):
@@ -100,10 +100,7 @@ def main():
     rows = yardstick_rows(images, args) if args.yardsticks else steps_rows(images, args)
     what = "small-files" if args.yardsticks else "small-files-steps"
     out = args.out or result_path(what, data_token(args.dataset), weights8(bfn_codec.load_model(args.model).weights_sha256))
-    with open(out, "w") as f:
-        json.dump(rows, f, indent=1)
-    record_command(out)
-    print(f"written to {out}")
+    write_result(out, rows, indent=1)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from r_scan import oracle_for  # noqa: E402
-from result_names import record_command, result_path  # noqa: E402
+from result_names import result_path, write_result  # noqa: E402
 
 from bfn_codec.api import power_times  # noqa: E402
 from bfn_codec.coder import ChainCoder, RangeError, make_plan  # noqa: E402
@@ -87,11 +87,7 @@ def main(argv=None):
             rows.append(row)
             print(json.dumps(row), flush=True)
     out = args.out or result_path("support-floor", "binary", f"rev{CODER_REVISION}")
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    with open(out, "w") as f:
-        json.dump(rows, f, indent=2)
-    record_command(out)
-    print(f"written to {out}")
+    write_result(out, rows)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 import time
 
@@ -30,7 +29,7 @@ from bfn_codec.chain import power_times
 from bfn_codec.coder import ChainCoder, make_plan
 from bfn_codec.data import load_dataset
 from bfn_codec.models import load_model
-from result_names import data_token, record_command, result_path, weights8
+from result_names import data_token, result_path, write_result, weights8
 
 
 def main(argv=None):
@@ -65,11 +64,7 @@ def main(argv=None):
         rows.append(row)
         print(json.dumps(row), flush=True)
     out = args.out or result_path("tail-scan", data_token(args.dataset), weights8(model.weights_sha256))
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    with open(out, "w") as f:
-        json.dump(rows, f, indent=2)
-    record_command(out)
-    print(f"written to {out}")
+    write_result(out, rows)
 
 
 if __name__ == "__main__":
