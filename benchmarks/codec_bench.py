@@ -33,7 +33,7 @@ import bfn_codec
 from bfn_codec.api import compress_with_stats, decompress_with_stats, read_header
 from bfn_codec.environment import CODER_REVISION
 from bfn_codec.data import load_dataset
-from result_names import data_token, number, record_command, result_path, weights8
+from result_names import data_token, number, result_path, write_result, weights8
 
 
 def main(argv=None):
@@ -120,12 +120,8 @@ def main(argv=None):
     }
     out = args.out or result_path("codec", data_token(args.dataset), weights8(model.weights_sha256), len(data),
                                   f"n{header.steps}", f"p{number(header.grid_power)}")
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    with open(out, "w") as f:
-        json.dump(res, f, indent=2)
-    record_command(out)
     print(json.dumps(res, indent=2))
-    print(f"written to {out}")
+    write_result(out, res)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 
 import numpy as np
 import torch
@@ -25,7 +24,7 @@ from bfn_codec.data import load_dataset
 from bfn_codec.api import model_defaults
 from bfn_codec.chain import power_times
 from bfn_codec.evaluate import evaluate_loss, per_item_total_bits
-from result_names import data_token, record_command, result_path, weights8
+from result_names import data_token, result_path, write_result, weights8
 
 
 def main(argv=None):
@@ -70,12 +69,8 @@ def main(argv=None):
         res[f"{k}_infinity_stderr"] = est["stderr"]
     out = args.out or result_path("finetune", data_token(args.dataset), weights8(res["sha256"]["base"]),
                                   weights8(res["sha256"]["tuned"]))
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    with open(out, "w") as f:
-        json.dump(res, f, indent=2)
-    record_command(out)
     print(json.dumps({k: v for k, v in res.items() if k != "steps"}, indent=2))
-    print(f"written to {out}")
+    write_result(out, res)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from result_names import data_token, record_command, result_path, weights8  # noqa: E402
+from result_names import data_token, result_path, write_result, weights8  # noqa: E402
 
 from bfn_codec.api import codec_settings, power_times  # noqa: E402
 from bfn_codec.data import binarise, load_fmnist  # noqa: E402
@@ -50,6 +50,17 @@ class _Recorder(torch.nn.Module):
         return self.net(x, t)
 
 
+def calibration_inputs(model, train: np.ndarray, steps: int, times) -> list:
+    """The network's (x, t) inputs at every step of one trajectory per training item (seed 1)."""
+    net = model.net
+    model.net = _Recorder(net)
+    try:
+        per_item_total_bits(model, train, steps, len(train), 1, times=times, samples=1)
+        return model.net.seen
+    finally:
+        model.net = net
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="fmnist-binary")
@@ -67,9 +78,7 @@ def main(argv=None):
     steps, _, p = codec_settings(model, None, None, None)
     times = power_times(steps, p)
     net = model.net
-    model.net = _Recorder(net)
-    per_item_total_bits(model, train, steps, 64, 1, times=times, samples=1)
-    calibration, model.net = model.net.seen, net
+    calibration = calibration_inputs(model, train, steps, times)
     t0 = time.perf_counter()
     ref = per_item_total_bits(model, test, steps, 50, 0, times=times)
     float_seconds = time.perf_counter() - t0
@@ -104,11 +113,8 @@ def main(argv=None):
            "threads": args.threads, "kernels": "losses with float64 conv2d on integers; forward_seconds "
            "also with float32 kernels on split activations (the same integers)", "forward": speed, "rows": rows}
     out = args.out or result_path("integer-ptq", data_token(args.model), weights8(model.weights_sha256))
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    with open(out, "w") as f:
-        json.dump(res, f, indent=2)
-    record_command(out)
     print(json.dumps({k: v for k, v in res.items() if k != "rows"}, indent=2))
+    write_result(out, res)
 
 
 if __name__ == "__main__":

@@ -9,9 +9,17 @@ Prints the float, post-training-quantised and fine-tuned integer losses on the f
 test images (paired, same message noise) and writes results/integer-qat-<data>-<weights8>-w<W>a<A>.json.
 The fine-tuned weights go to /tmp (a trial, not a bundled model).
 """
-import os, sys, time, json, copy, numpy as np, torch
+import copy
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from result_names import data_token, record_command, result_path, weights8
+from integer_ptq import calibration_inputs
+from result_names import data_token, result_path, write_result, weights8
 torch.set_num_threads(2)
 from bfn_codec.models import load_model
 from bfn_codec.integer_net import IntegerUNet, FakeQuantUNet
@@ -27,11 +35,7 @@ train = prep(load_fmnist("train")).reshape(60000, -1)
 steps, _, p = codec_settings(model, None, None, None)
 times = power_times(steps, p)
 net = model.net
-class Rec(torch.nn.Module):
-    def __init__(s, n): super().__init__(); s.n, s.seen = n, []
-    def forward(s, x, t): s.seen.append((x.clone(), t.clone())); return s.n(x, t)
-model.net = Rec(net); per_item_total_bits(model, train[:64], steps, 64, 1, times=times, samples=1)
-calib = model.net.seen; model.net = net
+calib = calibration_inputs(model, train[:64], steps, times)
 ref = per_item_total_bits(model, test, steps, 50, 0, times=times)
 inet = IntegerUNet.from_float(net, calib, act_bits=ab, weight_bits=wb)
 model.net = inet; ptq = per_item_total_bits(model, test, steps, 50, 0, times=times); model.net = net
@@ -65,7 +69,5 @@ res = {"model": name, "model_sha256": model.weights_sha256,
        "float_bits_per_dim": float(ref.mean() / 784), "ptq_change_percent": float(100 * (ptq.sum() / ref.sum() - 1)),
        "qat_bits_per_dim": float(qat.mean() / 784), "qat_change_percent": float(100 * (qat.sum() / ref.sum() - 1)),
        "qat_paired_stderr_percent": float(100 * d.std() / np.sqrt(N) / ref.mean())}
-out = result_path("integer-qat", data_token(name), weights8(load_model(name).weights_sha256), f"w{wb}a{ab}")
-with open(out, "w") as f:
-    json.dump(res, f, indent=2)
-record_command(out)
+out = result_path("integer-qat", data_token(name), weights8(model.weights_sha256), f"w{wb}a{ab}")
+write_result(out, res)

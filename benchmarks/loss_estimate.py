@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 
 import numpy as np
 import torch
@@ -20,7 +19,7 @@ import torch
 import bfn_codec
 from bfn_codec.data import load_dataset
 from bfn_codec.evaluate import per_item_total_bits
-from result_names import data_token, record_command, result_path, weights8
+from result_names import data_token, result_path, write_result, weights8
 
 
 def main(argv=None):
@@ -47,12 +46,8 @@ def main(argv=None):
            "stderr_bits_per_dim": float(bits.std() / math.sqrt(len(bits)) / D)}
     out = args.out or result_path("loss", data_token(args.dataset), weights8(model.weights_sha256), len(items),
                                   f"n{args.steps}", f"seed{args.seed}")
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    with open(out, "w") as f:
-        json.dump(res, f, indent=2)
-    record_command(out)
     print(json.dumps(res, indent=2))
-    print(f"written to {out}")
+    write_result(out, res)
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ from bfn_codec.chain import power_times
 from bfn_codec.container import read
 from bfn_codec.data import load_dataset
 from bfn_codec.evaluate import evaluate_loss, per_item_total_bits
-from result_names import data_token, record_command, result_path, weights8
+from result_names import data_token, result_path, write_result, weights8
 
 
 def _ints(text: str) -> list[int]:
@@ -134,12 +134,8 @@ def main(argv=None):
     for r in res["grid"]:
         r.pop("_bits", None)
     out = args.out or result_path("curve", data_token(args.dataset), weights8(model.weights_sha256))
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    with open(out, "w") as f:
-        json.dump(res, f, indent=2)
-    record_command(out)
     print(json.dumps({k: v for k, v in res.items() if k not in ("curve", "grid")}, indent=2))
-    print(f"written to {out}")
+    write_result(out, res)
 
 
 if __name__ == "__main__":
