@@ -69,6 +69,9 @@ def main(argv=None):
     t2 = time.perf_counter()
     assert np.array_equal(back, data), "round trip failed"
     header = read_header(blob)
+    if not header.batches:  # nothing went through the chain: there is no coder to measure
+        raise SystemExit(f"all {len(data)} images went to the fallback coder (too few for the chain, or "
+                         "--mode fallback); use more images or --mode bfn")
     est = None
     if args.no_estimate:
         pass
