@@ -336,7 +336,7 @@ def _read_v3(blob: bytes) -> tuple[Header, bytes]:
             raise FormatError(f"bad thread count {h.threads}")
         h.environment_digest = r.raw(ENV_DIGEST_BYTES, "environment")
         if flags & FLAG_TRAJECTORY:
-            # at most ~16 bits per value per step and item: anything beyond is not from an encoder
+            # a generous bound (64 bits per value per step and item): more is not from an encoder
             h.trajectory_bits = r.varint("trajectory cost", 64 * count * math.prod(shape) * (h.steps + 1))
     h.data_hash = r.raw(DATA_HASH_BYTES, "data checksum")
     payload = blob[r.pos:end]

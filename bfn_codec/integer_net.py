@@ -111,6 +111,14 @@ def _weight_frac_bits(w: torch.Tensor, bits: int) -> torch.Tensor:
     return torch.from_numpy(_floor_log2((2 ** (bits - 1) - 1) / m).astype(np.float64))
 
 
+def _exact_matmul(h: np.ndarray, wq: np.ndarray) -> np.ndarray:
+    """h @ wq.T for integer float64 arrays, refused unless every partial sum is exact: the
+    largest |h| times the largest row sum of |wq| bounds them all, and must stay below 2^53."""
+    if np.abs(h).max(initial=0.0) * np.abs(wq).sum(1).max(initial=0.0) >= 2.0 ** 53:
+        raise ValueError("an integer matrix product could exceed 2^53: its float64 sums would not be exact")
+    return h @ wq.T
+
+
 def _silu_np(x: np.ndarray) -> np.ndarray:
     return x / (1.0 + exactmath.exp(-x))
 
@@ -226,13 +234,14 @@ class IntegerUNet(torch.nn.Module):
     def time_shift(self, block: ResBlock, temb_q: torch.Tensor, f_t: int, name: str):
         """block.time(silu(temb)) as integers at the scale of ``name`` ([B, C, 1, 1])."""
         lin = block.time
-        w = lin.weight.detach().double()
-        fw = int(_weight_frac_bits(w.reshape(1, -1), self.weight_bits + 6)[0])  # a small layer: wider
-        wq = _round(w * 2.0 ** fw)
-        s = torch.from_numpy(_silu_np(np.ldexp(temb_q.numpy(), -f_t)))
-        sq = _round(s * 2.0 ** f_t)
-        acc = sq @ wq.T + _round(lin.bias.detach().double() * 2.0 ** (fw + f_t))  # exact
-        return _round(acc * 2.0 ** (self.f[name] - fw - f_t))[:, :, None, None]
+        if id(lin) not in self._weights:  # a small layer: 6 bits wider than the convolutions
+            w = lin.weight.detach().double().numpy()
+            fw = int(_floor_log2((2 ** (self.weight_bits + 5) - 1) / max(np.abs(w).max(), 1e-30)))
+            self._weights[id(lin)] = (np.rint(w * 2.0 ** fw), fw)
+        wq, fw = self._weights[id(lin)]
+        sq = np.rint(_silu_np(np.ldexp(temb_q.numpy(), -f_t)) * 2.0 ** f_t)
+        acc = _exact_matmul(sq, wq) + np.rint(lin.bias.detach().double().numpy() * 2.0 ** (fw + f_t))
+        return torch.from_numpy(np.rint(acc * 2.0 ** (self.f[name] - fw - f_t)))[:, :, None, None]
 
     def time_embedding(self, t: torch.Tensor):
         """The time MLP in float64 numpy with exactmath: (integer embedding, its scale)."""
@@ -249,7 +258,7 @@ class IntegerUNet(torch.nn.Module):
             w = layer.weight.detach().double().numpy()
             fw = int(_floor_log2((2 ** 23 - 1) / max(np.abs(w).max(), 1e-30)))
             wq = np.rint(w * 2.0 ** fw)
-            acc = h @ wq.T + np.rint(layer.bias.detach().double().numpy() * 2.0 ** (fw + f_t))  # exact
+            acc = _exact_matmul(h, wq) + np.rint(layer.bias.detach().double().numpy() * 2.0 ** (fw + f_t))
             h = np.rint(np.ldexp(acc, -fw))  # back to scale 2^-f_t
             if i == 0:
                 h = np.rint(_silu_np(np.ldexp(h, -f_t)) * 2.0 ** f_t)
