@@ -1,4 +1,4 @@
-"""Development tool: derive the erfc coefficient table of exactmath.py (needs mpmath).
+"""Development tool: derive the erfc coefficient tables of exactmath.py (needs mpmath).
 
     python3 -m bfn_codec.exactmath_fit      # prints the table; tests/test_exactmath.py checks it
 
@@ -49,6 +49,57 @@ def erfc_table(degree: int = ERFC_DEGREE, intervals=ERFC_INTERVALS) -> list[list
         return table
 
 
+
+
+ERFC_FAST_DEGREE = 16  # measured: erfc_fast's relative error <= 1.6e-11 where erfc >= 1e-300
+
+
+def erfc_fast_table(degree: int = ERFC_FAST_DEGREE) -> list[float]:
+    """Monomial coefficients (constant first) of P(u) with erfc(x) = t exp(-x^2 + P(u)),
+    t = 1 / (1 + x/2), u = 2t - 1: P is smooth on u in [-1, 1] (x from infinity to 0), so one
+    Chebyshev interpolant of degree ``degree`` covers the whole half-line (exactmath.erfc_fast)."""
+    import mpmath as mp
+
+    with mp.workdps(60):
+        N = degree + 1
+        nodes = [mp.cos(mp.pi * (k + mp.mpf(1) / 2) / N) for k in range(N)]
+        values = []
+        for u in nodes:
+            t = (u + 1) / 2
+            x = 2 * (1 / t - 1)
+            values.append(mp.log(mp.erfc(x) / t) + x * x)
+        return _monomials(_chebyshev(values, N), N)
+
+
+def _chebyshev(values, N):
+    import mpmath as mp
+
+    cheb = [2 * mp.fsum(values[k] * mp.cos(mp.pi * j * (k + mp.mpf(1) / 2) / N) for k in range(N)) / N
+            for j in range(N)]
+    cheb[0] /= 2
+    return cheb
+
+
+def _monomials(cheb, N):
+    """sum_j cheb[j] T_j(u) in the monomial basis, rounded once per coefficient."""
+    import mpmath as mp
+
+    T = [[mp.mpf(1)], [mp.mpf(0), mp.mpf(1)]]
+    for j in range(2, N):
+        t = [mp.mpf(0)] * (j + 1)
+        for i, v in enumerate(T[-1]):
+            t[i + 1] += 2 * v
+        for i, v in enumerate(T[-2]):
+            t[i] -= v
+        T.append(t)
+    mono = [mp.mpf(0)] * N
+    for j in range(N):
+        for i, v in enumerate(T[j]):
+            mono[i] += cheb[j] * v
+    return [float(c) for c in mono]
+
+
 if __name__ == "__main__":
     for row in erfc_table():
         print('    "' + " ".join(float.hex(c) for c in row) + '",')
+    print("erfc_fast:", " ".join(float.hex(c) for c in erfc_fast_table()))

@@ -55,6 +55,23 @@ def test_erfc_is_within_four_ulps_far_into_both_tails():
     assert max(abs(float(mp.mpf(float(g)) - e)) for g, e in zip(got, exact)) <= 4 * 5e-324
 
 
+def test_expm1_is_within_four_ulps_and_exact_at_zero():
+    xs = np.concatenate([RNG.uniform(-40, 40, 1000), RNG.uniform(-0.4, 0.4, 1000), RNG.uniform(-1e-12, 1e-12, 100)])
+    err = _ulps(em.expm1(xs), _exact(mp.expm1, xs))
+    assert err.max() <= 4.0, (err.max(), xs[err.argmax()])
+    assert em.expm1(np.array([0.0]))[0] == 0.0
+
+
+def test_erfc_fast_is_within_2e_11_relative():
+    xs = np.concatenate([RNG.uniform(0, 26.5, 3000), np.linspace(-6, 6, 601), [0.0, 1e-8]])
+    got = em.erfc_fast(xs)
+    ref = np.array([float(v) for v in _exact(mp.erfc, xs)])
+    ok = ref > 1e-300
+    rel = np.abs(got[ok] - ref[ok]) / ref[ok]
+    assert rel.max() <= 2e-11, (rel.max(), xs[ok][rel.argmax()])
+    assert em.erfc_fast(np.array([40.0]))[0] == 0.0
+
+
 def test_sin_and_cos_are_within_two_to_the_minus_52_absolute():
     xs = np.concatenate([RNG.uniform(-1000, 1000, 2000), RNG.uniform(-2, 2, 1000),
                          RNG.uniform(-2.0 ** 20, 2.0 ** 20, 200)])
@@ -81,7 +98,7 @@ def test_results_do_not_depend_on_array_size_layout_or_order():
     """numpy's SIMD loops and their scalar tails must agree: one element at a time, strided,
     reversed and in one block give the same bits."""
     xs = RNG.uniform(-30, 30, 257)
-    for f in (em.exp, em.erfc, lambda v: em.sin_cos(v)[0]):
+    for f in (em.exp, em.expm1, em.erfc, em.erfc_fast, lambda v: em.sin_cos(v)[0]):
         block = f(xs)
         single = np.array([f(np.array([x]))[0] for x in xs])
         assert block.tobytes() == single.tobytes()
@@ -110,6 +127,24 @@ def _digest():
 
 def test_the_bits_are_pinned():
     assert _digest() == GOLDEN_DIGEST
+
+
+# The same for the functions coder revision 6 added (kept apart so the first digest still pins
+# the functions it covered).
+GOLDEN_DIGEST_6 = "4d3092b25a5fd45959f06e5e0a9dcc762c6e77af679a34dee0376480930a9ae0"
+
+
+def test_the_bits_of_the_revision_6_functions_are_pinned():
+    xs = _golden_inputs()
+    parts = [em.expm1(xs), em.erfc_fast(xs)]
+    digest = hashlib.sha256(b"".join(p.astype("<f8").tobytes() for p in parts)).hexdigest()
+    assert digest == GOLDEN_DIGEST_6
+
+
+def test_the_erfc_fast_coefficients_are_what_the_recorded_fit_gives():
+    from bfn_codec.exactmath_fit import erfc_fast_table
+
+    assert np.array_equal(em.ERFC_FAST_P, np.array(erfc_fast_table()))
 
 
 def test_the_erfc_table_is_what_the_recorded_fit_gives():
