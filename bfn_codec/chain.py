@@ -27,6 +27,7 @@ from abc import ABC, abstractmethod
 
 import math
 
+import numpy as np
 import torch
 
 LOG_2PI = math.log(2.0 * math.pi)
@@ -97,6 +98,23 @@ class BayesianFlow(ABC):
         """A point estimate of x per variable [B, D] from the network's outputs (continuous and
         discretised data: the estimate the L^inf loss scores)."""
         raise NotImplementedError(f"{self.data_type} data has no point estimate")
+
+    # ----- the portable arithmetic (coder revision 6, portable.py) --------------------------------
+    # numpy float64 in, numpy float64 out, built only from correctly rounded IEEE operations and
+    # exactmath, so every machine computes the same bits. A data type without them cannot be
+    # coded portably (the coder says so).
+    def schedule_exact(self, times: np.ndarray):
+        """(betas[0..n], alphas[1..n]) on the time grid ``times`` (t_0 = 0, t_n = 1)."""
+        raise NotImplementedError(f"{self.data_type} data (K={self.K}) has no portable arithmetic yet")
+
+    def net_input_exact(self, S: np.ndarray, t: float) -> np.ndarray:
+        """``net_input`` for one time t: S [B, D, c] -> [B, D, in_channels]."""
+        raise NotImplementedError(f"{self.data_type} data (K={self.K}) has no portable arithmetic yet")
+
+    def output_window_exact(self, params: np.ndarray, S: np.ndarray, t: float, z_max: float | None):
+        """(lo [B, D] or None, p_O on bins lo..lo+W-1 [B, D, W]) from the network's outputs
+        [B, D, n_params]; z_max None: the whole table (lo None)."""
+        raise NotImplementedError(f"{self.data_type} data (K={self.K}) has no portable arithmetic yet")
 
     # ----- optional steps, with defaults --------------------------------------------------------
     def output_probs(self, params: torch.Tensor, S: torch.Tensor, t) -> torch.Tensor:

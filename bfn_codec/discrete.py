@@ -17,9 +17,13 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
+from . import exactmath
 from .chain import F64, BayesianFlow, _bcast
+
+SQRT2 = math.sqrt(2.0)  # correctly rounded (IEEE sqrt)
 
 
 def sum_zero_basis(K: int) -> torch.Tensor:
@@ -88,6 +92,37 @@ class DiscreteBFN(BayesianFlow):
             return torch.stack([torch.nn.functional.logsigmoid(-logit1),
                                 torch.nn.functional.logsigmoid(logit1)], dim=-1)
         return torch.log_softmax(params + logits, dim=-1)
+
+    # ----- the portable arithmetic (binary data; portable.py) ------------------------------------
+    def _binary_only(self):
+        if self.K != 2:
+            raise NotImplementedError(f"portable coding of discrete data with K={self.K} is not implemented yet")
+
+    def schedule_exact(self, times: np.ndarray):
+        self._binary_only()
+        t = np.asarray(times, dtype=np.float64)
+        betas = self.beta1 * (t * t)
+        betas[0] = 0.0
+        alphas = self.beta1 * ((t[1:] - t[:-1]) * (t[1:] + t[:-1]))
+        return betas, alphas
+
+    def net_input_exact(self, S: np.ndarray, t: float) -> np.ndarray:
+        """tanh(s/2) = (1 - e^-|s|) / (1 + e^-|s|) with the sign of s, s = sqrt(2) z."""
+        self._binary_only()
+        s = SQRT2 * S
+        e = exactmath.exp(-np.abs(s))
+        return np.where(s < 0, -1.0, 1.0) * ((1.0 - e) / (1.0 + e))
+
+    def output_window_exact(self, params: np.ndarray, S: np.ndarray, t: float, z_max=None):
+        """P(x = 1) = sigmoid(l), l = the network's output + s: with e = exp(-|l|) the larger
+        class has 1 / (1 + e) and the smaller e / (1 + e), each without cancellation."""
+        self._binary_only()
+        logit = params[..., 0] + SQRT2 * S[..., 0]
+        e = exactmath.exp(-np.abs(logit))
+        big, small = 1.0 / (1.0 + e), e / (1.0 + e)
+        p1 = np.where(logit >= 0, big, small)
+        p0 = np.where(logit >= 0, small, big)
+        return None, np.stack([p0, p1], axis=-1)
 
     # ----- continuous-time loss --------------------------------------------------------------
     def infinity_loss(self, log_probs: torch.Tensor, x: torch.Tensor, t) -> torch.Tensor:

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
+from . import exactmath
 from .chain import F64, BayesianFlow, _bcast
 from .gaussian import T_MIN, GaussianSchedule, bin_centres
 
@@ -150,6 +152,64 @@ class DiscretisedBFN(GaussianSchedule, BayesianFlow):
         """(lo, p_O on bins lo..lo+W-1): the coder's windowed receiver weights."""
         mu_x, sigma_x = self.output_gaussian(params, S, t)
         return discretised_gaussian_window(mu_x, sigma_x, self.K, z_max)
+
+    # ----- the portable arithmetic (portable.py) ------------------------------------------------
+    def _log_sigma1_exact(self) -> float:
+        return float(exactmath.log(np.array([self.sigma1]))[0])
+
+    def schedule_exact(self, times: np.ndarray):
+        """beta = expm1(-2 t ln sigma_1), alpha = exp(-2 t_prev ln sigma_1) expm1(-2 (t - t_prev) ln sigma_1)."""
+        t = np.asarray(times, dtype=np.float64)
+        L = self._log_sigma1_exact()
+        betas = exactmath.expm1(-2.0 * t * L)
+        betas[0] = 0.0
+        alphas = exactmath.exp(-2.0 * t[:-1] * L) * exactmath.expm1(-2.0 * (t[1:] - t[:-1]) * L)
+        return betas, alphas
+
+    def _gamma_beta_exact(self, t: float):
+        L = self._log_sigma1_exact()
+        gamma = float(-exactmath.expm1(np.array([2.0 * t * L]))[0])
+        beta = float(exactmath.expm1(np.array([-2.0 * t * L]))[0])
+        return gamma, beta
+
+    def net_input_exact(self, S: np.ndarray, t: float) -> np.ndarray:
+        """mu = S / (1 + beta(t))."""
+        return S / (1.0 + self._gamma_beta_exact(t)[1])
+
+    def output_window_exact(self, params: np.ndarray, S: np.ndarray, t: float, z_max=None):
+        """``output_gaussian`` and ``discretised_gaussian_window`` in exact arithmetic: the bin
+        masses from exactmath.erfc_fast tails at the window's edges."""
+        gamma, beta = self._gamma_beta_exact(t)
+        gamma = max(gamma, 1e-30)
+        mu = S[..., 0] / (1.0 + beta)
+        scale = math.sqrt((1.0 - gamma) / gamma)
+        if t < T_MIN:
+            mu_x, sigma_x = np.zeros(mu.shape), np.ones(mu.shape)
+        else:
+            mu_x = mu / gamma - scale * params[..., 0]
+            sigma_x = np.clip(scale * exactmath.exp(np.clip(params[..., 1], -10.0, 10.0)), SIGMA_MIN, SIGMA_MAX)
+        K = self.K
+        edges = -1.0 + 2.0 * np.arange(1, K, dtype=np.float64) / K
+        centre = np.searchsorted(edges, mu_x)  # the bin that holds the mean
+        if z_max is None:
+            W = K
+        else:
+            half = int(math.ceil(z_max * float(sigma_x.max()) * K / 2.0)) + 1 if sigma_x.size else K
+            W = min(K, 2 * half + 1)
+        lo = np.clip(centre - (W // 2), 0, K - W) if W < K else np.zeros(mu_x.shape, dtype=np.int64)
+        e = lo[..., None] + np.arange(W + 1)  # edge numbers: edge e at -1 + 2e/K
+        inv = exactmath.SQRT_HALF / sigma_x
+        w = ((-1.0 + e * (2.0 / K)) - mu_x[..., None]) * inv[..., None]
+        tail2 = exactmath.erfc_fast(np.abs(w))  # 2 x the tail beyond each edge, on its own side
+        tail2[..., 0] = np.where(lo == 0, 0.0, tail2[..., 0])  # the open outer edges
+        tail2[..., W] = np.where(lo == K - W, 0.0, tail2[..., W])
+        probs = 0.5 * np.abs(tail2[..., 1:] - tail2[..., :-1])
+        c = (centre - lo)[..., None]
+        inside = (c >= 0) & (c < W)
+        cc = np.clip(c, 0, W - 1)
+        mid = 1.0 - 0.5 * (np.take_along_axis(tail2, cc, -1) + np.take_along_axis(tail2, cc + 1, -1))
+        np.put_along_axis(probs, cc, np.where(inside, np.maximum(mid, 0.0), np.take_along_axis(probs, cc, -1)), -1)
+        return (None if W == K else lo), probs
 
     def output_mean(self, mu_x: torch.Tensor, sigma_x: torch.Tensor) -> torch.Tensor:
         """k_hat = E_{p_O}[k_c] without forming the K bin masses: by summation by parts,

@@ -1,0 +1,262 @@
+"""Coder revision 6: the arithmetic from network integers to coder frequencies, the same bits on
+every machine (docs/design.md §15, docs/format.md 'Arithmetic revisions').
+
+Revision 5 computed its probabilities with torch's float kernels and libm: a decoder on another
+instruction set, thread count or package version could rebuild a different table and lose the
+data. Here every number the coder uses is a deterministic function of integers and correctly
+rounded IEEE operations (+ - * / sqrt in numpy float64, one ufunc per operation, so nothing is
+fused or reordered) and exactmath's functions, which are built from those:
+
+* the network is the integer U-Net (integer_net.py), whose outputs are exact integers times
+  powers of two;
+* schedules, network inputs and output distributions come from the data types' ``*_exact``
+  methods (discrete.py, discretised.py);
+* sums over a table's entries run in a fixed order (``ordered_sum``), never through a
+  reduction whose order may depend on SIMD width or threads;
+* probabilities become integer frequencies here (``frequencies``), summing to exactly
+  2^24 - W for W symbols, and are handed to constriction as those integers: its fast
+  quantiser then computes scale = 1 and exact integer cumulatives, so it codes with
+  frequency f_k + 1 for symbol k (total 2^24) whatever its own float arithmetic;
+* Gaussians are coded with our own tables (``GaussianTables``), not constriction's
+  QuantizedGaussian (which calls the platform's libm): bin masses from exactmath.erfc_fast
+  for the mean offset rounded to 1/MEAN_RESOLUTION of a grid step, within 8 std of the mean,
+  and an escape to a uniform code for the rest of the support.
+"""
+from __future__ import annotations
+
+import math
+
+import constriction
+import numpy as np
+
+from . import exactmath
+
+TOTAL = 1 << 24  # constriction's default precision: frequencies sum to 2^24
+MEAN_RESOLUTION = 1024  # a Gaussian's mean is coded at 1/1024 of a grid step (KL ~ 1e-8 nats)
+_CATEGORICAL = constriction.stream.model.Categorical(perfect=False)
+
+
+class RangeError(RuntimeError):
+    """A value fell outside the support it must be coded with."""
+
+
+def ordered_sum(x: np.ndarray) -> np.ndarray:
+    """sum over the last axis, left to right: the same rounding on every machine. numpy's sum
+    uses pairwise blocks whose layout is an implementation detail; an accumulation is
+    sequential by definition (r_j = r_{j-1} + x_j), so its last element is the ordered sum."""
+    return np.add.accumulate(x, axis=-1)[..., -1]
+
+
+def frequencies(probs: np.ndarray) -> np.ndarray:
+    """Integer frequencies (as float64) per row of ``probs`` [N, W] summing to exactly 2^24 - W:
+    floor(p_k (2^24 - W) / sum p), then what the floors left over added to the row's largest
+    entry (the first if tied). Rows must have a positive finite sum."""
+    probs = np.asarray(probs, dtype=np.float64)
+    W = probs.shape[-1]
+    target = float(TOTAL - W)
+    total = ordered_sum(probs)
+    if not (np.all(np.isfinite(probs)) and np.all(total > 0)):
+        raise RangeError("non-finite or empty probability table")
+    f = np.floor(probs * (target / total)[..., None])
+    rest = target - ordered_sum(f)  # >= 0: each floor is at most its product
+    top = np.argmax(f, axis=-1)[..., None]
+    np.put_along_axis(f, top, np.take_along_axis(f, top, -1) + rest[..., None], axis=-1)
+    return f
+
+
+def _check_symbols(sym: np.ndarray, W: int):
+    if sym.size and (sym.min() < 0 or sym.max() >= W):
+        raise RangeError(f"symbol outside its table (0..{W - 1})")
+
+
+def push_frequencies(coder, sym: np.ndarray, freq: np.ndarray):
+    """Push symbols (indices into the rows of ``freq`` [N, W], from ``frequencies``)."""
+    sym = np.ascontiguousarray(sym.ravel(), dtype=np.int32)
+    freq = np.ascontiguousarray(freq.reshape(-1, freq.shape[-1]), dtype=np.float64)
+    _check_symbols(sym, freq.shape[-1])
+    coder.encode_reverse(sym, _CATEGORICAL, freq)
+
+
+def pop_frequencies(coder, freq: np.ndarray) -> np.ndarray:
+    shape = freq.shape[:-1]
+    freq = np.ascontiguousarray(freq.reshape(-1, freq.shape[-1]), dtype=np.float64)
+    return coder.decode(_CATEGORICAL, freq).reshape(shape).astype(np.int64)
+
+
+def push_categorical(coder, k: np.ndarray, probs: np.ndarray):
+    push_frequencies(coder, k, frequencies(probs.reshape(-1, probs.shape[-1])))
+
+
+def pop_categorical(coder, probs: np.ndarray) -> np.ndarray:
+    return pop_frequencies(coder, frequencies(probs.reshape(-1, probs.shape[-1]))).reshape(probs.shape[:-1])
+
+
+# ----- Gaussians on a grid ---------------------------------------------------------------------
+def _upper_tail(z: np.ndarray) -> np.ndarray:
+    """P(Z > z) for z >= 0: erfc(z / sqrt 2) / 2."""
+    return 0.5 * exactmath.erfc_fast(z * exactmath.SQRT_HALF)
+
+
+def gaussian_bin_masses(offset: np.ndarray, std: float, R: int) -> np.ndarray:
+    """Masses of the grid bins [o - 1/2, o + 1/2], o = -R..R, under N(offset, std^2), per
+    offset [M] -> [M, 2R + 1], each bin from the tails on its own side of the mean (no
+    cancellation against 1: a bin wholly above has T(a) - T(b), one wholly below T(|b|) - T(|a|),
+    the one that holds the mean 1 - T(|a|) - T(b))."""
+    o = np.arange(-R, R + 1, dtype=np.float64)
+    a = ((o - 0.5)[None, :] - offset[:, None]) / std  # standardised left edges
+    b = ((o + 0.5)[None, :] - offset[:, None]) / std
+    ta, tb = _upper_tail(np.abs(a)), _upper_tail(np.abs(b))
+    above = np.abs(ta - tb)  # the same form serves both sides: both edges on one side
+    middle = 1.0 - ta - tb
+    return np.where((a < 0) & (b > 0), np.maximum(middle, 0.0), above)
+
+
+INNER_TAIL = 8.0  # a Gaussian's own table covers +-8 std (mass beyond: 1.2e-15)
+_UNIFORM = constriction.stream.model.Uniform()
+
+
+def inner_half_width(std: float) -> int:
+    """T: a Gaussian of this std (grid units) has its own table on -T..T."""
+    return int(math.ceil(INNER_TAIL * std)) + 1
+
+
+class GaussianTables:
+    """Frequency tables of N(m, std^2) on the integer grid around the nearest grid point, for
+    the mean offsets m = j / MEAN_RESOLUTION - 1/2 (j = 0..MEAN_RESOLUTION), cached per
+    (std, half-width): a chain uses a few per step, the same in every batch.
+
+    A support -R..R wider than the Gaussian's own -T..T (T = ``inner_half_width``) is coded in
+    two parts: the table holds -T..T plus one escape symbol (the mass beyond T, which is below
+    2^-24 and so gets the least frequency, 1), and an escaped offset is then coded uniformly
+    over the 2 (R - T) offsets outside. So a table never grows with the support (the receiver's
+    must reach every component: +-1300 grid steps for 8-bit data), and the far bins, which
+    would each take at least 2^-24 of the mass, take 2^-24 together (docs/design.md §15)."""
+
+    def __init__(self, limit_bytes: int = 256 << 20):
+        self._cache: dict[tuple[float, int, bool], np.ndarray] = {}
+        self._bytes, self._limit = 0, limit_bytes
+
+    def table(self, std: float, half: int, escape: bool) -> np.ndarray:
+        key = (float(std), int(half), bool(escape))
+        t = self._cache.get(key)
+        if t is None:
+            offsets = np.arange(MEAN_RESOLUTION + 1, dtype=np.float64) / MEAN_RESOLUTION - 0.5
+            masses = gaussian_bin_masses(offsets, key[0], key[1])
+            if escape:  # what lies beyond the table: 1 - the table's mass, at least 0
+                masses = np.concatenate([masses, np.maximum(1.0 - ordered_sum(masses), 0.0)[:, None]], axis=1)
+            t = frequencies(masses)
+            if self._bytes + t.nbytes > self._limit:
+                self._cache.clear()
+                self._bytes = 0
+            self._cache[key] = t
+            self._bytes += t.nbytes
+        return t
+
+    def rows(self, mu: np.ndarray, std: float, R: int):
+        """(nearest grid point, frequency rows [..., W], T or None) for means ``mu`` in grid
+        units: T None when the table covers the whole support -R..R (W = 2R + 1), else the
+        table covers -T..T and its last symbol (W = 2T + 2) is the escape."""
+        if not (np.all(np.isfinite(mu)) and math.isfinite(std) and std > 0):
+            raise RangeError("non-finite model parameters (NaN or inf)")
+        centre = np.rint(mu)
+        j = np.rint((mu - centre) * MEAN_RESOLUTION).astype(np.int64) + MEAN_RESOLUTION // 2
+        T = inner_half_width(std)
+        if T >= R:
+            return centre.astype(np.int64), self.table(std, R, False)[j], None
+        return centre.astype(np.int64), self.table(std, T, True)[j], T
+
+
+TABLES = GaussianTables()
+
+
+def push_gaussian(coder, j: np.ndarray, mean: np.ndarray, std: float, delta: float, R: int):
+    """Push grid indices j under N(mean, std^2) on the grid of spacing delta (support +-R).
+    With an escape (``GaussianTables``) the offsets outside -T..T are pushed first, uniformly,
+    so that the decoder pops the table's symbol first and then, where it is the escape, them."""
+    centre, freq, T = TABLES.rows(mean / delta, std / delta, R)
+    sym = (j - centre).ravel()
+    if sym.size and np.abs(sym).max() > R:
+        raise RangeError(f"value outside its support (|offset| {np.abs(sym).max()} > {R})")
+    if T is None:
+        push_frequencies(coder, sym + R, freq)
+        return
+    far = np.abs(sym) > T
+    if far.any():
+        o = sym[far]
+        index = np.where(o < 0, o + R, o - (2 * T + 1) + R)  # 0 .. 2(R - T) - 1
+        coder.encode_reverse(index.astype(np.int32), _UNIFORM, np.full(len(o), 2 * (R - T), dtype=np.int32))
+    push_frequencies(coder, np.where(far, 2 * T + 1, sym + T), freq)
+
+
+def pop_gaussian(coder, mean: np.ndarray, std: float, delta: float, R: int) -> np.ndarray:
+    centre, freq, T = TABLES.rows(mean / delta, std / delta, R)
+    if T is None:
+        return centre + pop_frequencies(coder, freq) - R
+    sym = pop_frequencies(coder, freq) - T
+    far = sym == T + 1  # the escape
+    if far.any():
+        index = coder.decode(_UNIFORM, np.full(int(far.sum()), 2 * (R - T), dtype=np.int32)).astype(np.int64)
+        sym[far] = np.where(index < R - T, index - R, index + (2 * T + 1) - R)
+    return centre + sym
+
+
+# ----- posteriors --------------------------------------------------------------------------------
+def posterior_1d(u: np.ndarray, s0: float, step: float, a: float, w: np.ndarray,
+                 lo: np.ndarray | None) -> np.ndarray:
+    """p(k | S_i, S_{i-1}) ∝ w_k exp(-a/2 ((s_k - u)^2 - m^2)) for evenly spaced s_k = s0 + k step
+    (table entries k = lo + j), m^2 = the smallest (s_k - u)^2 over the table, so the largest
+    factor is 1 (coder.ChainCoder._posterior explains the form). Rows whose weights vanish
+    where S_i lies are redone in log space, with exactmath's log."""
+    W = w.shape[-1]
+    base = s0 - u if lo is None else (s0 + lo.astype(np.float64) * step) - u  # s_lo - u
+    nearest = np.clip(np.rint(-base / step), 0, W - 1)
+    m = base + nearest * step
+    diff = base[..., None] + np.arange(W, dtype=np.float64) * step  # s_{lo+j} - u
+    expo = (0.5 * a) * (m * m)[..., None] - (0.5 * a) * (diff * diff)
+    post = exactmath.exp(np.minimum(expo, 0.0)) * w
+    total = ordered_sum(post)
+    bad = ~(total > 1e-250)
+    if bool(bad.any()):
+        d = diff[bad]
+        logit = exactmath.log(np.maximum(w[bad], 1e-300)) - (0.5 * a) * (d * d)
+        logit = logit - logit.max(-1, keepdims=True)
+        post[bad] = exactmath.exp(logit)
+    return post  # unnormalised: ``frequencies`` normalises each row
+
+
+def posterior_general(u: np.ndarray, s: np.ndarray, a: float, w: np.ndarray) -> np.ndarray:
+    """The same posterior for any component means s [K, c] (u [..., c]): w_k exp(a (u . s_k -
+    |s_k|^2 / 2) - max), the dot products summed in coordinate order."""
+    K, c = s.shape
+    logit = np.zeros(u.shape[:-1] + (K,))
+    for i in range(c):
+        logit = logit + u[..., i:i + 1] * s[:, i]
+    half = np.zeros(K)
+    for i in range(c):
+        half = half + s[:, i] * s[:, i]
+    logit = a * (logit - 0.5 * half)
+    logit = logit - logit.max(-1, keepdims=True)
+    post = exactmath.exp(logit) * w
+    bad = ~(ordered_sum(post) > 1e-250)
+    if bool(bad.any()):
+        lw = exactmath.log(np.maximum(w[bad], 1e-300)) + logit[bad]
+        post[bad] = exactmath.exp(lw - lw.max(-1, keepdims=True))
+    return post
+
+
+# ----- time grids ------------------------------------------------------------------------------
+def power_times(n: int, power: float) -> np.ndarray:
+    """t_i = (i/n)^p, i = 0..n, exactly reproducible: a whole power by repeated multiplication
+    (left to right), any other by exp(p log(i/n)) with exactmath."""
+    if n < 1:
+        raise ValueError(f"the number of steps must be >= 1, got {n}")
+    base = np.arange(n + 1, dtype=np.float64) / n
+    if float(power).is_integer() and 1 <= power <= 16:
+        t = base.copy()
+        for _ in range(int(power) - 1):
+            t = t * base
+    else:
+        t = np.zeros(n + 1)
+        t[1:] = exactmath.exp(float(power) * exactmath.log(base[1:]))
+    t[0], t[-1] = 0.0, 1.0
+    return t
