@@ -13,14 +13,15 @@ import operator
 import numpy as np
 import torch
 
+from . import portable as portable_arithmetic
 from .chain import power_times
-from .coder import DEFAULT_R, ChainCoder, make_plan
+from .coder import DEFAULT_R, ChainCoder, PortableChainCoder, make_plan
 from .data import DataError, as_items
 from .container import (DATA_HASH_BYTES, MAX_BATCH, MAX_TABLE_ENTRIES, FormatError, Header, codec_settings_problem,
                         data_checksum, environment_digest, quantise_setting, read, write)
 from .driver import decode_items, encode_chain
-from .environment import CODER_REVISION, deterministic, environment
-from .models import load_model
+from .environment import CODER_REVISION, PORTABLE_REVISION, deterministic, environment
+from .models import PortableModel, has_portable_form, load_model, portable_model
 from .zoo import ModelError, available_models, bundled_model_for
 from .seed import seed_bytes
 from .version import __version__
@@ -104,7 +105,7 @@ def _check_items(model, items: np.ndarray):
 # ----- compress ------------------------------------------------------------------------------
 def compress(array, model=None, *, steps: int | None = None, r: float | None = None,
              grid_power: float | None = None, mode: str = "auto", batch_size: int = DEFAULT_BATCH,
-             device: str = "cpu", progress: bool = False) -> bytes:
+             device: str = "cpu", progress: bool = False, portable: bool | None = None) -> bytes:
     """Compress a uint8 array with a BFN (bundled model name, checkpoint path, or model object;
     None picks a bundled model by the values: fmnist-binary for 0/1 data, fmnist otherwise).
 
@@ -116,20 +117,25 @@ def compress(array, model=None, *, steps: int | None = None, r: float | None = N
     seed) and the plain fallback coder for every item; "bfn" always uses the chain (items the
     seed needs still go through the fallback); "fallback" never runs the network."""
     return compress_with_stats(array, model, steps=steps, r=r, grid_power=grid_power, mode=mode,
-                               batch_size=batch_size, device=device, progress=progress)[0]
+                               batch_size=batch_size, device=device, progress=progress, portable=portable)[0]
 
 
 def compress_with_stats(array, model=None, *, steps: int | None = None, r: float | None = None,
                         grid_power: float | None = None, mode: str = "auto", batch_size: int = DEFAULT_BATCH,
                         device: str = "cpu", progress: bool = False, layout: str | None = None,
-                        trajectory: bool = True) -> tuple[bytes, dict]:
+                        trajectory: bool = True, portable: bool | None = None) -> tuple[bytes, dict]:
     """``compress`` for the command line and the benchmarks: also returns the coding statistics
     (mode, seed, batch schedule, time split). ``layout`` overrides how the array's shape is
     recorded (the command line's IDX files). The statistics include ``trajectory_bits``: for
     every chain-coded item (items ``seed_items`` onwards), the ideal code length in bits of the
     message trajectory the encoder actually popped (see ``ChainCoder._step_nats``); the header
     records their sum. ``trajectory=False`` skips that (4-8% of the encoding time) and writes
-    a file without it."""
+    a file without it.
+
+    ``portable``: True codes with revision 6 (the integer network and exact arithmetic: the
+    file decodes on any machine), False with revision 5 (float kernels: the file decodes only
+    where the environment matches), None (default) with 6 whenever the model has an integer
+    calibration (the bundled models do)."""
     if mode not in ("auto", "bfn", "fallback"):
         raise ValueError(f"mode must be auto, bfn or fallback, not {mode!r}")
     items, array_layout = as_items(array)
@@ -151,8 +157,12 @@ def compress_with_stats(array, model=None, *, steps: int | None = None, r: float
                     model_id="" if bundled_model_for(sha) else model.name[:255],
                     coder_revision=CODER_REVISION, threads=torch.get_num_threads(),
                     environment_digest=environment_digest(environment(device)))
-    plan = make_plan(flow, steps, r, times=power_times(steps, grid_power))
-    chain = ChainCoder(model, plan)
+    if portable is None:
+        portable = has_portable_form(model)
+    if portable and mode != "fallback":
+        portable_model(model)  # a clear ModelError if the model has no integer calibration
+        header.coder_revision = PORTABLE_REVISION
+    chain = chain_coder(model, header.coder_revision, steps, r, grid_power)
     chain.measure_trajectory = bool(trajectory)
     # the decoder refuses batches whose [B, D, K] tables exceed MAX_TABLE_ENTRIES (container.py)
     batch_size = max(1, min(int(batch_size), MAX_BATCH, MAX_TABLE_ENTRIES // (max(flat.shape[1], 1) * flow.K)))
@@ -202,15 +212,31 @@ def decompress_with_stats(blob, model=None, *, device: str = "cpu", progress: bo
     chain, stats = None, {}
     if header.batches:
         model = _model_for(header, model, device)
-        if check_environment:
+        chain = chain_coder(model, header.coder_revision, header.steps, header.r, header.grid_power)
+        if header.coder_revision != PORTABLE_REVISION and check_environment:
             _check_environment(header, device)
-        chain = ChainCoder(model, make_plan(model.flow, header.steps, header.r,
-                                            times=power_times(header.steps, header.grid_power)))
     items = decode_items(header, payload, chain, progress, stats)
     if data_checksum(items, header.layout)[:len(header.data_hash)] != header.data_hash:
         raise FormatError("decoded data does not match the stored checksum: the file is corrupt or "
                           "was written in an environment whose network outputs differ from this one")
     return from_items(items, header.layout), stats
+
+
+def chain_coder(model, revision: int, steps: int, r: float, grid_power: float) -> ChainCoder:
+    """The chain coder of arithmetic revision ``revision`` (6: portable, 5: float kernels)."""
+    if revision == PORTABLE_REVISION:
+        if not isinstance(model, PortableModel):
+            if not has_portable_form(model):
+                raise FormatError(f"the file was written with the portable arithmetic (coder revision 6), which "
+                                  f"needs the model's integer network; model {model.name} has none for its weights")
+            model = portable_model(model)
+        plan = make_plan(model.flow, steps, r, times=portable_arithmetic.power_times(steps, grid_power), exact=True)
+        return PortableChainCoder(model, plan)
+    if revision != CODER_REVISION:
+        raise FormatError(f"the file was written by coder revision {revision}, which this build of bfn-codec "
+                          f"({__version__}) does not decode: revisions 1-4 are read by the 0.1.0 release, "
+                          f"5 and 6 by this one")
+    return ChainCoder(model, make_plan(model.flow, steps, r, times=power_times(steps, grid_power)))
 
 
 def _model_for(header: Header, model, device: str):
@@ -236,9 +262,6 @@ def _model_for(header: Header, model, device: str):
 
 
 def _check_environment(header: Header, device: str):
-    if header.coder_revision != CODER_REVISION:
-        raise FormatError(f"the file was written by coder revision {header.coder_revision}; this build of "
-                          f"bfn-codec ({__version__}) decodes revision {CODER_REVISION} only")
     here = environment(device)
     if environment_digest(here) != header.environment_digest:
         written = header.environment or f"digest {header.environment_digest.hex()}"

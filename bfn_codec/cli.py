@@ -324,7 +324,7 @@ _FILE_OPTIONS = _options(
     click.option("-v", "--verbose", is_flag=True, help="Also print the coding details of each file."),
     click.option("--threads", type=click.IntRange(min=1), default=None, help="torch CPU threads."),
 )
-ENCODE_ONLY = ("steps", "grid_ratio", "grid_power", "batch_size", "mode")
+ENCODE_ONLY = ("steps", "grid_ratio", "grid_power", "batch_size", "mode", "arithmetic")
 
 
 @main.command()
@@ -344,10 +344,14 @@ ENCODE_ONLY = ("steps", "grid_ratio", "grid_power", "batch_size", "mode")
               help="Largest lockstep batch.")
 @click.option("--mode", default="auto", show_default=True, type=click.Choice(["auto", "bfn", "fallback"]),
               help="auto: the smaller of the BFN chain and the plain LZMA2 fallback coder.")
+@click.option("--arithmetic", default=None, type=click.Choice(["portable", "float"]),
+              help="portable (coder revision 6, the default for models with an integer calibration, "
+                   "as the bundled ones): the file decodes on any machine; float (revision 5): faster, "
+                   "but the file decodes only with this machine's kernels and package versions.")
 @click.pass_context
 @friendly_errors
 def compress(ctx, inputs, to_stdout, output, model_spec, device, force, keep, remove, quiet, verbose, threads,
-             action, steps, grid_ratio, grid_power, batch_size, mode):
+             action, steps, grid_ratio, grid_power, batch_size, mode, arithmetic):
     """Compress uint8 .npy arrays (N, H, W), (H, W) or (N, C, H, W), or Fashion-MNIST IDX files
     (.gz too), each FILE to FILE.bfn. No FILE, or -, reads standard input and writes standard
     output. The default command: `bfn-codec FILE` is `bfn-codec compress FILE`."""
@@ -382,7 +386,8 @@ def compress(ctx, inputs, to_stdout, output, model_spec, device, force, keep, re
             t0 = time.perf_counter()
             blob, stats = compress_with_stats(array, model_spec, steps=steps, r=grid_ratio, grid_power=grid_power,
                                               mode=mode, batch_size=batch_size, device=device,
-                                              progress=not quiet, layout=layout)
+                                              progress=not quiet, layout=layout,
+                                              portable=None if arithmetic is None else arithmetic == "portable")
             out.commit(blob)
         if not quiet:
             n = array.size
@@ -470,6 +475,7 @@ def info(inputs, as_json, estimate, model_spec, threads):
 def _info_files(inputs, as_json, estimate, model_spec, threads):
     from .container import read
     from .files import read_input_bytes
+    from .environment import PORTABLE_REVISION
     from .zoo import bundled_model_for
 
     _set_threads(threads)
@@ -485,8 +491,12 @@ def _info_files(inputs, as_json, estimate, model_spec, threads):
             res.update(steps=h.steps, r=h.r, grid_power=h.grid_power,
                        model=h.model_id or bundled_model_for(h.model_hash) or "?",
                        model_sha256_prefix=h.model_hash.hex(), coder_revision=h.coder_revision,
+                       arithmetic=("portable: decodes on any machine" if h.coder_revision == PORTABLE_REVISION
+                                   else "float: decodes only in the writer's environment"),
                        threads=h.threads, environment=h.environment or h.environment_digest.hex(),
                        batches=len(h.batches), largest_batch=max(h.batches))
+            if h.coder_revision == PORTABLE_REVISION:
+                res["environment"] += " (the writer's, for information)"
         res["achieved_bits_per_dim"] = 8 * len(blob) / dims if dims else None
         if h.batches:
             # The chain items against the ideal cost of the trajectories the encoder coded (the
@@ -630,6 +640,44 @@ def bundle(checkpoint, name, steps, grid_ratio, grid_power):
     cfg["weights_sha256"] = sha256_file(dest / "model.safetensors")
     write_json_atomic(dest / "config.json", cfg)
     click.echo(f"bundled {checkpoint} as {name} ({cfg['weights_sha256'][:12]}…) in {dest}", err=True)
+
+
+@main.command()
+@click.argument("checkpoint", type=click.Path(exists=True, file_okay=False))
+@click.option("--dataset", required=True, help=DATASET_HELP)
+@click.option("--items", type=click.IntRange(min=1), default=64, show_default=True,
+              help="Training items whose trajectories calibrate the activation ranges.")
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="torch CPU threads.")
+@friendly_errors
+def calibrate(checkpoint, dataset, items, seed, threads):
+    """Give a model its integer network, which portable coding (coder revision 6) runs.
+
+    The largest activation of every layer is measured on the float network's inputs at each
+    step of the model's default time grid, for the first ITEMS training items; from these the
+    fractional bits of the 12-bit activations are fixed (10-bit weights) and written to the
+    checkpoint's config.json ("integer", with the weights' hash and this command). The weights
+    are not changed. A decoder never recalibrates: the file's model hash pins both."""
+    from .api import codec_settings
+    from .data import load_dataset
+    from .models import integer_config, load_model, write_json_atomic
+    from .portable import power_times
+
+    _set_threads(threads)
+    model = load_model(checkpoint)
+    data = load_dataset(dataset, "train")
+    _check_match(model, data)
+    steps, _, grid_power = codec_settings(model)
+    cal = integer_config(model, data.images[:items], steps, power_times(steps, grid_power), seed=seed)
+    cal["command"] = "bfn-codec " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    from pathlib import Path
+
+    path = Path(checkpoint) / "config.json"
+    cfg = json.loads(path.read_text())
+    cfg["integer"] = cal
+    write_json_atomic(path, cfg)
+    click.echo(f"calibrated {checkpoint}: {len(cal['scales'])} activation scales, "
+               f"{cal['weight_bits']}-bit weights, {cal['act_bits']}-bit activations", err=True)
 
 
 @main.command()

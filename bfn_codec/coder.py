@@ -28,6 +28,7 @@ import constriction
 import numpy as np
 import torch
 
+from . import portable
 from .chain import F64
 
 Categorical = constriction.stream.model.Categorical
@@ -49,9 +50,8 @@ MAX_SUPPORT = (1 << 24) // 2 - 2  # constriction: fewer than 2^24 symbols
 WINDOW_Z = 10.0
 
 
-class RangeError(RuntimeError):
-    """A value fell outside the support it must be coded with (internal invariant broken, or a
-    corrupt stream on the decoder side)."""
+RangeError = portable.RangeError  # a value outside the support it must be coded with (an
+# internal invariant broken, or a corrupt stream on the decoder side); one class for both revisions
 
 
 class StackExhausted(RuntimeError):
@@ -73,10 +73,21 @@ class ChainPlan:
     support_receiver: np.ndarray  # [i] half-width for the receiver components on delta_i
 
 
-def make_plan(flow, n: int, r: float = DEFAULT_R, times=None, tail: float = DEFAULT_TAIL) -> ChainPlan:
-    t, betas, alphas = flow.schedule(n, None if times is None else torch.as_tensor(times, dtype=F64))
-    t, betas = t.numpy(), betas.numpy()
-    alphas = np.concatenate([[0.0], alphas.numpy()])
+def make_plan(flow, n: int, r: float = DEFAULT_R, times=None, tail: float = DEFAULT_TAIL,
+              exact: bool = False) -> ChainPlan:
+    """The plan for n steps. ``exact`` (coder revision 6): the schedule from the data type's
+    exact arithmetic on the grid ``times`` (numpy, portable.power_times); every later operation
+    here is a correctly rounded one, so the plan is the same everywhere."""
+    if exact:
+        t = np.asarray(times, dtype=np.float64)
+        if len(t) != n + 1:
+            raise ValueError(f"time grid has {len(t) - 1} steps, expected {n}")
+        betas, alphas = flow.schedule_exact(t)
+        alphas = np.concatenate([[0.0], alphas])
+    else:
+        t, betas, alphas = flow.schedule(n, None if times is None else torch.as_tensor(times, dtype=F64))
+        t, betas = t.numpy(), betas.numpy()
+        alphas = np.concatenate([[0.0], alphas.numpy()])
     v = flow.variance_factor
     delta = np.zeros(n + 1)
     delta[1:] = np.sqrt(v * alphas[1:]) / r
@@ -297,11 +308,29 @@ class ChainCoder:
         return S_prev + self.plan.alphas[i] * self.means[k]  # [B, D, c]
 
     def _bridge(self, j_i: np.ndarray, i: int):
+        """q(S_{i-1} | S_i): (mean per value, the std shared by all)."""
         p = self.plan
         ratio = p.betas[i - 1] / p.betas[i]
         mean = ratio * (j_i * p.delta[i])
         std = math.sqrt(self.v * p.betas[i - 1] * (1.0 - ratio))
-        return mean, np.full(mean.shape, std)
+        return mean, std
+
+    # ----- the entropy coder's models (revision 6 replaces them: PortableChainCoder) ----------
+    @staticmethod
+    def _push_gaussian(coder, j, mean, std: float, delta, R):
+        push_gaussian(coder, j, mean, np.full(mean.shape, std), delta, R)
+
+    @staticmethod
+    def _pop_gaussian(coder, mean, std: float, delta, R):
+        return pop_gaussian(coder, mean, np.full(mean.shape, std), delta, R)
+
+    @staticmethod
+    def _push_categorical(coder, k, probs):
+        push_categorical(coder, k, probs)
+
+    @staticmethod
+    def _pop_categorical(coder, probs):
+        return pop_categorical(coder, probs)
 
     def _step_nats(self, j_i: np.ndarray, j_prev: np.ndarray | None, i: int, w: np.ndarray,
                    x: np.ndarray, lo: np.ndarray | None = None) -> np.ndarray:
@@ -368,11 +397,10 @@ class ChainCoder:
 
         # pop S_n ~ q(S_n | x), push x with p_O(. | S_n; 1)
         mean_n = p.betas[n] * self.means[x]  # [B, D, c]
-        std_n = np.full(mean_n.shape, math.sqrt(self.v * p.betas[n]))
-        j = pop_gaussian(coder, mean_n, std_n, p.delta[n], p.support_final)
+        j = self._pop_gaussian(coder, mean_n, math.sqrt(self.v * p.betas[n]), p.delta[n], p.support_final)
         watch()
         table = self._output(j, n, B)
-        push_categorical(coder, x, table)
+        self._push_categorical(coder, x, table)
         nats = None
         if self.measure_trajectory:  # L^r term: -log p_O(x | S_n; 1)
             t0 = time.perf_counter()
@@ -381,18 +409,18 @@ class ChainCoder:
         for i in range(n, 0, -1):
             if i >= 2:
                 mean_b, std_b = self._bridge(j, i)
-                j_prev = pop_gaussian(coder, mean_b, std_b, p.delta[i - 1], int(p.support_bridge[i]))
+                j_prev = self._pop_gaussian(coder, mean_b, std_b, p.delta[i - 1], int(p.support_bridge[i]))
                 watch()
             else:
                 j_prev = None
             lo, w = self._weights(j_prev, i - 1, B)
-            k_local = pop_categorical(coder, self._posterior(j, j_prev, i, w, lo))
+            k_local = self._pop_categorical(coder, self._posterior(j, j_prev, i, w, lo))
             watch()
             k = k_local if lo is None else k_local + lo
             mean_r = self._receiver_means(j_prev, k, i, (B, D, c))
-            push_gaussian(coder, j, mean_r, np.full(mean_r.shape, math.sqrt(self.v * p.alphas[i])),
-                          p.delta[i], int(p.support_receiver[i]))
-            push_categorical(coder, k_local, w)
+            self._push_gaussian(coder, j, mean_r, math.sqrt(self.v * p.alphas[i]), p.delta[i],
+                                int(p.support_receiver[i]))
+            self._push_categorical(coder, k_local, w)
             if nats is not None:
                 t0 = time.perf_counter()
                 nats = nats + self._step_nats(j, j_prev, i, w, x, lo)
@@ -415,18 +443,81 @@ class ChainCoder:
             if coder.num_valid_bits() < floor:
                 raise RangeError("the coded data ran out")
             lo, w = self._weights(j_prev, i - 1, B)
-            k_local = pop_categorical(coder, w)
+            k_local = self._pop_categorical(coder, w)
             k = k_local if lo is None else k_local + lo
             mean_r = self._receiver_means(j_prev, k, i, (B, D, c))
-            j = pop_gaussian(coder, mean_r, np.full(mean_r.shape, math.sqrt(self.v * p.alphas[i])),
-                             p.delta[i], int(p.support_receiver[i]))
-            push_categorical(coder, k_local, self._posterior(j, j_prev, i, w, lo))
+            j = self._pop_gaussian(coder, mean_r, math.sqrt(self.v * p.alphas[i]), p.delta[i],
+                                   int(p.support_receiver[i]))
+            self._push_categorical(coder, k_local, self._posterior(j, j_prev, i, w, lo))
             if i >= 2:
                 mean_b, std_b = self._bridge(j, i)
-                push_gaussian(coder, j_prev, mean_b, std_b, p.delta[i - 1], int(p.support_bridge[i]))
+                self._push_gaussian(coder, j_prev, mean_b, std_b, p.delta[i - 1], int(p.support_bridge[i]))
             j_prev = j
-        x = pop_categorical(coder, self._output(j_prev, n, B))
+        x = self._pop_categorical(coder, self._output(j_prev, n, B))
         mean_n = p.betas[n] * self.means[x]
-        std_n = np.full(mean_n.shape, math.sqrt(self.v * p.betas[n]))
-        push_gaussian(coder, j_prev, mean_n, std_n, p.delta[n], p.support_final)
+        self._push_gaussian(coder, j_prev, mean_n, math.sqrt(self.v * p.betas[n]), p.delta[n], p.support_final)
         return x
+
+
+class PortableChainCoder(ChainCoder):
+    """The chain coder of revision 6: the same message chain, with every probability from the
+    portable arithmetic (portable.py) and the integer network (models.PortableModel), so a file
+    decodes to the same bits on any machine. ``model`` is a PortableModel; the plan must come
+    from ``make_plan(..., exact=True)``."""
+
+    def _model_call(self, j, i, B, window):
+        D, c = self.model.D, self.flow.stat_dim
+        S = np.zeros((B, D, c)) if j is None else j * self.plan.delta[i]
+        t0 = time.perf_counter()
+        trunk0 = self.model.trunk_seconds
+        lo, probs = self.model.output_window_exact(S, float(self.plan.times[i]), WINDOW_Z if window else None)
+        self.network_seconds += time.perf_counter() - t0
+        self.trunk_seconds += self.model.trunk_seconds - trunk0
+        self.network_calls += 1
+        if not np.all(np.isfinite(probs)):
+            raise RangeError("the model produced non-finite probabilities")
+        return lo, probs
+
+    def batch_work(self, largest: int):
+        def seconds(B):
+            S = np.zeros((B, self.model.D, self.flow.stat_dim))
+            t0 = time.perf_counter()
+            self.model.output_window_exact(S, float(self.plan.times[0]), None)
+            return time.perf_counter() - t0
+
+        one = seconds(1)
+        many = seconds(largest) if largest > 1 else one
+        slope = max(0.0, (many - one) / max(1, largest - 1))
+        return lambda B: max(one - slope, 0.0) + slope * B
+
+    def _posterior(self, j_i, j_prev, i, w, lo=None):
+        """``ChainCoder._posterior`` in the portable arithmetic (portable.posterior_1d /
+        posterior_general); unnormalised rows, which ``portable.frequencies`` normalises."""
+        p = self.plan
+        d = p.delta[i]
+        std = math.sqrt(self.v * p.alphas[i]) / d
+        a = 1.0 - 1.0 / (12.0 * std * std)
+        S_prev = np.zeros(j_i.shape) if j_prev is None else j_prev * p.delta[i - 1]
+        u = (j_i - S_prev / d) / std
+        s = (p.alphas[i] * self.means) / (d * std)
+        if self._even_1d:
+            return portable.posterior_1d(u[..., 0], float(s[0, 0]), float(s[1, 0] - s[0, 0]), a, w, lo)
+        if lo is not None:
+            raise ValueError("windowed weights need evenly spaced one-dimensional means")
+        return portable.posterior_general(u, s, a, w)
+
+    @staticmethod
+    def _push_gaussian(coder, j, mean, std: float, delta, R):
+        portable.push_gaussian(coder, j, mean, std, delta, R)
+
+    @staticmethod
+    def _pop_gaussian(coder, mean, std: float, delta, R):
+        return portable.pop_gaussian(coder, mean, std, delta, R)
+
+    @staticmethod
+    def _push_categorical(coder, k, probs):
+        portable.push_categorical(coder, k, probs)
+
+    @staticmethod
+    def _pop_categorical(coder, probs):
+        return portable.pop_categorical(coder, probs)

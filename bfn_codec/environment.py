@@ -26,6 +26,10 @@ def _version(package: str) -> str:
 # beyond z ~ 9 in float64); 4: receiver weights of discretised data on a window of bins
 # (coder.WINDOW_Z); 5: supports of +-5 instead of +-10 std (coder.DEFAULT_TAIL).
 CODER_REVISION = 5
+# 6: the portable arithmetic (portable.py): the integer network and exact functions, the same
+# probabilities on every machine; its decoder needs no matching environment, and it is kept
+# unchanged in every later release (tests/golden holds files that prove it).
+PORTABLE_REVISION = 6
 
 
 def environment(device: str = "cpu") -> str:

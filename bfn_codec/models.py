@@ -101,6 +101,9 @@ class NetworkModel:
         self.info = dict(info or {})
         self.weights_sha256 = None  # set when loaded from / saved to a file
         self.trunk_seconds = 0.0  # time spent in the network itself (benchmarks split by it)
+        # the integer twin's calibration (config.json "integer"; ``integer_config``): what
+        # portable coding (coder revision 6) needs besides the weights; None: not calibrated
+        self.integer: dict | None = None
 
     @classmethod
     def create(cls, flow: BayesianFlow, shape, network_config: dict, name="untitled", info=None):
@@ -158,9 +161,12 @@ class NetworkModel:
     def config(self) -> dict:
         from .version import __version__
 
-        return {"format": MODEL_FORMAT, "version": 1, "name": self.name, "code_version": __version__,
-                "flow": self.flow.config(), "shape": list(self.shape),
-                "network": self.network_config, "info": self.info}
+        cfg = {"format": MODEL_FORMAT, "version": 1, "name": self.name, "code_version": __version__,
+               "flow": self.flow.config(), "shape": list(self.shape),
+               "network": self.network_config, "info": self.info}
+        if self.integer is not None:
+            cfg["integer"] = self.integer
+        return cfg
 
     def save(self, directory, state_dict=None) -> Path:
         from safetensors.torch import save_file
@@ -179,6 +185,78 @@ class NetworkModel:
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.net.parameters())
+
+
+class PortableModel:
+    """A trained network for coder revision 6 (portable.py): its integer twin
+    (integer_net.IntegerUNet, defined by the float weights and the ``integer`` section of
+    config.json) and the data type's exact arithmetic, so that every output probability is the
+    same on every machine. Everything is numpy float64 in and out."""
+
+    def __init__(self, model: NetworkModel, integer_config: dict):
+        from .integer_net import IntegerUNet
+
+        self.model = model
+        self.flow = model.flow
+        self.shape, self.D, self.name = model.shape, model.D, model.name
+        if len(self.shape) != 3:
+            raise ModelError(f"model {model.name}: portable coding covers image models only")
+        self.inet = IntegerUNet.from_config(model.net, integer_config)
+        self.trunk_seconds = 0.0
+
+    def params_exact(self, S: np.ndarray, t: float) -> np.ndarray:
+        """The integer network's outputs per variable [B, D, n_params] at S [B, D, c], time t."""
+        B = S.shape[0]
+        feats = self.flow.net_input_exact(S, t)
+        Fdim = feats.shape[-1]
+        C, H, W = self.shape
+        x = torch.from_numpy(np.ascontiguousarray(feats)).reshape(B, C, H, W, Fdim).permute(0, 1, 4, 2, 3)
+        start = time.perf_counter()
+        with torch.inference_mode():
+            out = self.inet(x.reshape(B, C * Fdim, H, W), torch.full((B,), float(t), dtype=F64))
+        self.trunk_seconds += time.perf_counter() - start
+        P = out.shape[1] // C
+        return out.reshape(B, C, P, H, W).permute(0, 1, 3, 4, 2).reshape(B, self.D, P).double().numpy()
+
+    def output_window_exact(self, S: np.ndarray, t: float, z_max: float | None):
+        """(lo or None, p_O on a window of bins, or the whole table for z_max None)."""
+        return self.flow.output_window_exact(self.params_exact(S, t), S, t, z_max)
+
+
+def portable_model(model: NetworkModel) -> "PortableModel":
+    """The model's portable form, or ModelError if it has no integer calibration for its weights."""
+    cal = getattr(model, "integer", None)
+    if not isinstance(model, NetworkModel) or not cal or cal.get("weights_sha256") != model.weights_sha256:
+        raise ModelError(f"model {model.name} has no integer calibration for its weights, which portable "
+                         f"coding needs: run `bfn-codec calibrate MODEL_DIR --dataset DATA` (docs/training.md)")
+    return PortableModel(model, cal)
+
+
+def has_portable_form(model) -> bool:
+    return isinstance(model, NetworkModel) and bool(model.integer) and \
+        model.integer.get("weights_sha256") == model.weights_sha256
+
+
+def integer_config(model: NetworkModel, items: np.ndarray, steps: int, times, seed: int = 1,
+                   act_bits: int = 12, weight_bits: int = 10) -> dict:
+    """Calibrate the integer twin of ``model``'s network: the largest activation magnitudes of
+    the float network on the inputs it sees at every step of the codec's time grid, for one
+    sample S ~ q(S | x; beta(t_i)) per item and step (``items`` [N, D], training data)."""
+    from .integer_net import IntegerUNet
+
+    g = torch.Generator().manual_seed(seed)
+    x = torch.from_numpy(items.reshape(len(items), -1).astype(np.int64))
+    times = torch.as_tensor(np.asarray(times, dtype=np.float64))
+    inputs = []
+    C, H, W = model.shape
+    for t in times[:-1].tolist() + [1.0]:
+        S = model.flow.sample_stat(x, model.flow.beta(torch.tensor(t, dtype=F64)), g)
+        feats = model.flow.net_input(S, torch.full((len(x),), t, dtype=F64)).float()
+        Fdim = feats.shape[-1]
+        inputs.append((feats.reshape(len(x), C, H, W, Fdim).permute(0, 1, 4, 2, 3).reshape(len(x), C * Fdim, H, W),
+                       torch.full((len(x),), t)))
+    inet = IntegerUNet.from_float(model.net, inputs, act_bits=act_bits, weight_bits=weight_bits)
+    return {**inet.config(), "weights_sha256": model.weights_sha256}
 
 
 class OracleModel:
@@ -258,5 +336,6 @@ def load_model(spec, device: str = "cpu") -> NetworkModel:
     except (OSError, SafetensorError, RuntimeError) as e:
         raise ModelError(f"cannot load weights {weights}: {e}") from None
     model.weights_sha256 = sha256_file(weights)
+    model.integer = cfg.get("integer")
     model.net.eval().to(device)
     return model
