@@ -1,0 +1,74 @@
+"""What the portable arithmetic (coder revision 6) costs against the float one (revision 5):
+the same test images compressed and decompressed with both, in one run, at the model's defaults.
+
+    python3 benchmarks/portable_bench.py --model fmnist-binary --limit 500 --threads 2
+    python3 benchmarks/portable_bench.py --model fmnist --limit 200 --threads 2
+
+Writes results/portable-<data>-<weights8>-<images>.json: per arithmetic the file size, bits per
+value, the coder's overhead over the coded trajectories, encode and decode images/s (and the
+network's share of the time), plus the ratios portable / float. Both decodes are verified.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from result_names import data_token, result_path, write_result, weights8  # noqa: E402
+
+from bfn_codec.api import compress_with_stats, decompress_with_stats, read_header  # noqa: E402
+from bfn_codec.data import binarise, load_fmnist  # noqa: E402
+from bfn_codec.models import load_model  # noqa: E402
+
+
+def run(model, x, portable: bool) -> dict:
+    t0 = time.perf_counter()
+    blob, enc = compress_with_stats(x, model, mode="bfn", portable=portable)
+    t1 = time.perf_counter()
+    y, dec = decompress_with_stats(blob, model)
+    t2 = time.perf_counter()
+    if not np.array_equal(y, x):
+        raise SystemExit("round trip failed")
+    h = read_header(blob)
+    chain_values = (len(x) - h.seed_items) * x[0].size
+    chain_bits = 8 * (len(blob) - h.seed_bytes)
+    return {"coder_revision": h.coder_revision, "bytes": len(blob), "bits_per_value": 8 * len(blob) / x.size,
+            "overhead_vs_trajectory_percent": 100.0 * (chain_bits / h.trajectory_bits - 1.0) if h.trajectory_bits else None,
+            "chain_values": chain_values, "seed_items": h.seed_items,
+            "encode_seconds": t1 - t0, "decode_seconds": t2 - t1,
+            "encode_images_per_s": len(x) / (t1 - t0), "decode_images_per_s": len(x) / (t2 - t1),
+            "encode_network_seconds": enc.get("network_seconds"), "decode_network_seconds": dec.get("network_seconds")}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="fmnist-binary", choices=["fmnist-binary", "fmnist"])
+    ap.add_argument("--limit", type=int, default=200, help="test images (the first N)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    model = load_model(args.model)
+    x = load_fmnist("test")[: args.limit]
+    if args.model == "fmnist-binary":
+        x = binarise(x)
+    res = {"model": args.model, "model_sha256": model.weights_sha256, "images": len(x), "threads": args.threads}
+    for name, portable in (("float", False), ("portable", True)):
+        res[name] = run(model, x, portable)
+        print(name, {k: round(v, 4) if isinstance(v, float) else v for k, v in res[name].items()}, flush=True)
+    f, p = res["float"], res["portable"]
+    res["ratios_portable_over_float"] = {
+        "bytes": p["bytes"] / f["bytes"], "encode_speed": p["encode_images_per_s"] / f["encode_images_per_s"],
+        "decode_speed": p["decode_images_per_s"] / f["decode_images_per_s"]}
+    print(res["ratios_portable_over_float"])
+    out = args.out or result_path("portable", data_token(args.model), weights8(model.weights_sha256), len(x))
+    write_result(out, res)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,180 @@
+"""Coder revision 6, the portable arithmetic: integer frequencies, escape-coded Gaussians,
+files that decode the same under every kernel setting, and golden files that pin every
+probability (bfn_codec/portable.py, docs/format.md 'Arithmetic revisions')."""
+import json
+import os
+import subprocess
+import sys
+
+import constriction
+import numpy as np
+import pytest
+import torch
+
+import bfn_codec
+from bfn_codec import portable
+from bfn_codec.container import FormatError, read
+from bfn_codec.environment import PORTABLE_REVISION
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+GOLDEN = os.path.join(ROOT, "tests", "golden")
+sys.path.insert(0, GOLDEN)
+from make_rev6 import FILES, golden_data  # noqa: E402
+
+
+def _coder(seed=0):
+    return constriction.stream.stack.AnsCoder(np.random.default_rng(seed).integers(1, 2 ** 32, 64, dtype=np.uint32))
+
+
+def test_frequencies_sum_exactly_and_constriction_codes_with_them_plus_one():
+    rng = np.random.default_rng(1)
+    p = rng.random((50, 9)) ** 4
+    p[0] = [1.0] + [0.0] * 8  # one certain symbol: the others still get frequency 1 each
+    f = portable.frequencies(p)
+    assert np.all(f == np.floor(f)) and np.all(f >= 0)
+    assert np.all(f.sum(1) == portable.TOTAL - 9)
+    # a symbol of frequency f_k + 1 costs exactly 24 - log2(f_k + 1) bits
+    c = _coder()
+    before = c.num_valid_bits()
+    portable.push_frequencies(c, np.zeros(4000, dtype=np.int64), np.tile([2.0 ** 22 - 1, 3 * 2.0 ** 22 - 1], (4000, 1)))
+    assert c.num_valid_bits() - before == 8000
+    with pytest.raises(portable.RangeError):
+        portable.frequencies(np.array([[0.0, 0.0]]))
+
+
+@pytest.mark.parametrize("R, std", [(4, 2.0), (30, 2.0), (1300, 2.0), (200, 13.7)])
+def test_gaussians_round_trip_across_the_whole_support(R, std):
+    """Offsets inside the table and beyond it (the escape), to both ends of the support."""
+    rng = np.random.default_rng(R)
+    mean = rng.normal(0, 40, 300)
+    j = np.rint(mean).astype(np.int64) + rng.integers(-R, R + 1, 300)
+    j[:2] = np.rint(mean[:2]).astype(np.int64) + np.array([R, -R])
+    c = _coder()
+    before = c.num_valid_bits()
+    portable.push_gaussian(c, j, mean, std, 1.0, R)
+    assert np.array_equal(portable.pop_gaussian(c, mean, std, 1.0, R), j)
+    assert c.num_valid_bits() == before
+    with pytest.raises(portable.RangeError, match="outside its support"):
+        portable.push_gaussian(c, j + 2 * R + 1, mean, std, 1.0, R)
+
+
+def test_a_far_offset_costs_the_escape_and_the_uniform_code_only():
+    c = _coder()
+    before = c.num_valid_bits()
+    portable.push_gaussian(c, np.array([900]), np.array([0.0]), 2.0, 1.0, 1300)
+    cost = c.num_valid_bits() - before
+    assert 24 + np.log2(2 * (1300 - portable.inner_half_width(2.0))) - 1 <= cost <= 24 + 13 + 1
+
+
+def test_tables_do_not_depend_on_how_values_are_batched():
+    mean = np.random.default_rng(3).normal(0, 5, 64)
+    _, whole, _ = portable.TABLES.rows(mean, 2.5, 40)
+    parts = np.concatenate([portable.TABLES.rows(mean[i:i + 1], 2.5, 40)[1] for i in range(64)])
+    assert whole.tobytes() == parts.tobytes()
+
+
+def test_power_times_are_exact_products():
+    t = portable.power_times(50, 2.0)
+    assert t[0] == 0.0 and t[-1] == 1.0 and t[7] == (7 / 50) * (7 / 50)
+    assert np.all(np.diff(portable.power_times(10, 1.5)) > 0)
+
+
+def _sample(name):
+    return golden_data(name)
+
+
+@pytest.mark.parametrize("name", sorted(FILES))
+def test_golden_files_decode_and_their_data_reencodes_to_the_same_stream(name):
+    """The compatibility promise: a revision-6 file decodes in every later release. Any change
+    to a probability, a table or the network's integer arithmetic changes these streams."""
+    blob = open(os.path.join(GOLDEN, name + ".bfn"), "rb").read()
+    header, words = read(blob)
+    assert header.coder_revision == PORTABLE_REVISION and header.batches
+    original = np.load(os.path.join(GOLDEN, name + ".npy"))
+    assert np.array_equal(bfn_codec.decompress(blob), original)
+    model, _ = _sample(name)
+    again = bfn_codec.compress(original, model=model, mode="bfn", portable=True)
+    h2, words2 = read(again)
+    assert words2 == words and h2.batches == header.batches and h2.seed_items == header.seed_items
+
+
+def test_the_decoder_ignores_the_recorded_environment(monkeypatch):
+    """Revision 6 decodes whatever packages and machine the encoder had (the environment is
+    information only); revision 5 still refuses another environment."""
+    import bfn_codec.api as api
+
+    x = _sample("rev6-fmnist-binary-32")[1]
+    blob6 = bfn_codec.compress(x, model="fmnist-binary", mode="bfn", portable=True)
+    blob5 = bfn_codec.compress(x, model="fmnist-binary", mode="bfn", portable=False)
+    assert read(blob6)[0].coder_revision == 6 and read(blob5)[0].coder_revision == 5
+    monkeypatch.setattr(api, "environment", lambda device="cpu": "torch=99;numpy=99")
+    assert np.array_equal(bfn_codec.decompress(blob6), x)
+    with pytest.raises(FormatError, match="environment differs"):
+        bfn_codec.decompress(blob5)
+
+
+def test_models_without_an_integer_calibration_code_with_revision_5_or_say_why(tmp_path):
+    from bfn_codec.models import load_model
+    from bfn_codec.zoo import ModelError
+
+    model = load_model("fmnist-binary")
+    model.integer = None
+    x = _sample("rev6-fmnist-binary-32")[1]
+    assert read(bfn_codec.compress(x, model=model, mode="bfn"))[0].coder_revision == 5
+    with pytest.raises(ModelError, match="bfn-codec calibrate"):
+        bfn_codec.compress(x, model=model, mode="bfn", portable=True)
+
+
+# Each setting runs in its own process: ONEDNN_MAX_CPU_ISA and MKL's switch are read once, at
+# load time. The integer network must give the same integers under every one of them, and so
+# every file decodes under every one (each subprocess decodes both golden files and re-encodes).
+SETTINGS = {
+    "4 threads": ({}, 4),
+    "oneDNN AVX2": ({"ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}, 2),
+    "oneDNN SSE4.1": ({"ONEDNN_MAX_CPU_ISA": "SSE41", "MKL_ENABLE_INSTRUCTIONS": "SSE4_2"}, 1),
+}
+_CHILD = """
+import json, sys, numpy as np, torch
+sys.path.insert(0, {golden!r})
+import bfn_codec
+from bfn_codec.container import read
+from make_rev6 import FILES
+torch.set_num_threads({threads})
+out = {{}}
+for name in sorted(FILES):
+    blob = open({golden!r} + "/" + name + ".bfn", "rb").read()
+    x = np.load({golden!r} + "/" + name + ".npy")
+    ok = bool(np.array_equal(bfn_codec.decompress(blob), x))
+    again = bfn_codec.compress(x, model=FILES[name][0], mode="bfn", portable=True)
+    out[name] = [ok, read(again)[1] == read(blob)[1]]
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("setting", sorted(SETTINGS))
+def test_files_decode_and_reencode_identically_under_other_kernels(setting):
+    env_changes, threads = SETTINGS[setting]
+    env = dict(os.environ, **env_changes)
+    res = subprocess.run([sys.executable, "-c", _CHILD.format(golden=GOLDEN, threads=threads)],
+                         env=env, capture_output=True, text=True, timeout=900)
+    assert res.returncode == 0, res.stderr[-2000:]
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert out == {name: [True, True] for name in FILES}, out
+
+
+def test_integer_outputs_agree_across_kernels_and_batch_splits():
+    """The revision-6 network call itself: the same output integers from the float64
+    convolution, the unfold + matmul path and float32 pieces, whole batch or one item at a time."""
+    from bfn_codec.models import load_model, portable_model
+
+    pm = portable_model(load_model("fmnist"))
+    x = _sample("rev6-fmnist-6")[1][:3].reshape(3, -1).astype(np.float64)
+    S = (x[..., None] / 127.5 - 1.0) * 40.0 + np.random.default_rng(0).normal(0, 7, x.shape + (1,))
+    outs = []
+    for kernel in ("conv2d", "unfold", "float32"):
+        pm.inet.kernel = kernel
+        outs.append(pm.params_exact(S, 0.37).tobytes())
+        outs.append(b"".join(pm.params_exact(S[i:i + 1], 0.37).tobytes() for i in range(3)))
+    pm.inet.kernel = "conv2d"
+    assert len(set(outs)) == 1
