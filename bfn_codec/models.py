@@ -178,6 +178,8 @@ class NetworkModel:
         save_file(state, str(tmp))
         os.replace(tmp, directory / "model.safetensors")
         self.weights_sha256 = sha256_file(directory / "model.safetensors")
+        if self.integer and self.integer.get("weights_sha256") != self.weights_sha256:
+            self.integer = None  # calibrated for other weights: `bfn-codec calibrate` again
         cfg = self.config()
         cfg["weights_sha256"] = self.weights_sha256
         write_json_atomic(directory / "config.json", cfg)

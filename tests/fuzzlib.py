@@ -35,6 +35,25 @@ def discretised_sample_files():
     return model, [(chain, x)]
 
 
+def portable_sample_files():
+    """The same kind of file written with the portable arithmetic (coder revision 6): the small
+    network calibrated for integer inference, so escapes, windows and integer frequencies are
+    all on the decoder's path."""
+    from conftest import tiny_network
+
+    from bfn_codec.models import integer_config
+    from bfn_codec.portable import power_times
+
+    flow = make_flow({"data_type": "discretised", "K": 256, "sigma1": 1e-3})
+    model = tiny_network(flow, scale=0.05)
+    rng = np.random.default_rng(2)
+    x = rng.integers(0, 256, (12, 4, 4)).astype(np.uint8)
+    x[:4] = 0
+    model.integer = integer_config(model, x.reshape(12, -1), 6, power_times(6, 1.0))
+    chain = bfn_codec.compress(x, model=model, steps=6, mode="bfn", portable=True)
+    return model, [(chain, x)]
+
+
 def with_crc(body: bytes) -> bytes:
     return body + struct.pack("<I", zlib.crc32(body) & 0xFFFFFFFF)
 

@@ -16,7 +16,7 @@ from bfn_codec.api import compress_with_stats
 from bfn_codec.environment import CODER_REVISION, environment
 from bfn_codec.container import MAGIC, FormatError, Header, _rle, environment_digest, read, write
 
-from fuzzlib import check_one, discretised_sample_files, mutate, sample_files, with_crc
+from fuzzlib import check_one, discretised_sample_files, mutate, portable_sample_files, sample_files, with_crc
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -27,10 +27,12 @@ def files():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["binary-oracle", "discretised-windows"])
+@pytest.mark.parametrize("kind", ["binary-oracle", "discretised-windows", "portable"])
 def test_fuzz_fixed_seed(files, kind):
     """Thousands of mutated files: each ends in a FormatError or the exact original data."""
-    model, samples = files if kind == "binary-oracle" else discretised_sample_files()
+    model, samples = {"binary-oracle": lambda: files, "discretised-windows": discretised_sample_files,
+                      "portable": portable_sample_files}[kind]()
+    assert read(samples[0][0])[0].coder_revision == (6 if kind == "portable" else CODER_REVISION)
     rng = np.random.default_rng(12345)
     failures, cases = [], 0
     mutations = 1200 if kind == "binary-oracle" else 1000

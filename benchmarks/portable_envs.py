@@ -1,0 +1,68 @@
+"""Revision-6 files across package versions: decode the golden files (tests/golden/rev6-*) and
+re-encode their data in a fresh virtual environment with other numpy / torch versions, and
+compare with the committed bytes. (tests/test_portable.py does the same across kernel settings
+within one environment; package versions need their own environments, so this is a benchmark.)
+
+    python3 benchmarks/portable_envs.py --numpy 1.26.4
+    python3 benchmarks/portable_envs.py --torch 2.12.0
+
+Writes results/portable-envs-both-rev6.json (one entry per environment tried, merged with the
+entries already there).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from result_names import result_path, write_result  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+GOLDEN = os.path.join(ROOT, "tests", "golden")
+CHILD = """
+import json, sys, numpy as np, torch, constriction, importlib.metadata as md
+sys.path.insert(0, {golden!r})
+import bfn_codec
+from bfn_codec.container import read
+from make_rev6 import FILES
+torch.set_num_threads(1)
+out = {{"numpy": np.__version__, "torch": torch.__version__, "constriction": md.version("constriction"), "files": {{}}}}
+for name in sorted(FILES):
+    blob = open({golden!r} + "/" + name + ".bfn", "rb").read()
+    x = np.load({golden!r} + "/" + name + ".npy")
+    decoded = bool(np.array_equal(bfn_codec.decompress(blob), x))
+    again = bfn_codec.compress(x, model=FILES[name][0], mode="bfn", portable=True)
+    out["files"][name] = {{"decoded": decoded, "same_stream": read(again)[1] == read(blob)[1]}}
+print(json.dumps(out))
+"""
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--numpy", default=None, help="numpy version for the environment")
+    ap.add_argument("--torch", default="2.13.0", help="torch version for the environment")
+    ap.add_argument("--out", default=result_path("portable-envs", "both", "rev6"))
+    args = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory() as d:
+        venv = os.path.join(d, "venv")
+        subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+        py = os.path.join(venv, "bin", "python")
+        pins = [f"torch=={args.torch}"] + ([f"numpy=={args.numpy}"] if args.numpy else [])
+        subprocess.run([py, "-m", "pip", "install", "-q", *pins], check=True)
+        subprocess.run([py, "-m", "pip", "install", "-q", "-e", ROOT, *pins], check=True)
+        res = subprocess.run([py, "-c", CHILD.format(golden=GOLDEN)], capture_output=True, text=True, cwd=d)
+        if res.returncode:
+            raise SystemExit(res.stderr[-3000:])
+        entry = json.loads(res.stdout.strip().splitlines()[-1])
+    print(entry)
+    data = json.load(open(args.out)) if os.path.exists(args.out) else {"runs": []}
+    data["runs"] = [r for r in data["runs"] if (r["numpy"], r["torch"]) != (entry["numpy"], entry["torch"])] + [entry]
+    write_result(args.out, data)
+
+
+if __name__ == "__main__":
+    main()
