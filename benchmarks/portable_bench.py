@@ -5,8 +5,10 @@ the same test images compressed and decompressed with both, in one run, at the m
     python3 benchmarks/portable_bench.py --model fmnist --limit 200 --threads 2
 
 Writes results/portable-<data>-<weights8>-<images>.json: per arithmetic the file size, bits per
-value, the coder's overhead over the coded trajectories, encode and decode images/s (and the
-network's share of the time), plus the ratios portable / float. Both decodes are verified.
+value, the overhead over the coded trajectories (the whole file minus the seed's bytes, header
+and CRC included, against the recorded trajectory cost of the chain items), encode and decode
+images/s (and the network's share of the time), plus the ratios portable / float. Both decodes
+are verified.
 """
 from __future__ import annotations
 

@@ -4,7 +4,10 @@ compare with the committed bytes. (tests/test_portable.py does the same across k
 within one environment; package versions need their own environments, so this is a benchmark.)
 
     python3 benchmarks/portable_envs.py --numpy 1.26.4
-    python3 benchmarks/portable_envs.py --torch 2.12.0
+    python3 benchmarks/portable_envs.py --torch 2.12.0    # needs a CPU wheel of that version
+
+(On the development machine the only other torch wheels are CUDA builds, which do not import
+without their nvidia-* packages: libcudnn.so.9 missing; so only numpy was varied there.)
 
 Writes results/portable-envs-both-rev6.json (one entry per environment tried, merged with the
 entries already there).

@@ -266,7 +266,8 @@ def _check_environment(header: Header, device: str):
     if environment_digest(here) != header.environment_digest:
         written = header.environment or f"digest {header.environment_digest.hex()}"
         raise FormatError(f"environment differs from the encoder's ({written} vs {here}): decoding "
-                          "would not reproduce the data (see docs/format.md, 'Environment')")
+                          "would not reproduce the data (a revision-5 file, --arithmetic float; see "
+                          "docs/format.md, 'Arithmetic revisions')")
 
 
 # ----- the model's own code length -------------------------------------------------------------

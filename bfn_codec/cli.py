@@ -475,7 +475,7 @@ def info(inputs, as_json, estimate, model_spec, threads):
 def _info_files(inputs, as_json, estimate, model_spec, threads):
     from .container import read
     from .files import read_input_bytes
-    from .environment import PORTABLE_REVISION
+    from .revisions import PORTABLE_REVISION
     from .zoo import bundled_model_for
 
     _set_threads(threads)

@@ -198,14 +198,9 @@ class ChainCoder:
     # ----- model calls -------------------------------------------------------------------------
     def _model_call(self, j: np.ndarray | None, i: int, B: int, window: bool):
         """One network call at S_i (S_0 = 0), timed: (lo, table), see ``_weights``."""
-        D, c = self.model.D, self.flow.stat_dim
-        S = torch.zeros(B, D, c, dtype=F64) if j is None else torch.from_numpy(j.astype(np.float64) * self.plan.delta[i])
         t0 = time.perf_counter()
         trunk0 = self.model.trunk_seconds
-        if window:
-            lo, probs = self.model.output_window(S, float(self.plan.times[i]), WINDOW_Z)
-        else:
-            lo, probs = None, self.model.output_probs(S, float(self.plan.times[i]))
+        lo, probs = self._outputs(j, i, B, window)
         self.network_seconds += time.perf_counter() - t0
         self.trunk_seconds += self.model.trunk_seconds - trunk0
         self.network_calls += 1
@@ -213,14 +208,20 @@ class ChainCoder:
             raise RangeError("the model produced non-finite probabilities")
         return lo, probs
 
+    def _outputs(self, j, i, B, window):
+        D, c = self.model.D, self.flow.stat_dim
+        S = torch.zeros(B, D, c, dtype=F64) if j is None else torch.from_numpy(j.astype(np.float64) * self.plan.delta[i])
+        if window:
+            return self.model.output_window(S, float(self.plan.times[i]), WINDOW_Z)
+        return None, self.model.output_probs(S, float(self.plan.times[i]))
+
     def batch_work(self, largest: int):
         """The relative cost of coding a batch of B items, as a function of B, for progress
         ETAs: one network call timed at B = 1 and at B = ``largest`` (after a warm-up call),
         interpolated linearly. Not counted in the coding statistics."""
         def seconds(B):
-            S = torch.zeros(B, self.model.D, self.flow.stat_dim, dtype=F64)
             t0 = time.perf_counter()
-            self.model.output_probs(S, float(self.plan.times[0]))
+            self._outputs(None, 0, B, False)
             return time.perf_counter() - t0
 
         seconds(1)
@@ -465,30 +466,9 @@ class PortableChainCoder(ChainCoder):
     decodes to the same bits on any machine. ``model`` is a PortableModel; the plan must come
     from ``make_plan(..., exact=True)``."""
 
-    def _model_call(self, j, i, B, window):
-        D, c = self.model.D, self.flow.stat_dim
-        S = np.zeros((B, D, c)) if j is None else j * self.plan.delta[i]
-        t0 = time.perf_counter()
-        trunk0 = self.model.trunk_seconds
-        lo, probs = self.model.output_window_exact(S, float(self.plan.times[i]), WINDOW_Z if window else None)
-        self.network_seconds += time.perf_counter() - t0
-        self.trunk_seconds += self.model.trunk_seconds - trunk0
-        self.network_calls += 1
-        if not np.all(np.isfinite(probs)):
-            raise RangeError("the model produced non-finite probabilities")
-        return lo, probs
-
-    def batch_work(self, largest: int):
-        def seconds(B):
-            S = np.zeros((B, self.model.D, self.flow.stat_dim))
-            t0 = time.perf_counter()
-            self.model.output_window_exact(S, float(self.plan.times[0]), None)
-            return time.perf_counter() - t0
-
-        one = seconds(1)
-        many = seconds(largest) if largest > 1 else one
-        slope = max(0.0, (many - one) / max(1, largest - 1))
-        return lambda B: max(one - slope, 0.0) + slope * B
+    def _outputs(self, j, i, B, window):
+        S = np.zeros((B, self.model.D, self.flow.stat_dim)) if j is None else j * self.plan.delta[i]
+        return self.model.output_window_exact(S, float(self.plan.times[i]), WINDOW_Z if window else None)
 
     def _posterior(self, j_i, j_prev, i, w, lo=None):
         """``ChainCoder._posterior`` in the portable arithmetic (portable.posterior_1d /

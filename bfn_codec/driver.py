@@ -175,7 +175,7 @@ def decode_items(header, payload: bytes, chain, progress: bool, stats: dict) -> 
             # change the network's last bits: the commonest cause of this error on intact files.
             raise FormatError(f"corrupt stream ({e}), or one written on a machine whose network outputs "
                               "differ from this one's (another CPU instruction set: docs/format.md, "
-                              "'Environment')") from None
+                              "'Arithmetic revisions')") from None
         except BaseException as e:  # constriction panics derive from BaseException
             if isinstance(e, (KeyboardInterrupt, SystemExit, FormatError)):
                 raise

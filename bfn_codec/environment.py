@@ -1,13 +1,16 @@
 """What a decoder must share with the encoder to reproduce its probabilities: the coder's
 arithmetic revision, the package versions, the device, the thread count, deterministic kernels.
 A chain-mode file records the revision, the thread count and a digest of the rest
-(docs/format.md, 'Environment')."""
+(docs/format.md, 'Arithmetic revisions and the environment'); revision 6 files record them
+for information only."""
 from __future__ import annotations
 
 import contextlib
 
 import numpy as np
 import torch
+
+from .revisions import CODER_REVISION, PORTABLE_REVISION  # noqa: F401 - re-exported
 
 
 def _version(package: str) -> str:
@@ -17,19 +20,6 @@ def _version(package: str) -> str:
         return version(package)
     except PackageNotFoundError:  # pragma: no cover
         return "unknown"
-
-
-# Revision of the coder's arithmetic (tables, posteriors, grids). Any change that alters a
-# single probability makes older files undecodable, so files record it.
-# 1: exact bin-mass posteriors (0.1.0, first files); 2: Sheppard-corrected posteriors and the
-# one-pass discretised table; 3: discretised tails with erfc instead of ndtr (ndtr(-z) was 0
-# beyond z ~ 9 in float64); 4: receiver weights of discretised data on a window of bins
-# (coder.WINDOW_Z); 5: supports of +-5 instead of +-10 std (coder.DEFAULT_TAIL).
-CODER_REVISION = 5
-# 6: the portable arithmetic (portable.py): the integer network and exact functions, the same
-# probabilities on every machine; its decoder needs no matching environment, and it is kept
-# unchanged in every later release (tests/golden holds files that prove it).
-PORTABLE_REVISION = 6
 
 
 def environment(device: str = "cpu") -> str:

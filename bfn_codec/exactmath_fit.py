@@ -21,34 +21,22 @@ def erfc_table(degree: int = ERFC_DEGREE, intervals=ERFC_INTERVALS) -> list[list
 
     with mp.workdps(60):
         N = degree + 1
-        nodes = [mp.cos(mp.pi * (k + mp.mpf(1) / 2) / N) for k in range(N)]
-        # T_j in the monomial basis: T_0 = 1, T_1 = u, T_{j+1} = 2u T_j - T_{j-1}
-        T = [[mp.mpf(1)], [mp.mpf(0), mp.mpf(1)]]
-        for j in range(2, N):
-            t = [mp.mpf(0)] * (j + 1)
-            for i, v in enumerate(T[-1]):
-                t[i + 1] += 2 * v
-            for i, v in enumerate(T[-2]):
-                t[i] -= v
-            T.append(t)
         table = []
         for a, b in intervals:
             a, b = mp.mpf(a), mp.mpf(b)
             values = []
-            for u in nodes:
+            for u in _nodes(N):
                 x = (b - a) / 2 * u + (a + b) / 2
                 values.append(mp.erfc(x) * mp.exp(x * x))
-            cheb = [2 * mp.fsum(values[k] * mp.cos(mp.pi * j * (k + mp.mpf(1) / 2) / N) for k in range(N)) / N
-                    for j in range(N)]
-            cheb[0] /= 2
-            mono = [mp.mpf(0)] * N
-            for j in range(N):
-                for i, v in enumerate(T[j]):
-                    mono[i] += cheb[j] * v
-            table.append([float(c) for c in mono])
+            table.append(_monomials(_chebyshev(values, N), N))
         return table
 
 
+def _nodes(N):
+    """The N Chebyshev nodes cos(pi (k + 1/2) / N) on [-1, 1]."""
+    import mpmath as mp
+
+    return [mp.cos(mp.pi * (k + mp.mpf(1) / 2) / N) for k in range(N)]
 
 
 ERFC_FAST_DEGREE = 16  # measured: erfc_fast's relative error <= 1.6e-11 where erfc >= 1e-300
@@ -62,9 +50,8 @@ def erfc_fast_table(degree: int = ERFC_FAST_DEGREE) -> list[float]:
 
     with mp.workdps(60):
         N = degree + 1
-        nodes = [mp.cos(mp.pi * (k + mp.mpf(1) / 2) / N) for k in range(N)]
         values = []
-        for u in nodes:
+        for u in _nodes(N):
             t = (u + 1) / 2
             x = 2 * (1 / t - 1)
             values.append(mp.log(mp.erfc(x) / t) + x * x)
@@ -84,6 +71,7 @@ def _monomials(cheb, N):
     """sum_j cheb[j] T_j(u) in the monomial basis, rounded once per coefficient."""
     import mpmath as mp
 
+    # T_j in the monomial basis: T_0 = 1, T_1 = u, T_{j+1} = 2u T_j - T_{j-1}
     T = [[mp.mpf(1)], [mp.mpf(0), mp.mpf(1)]]
     for j in range(2, N):
         t = [mp.mpf(0)] * (j + 1)
