@@ -141,6 +141,31 @@ def test_trained_tiny_model_roundtrip(tiny_run, npy_data):
     assert np.array_equal(bfn_codec.decompress(blob, model=tiny_run), x)
 
 
+def test_calibrate_makes_a_trained_model_write_portable_files(tiny_run, npy_data, tmp_path):
+    """Your own model: revision 5 files until `bfn-codec calibrate`, revision 6 after it; the
+    calibration records the weights it is for, and retraining (new weights) drops it."""
+    import shutil
+
+    from bfn_codec.container import read
+
+    run = tmp_path / "mine"
+    shutil.copytree(tiny_run, run)
+    x = np.load(npy_data)[:200]
+    assert read(bfn_codec.compress(x, model=str(run), steps=8, mode="bfn"))[0].coder_revision == 5
+    res = CliRunner().invoke(main, ["calibrate", str(run), "--dataset", f"npy:{npy_data}", "--items", "16"])
+    assert res.exit_code == 0, res.output
+    cal = json.loads((run / "config.json").read_text())["integer"]
+    assert cal["weights_sha256"] == load_model(str(run)).weights_sha256 and "calibrate" in cal["command"]
+    blob = bfn_codec.compress(x, model=str(run), steps=8, mode="bfn")
+    assert read(blob)[0].coder_revision == 6
+    assert np.array_equal(bfn_codec.decompress(blob, model=str(run)), x)
+    model = load_model(str(run))
+    with torch.no_grad():
+        model.net.conv_out.bias.add_(0.01)
+    model.save(run)
+    assert "integer" not in json.loads((run / "config.json").read_text())
+
+
 def test_validation_split_is_deterministic():
     a, b = validation_split(1000)
     c, d = validation_split(1000)
@@ -169,7 +194,8 @@ def test_unknown_model_lists_the_available_ones():
 
 
 # ----- command line ----------------------------------------------------------------------------
-COMMANDS = ["train", "loss", "sample", "compress", "decompress", "info", "test", "models", "bundle", "demo"]
+COMMANDS = ["train", "loss", "sample", "compress", "decompress", "info", "test", "models", "bundle", "demo",
+            "calibrate"]
 
 
 @pytest.mark.parametrize("cmd", COMMANDS)
