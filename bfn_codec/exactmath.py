@@ -109,14 +109,19 @@ def exp(x) -> np.ndarray:
     Out-of-range inputs are clamped for the arithmetic and their results replaced after it, so
     every element goes through the same operations (no masked copies: 4x faster)."""
     x = _f64(x)
-    nan = np.isnan(x)
-    v = np.clip(np.where(nan, 0.0, x), -746.0, 710.0)
+    # inputs all in range (and no NaN, which fails both comparisons) skip the clamping and the
+    # replacements, which would leave every element unchanged
+    plain = x.size > 0 and -745.1332191019412 <= x.min() and x.max() <= 709.782712893384
+    nan = None if plain else np.isnan(x)
+    v = x if plain else np.clip(np.where(nan, 0.0, x), -746.0, 710.0)
     k = np.rint(v * INV_LN2)
     r = (v - k * LN2_HI) - k * LN2_LO
     # e^r = 1 + (r + r^2 (1/2 + r/6 + ...)): the small part is summed before the 1, so only the
     # last addition rounds at the result's scale
     with np.errstate(over="ignore", under="ignore"):  # the clamped ends; replaced below
         out = _times_pow2(1.0 + (r + r * r * _horner(EXP_C[2:], r)), k.astype(np.int64))
+    if plain:
+        return out
     out = np.where(x > 709.782712893384, np.inf, out)
     out = np.where(x < -745.1332191019412, 0.0, out)
     return np.where(nan, np.nan, out)
