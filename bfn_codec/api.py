@@ -22,7 +22,7 @@ from .container import (DATA_HASH_BYTES, MAX_BATCH, MAX_TABLE_ENTRIES, FormatErr
 from .driver import decode_items, encode_chain
 from .environment import CODER_REVISION, PORTABLE_REVISION, deterministic, environment
 from .models import PortableModel, has_portable_form, load_model, portable_model
-from .zoo import ModelError, available_models, bundled_model_for
+from .zoo import ModelError, available_models, bundled_model_for, portable_identity
 from .seed import seed_bytes
 from .version import __version__
 
@@ -162,6 +162,7 @@ def compress_with_stats(array, model=None, *, steps: int | None = None, r: float
     if portable and mode != "fallback":
         portable_model(model)  # a clear ModelError if the model has no integer calibration
         header.coder_revision = PORTABLE_REVISION
+        header.model_hash = model_identity(model, PORTABLE_REVISION)
     chain = chain_coder(model, header.coder_revision, steps, r, grid_power)
     chain.measure_trajectory = bool(trajectory)
     # the decoder refuses batches whose [B, D, K] tables exceed MAX_TABLE_ENTRIES (container.py)
@@ -239,6 +240,15 @@ def chain_coder(model, revision: int, steps: int, r: float, grid_power: float) -
     return ChainCoder(model, make_plan(model.flow, steps, r, times=power_times(steps, grid_power)))
 
 
+def model_identity(model, revision: int) -> bytes:
+    """The model hash a file of this coder revision records: the weights' SHA-256, or for
+    revision 6 the portable identity (weights and integer calibration, zoo.portable_identity);
+    b"" when there is none."""
+    if revision == PORTABLE_REVISION:
+        return portable_identity(model.weights_sha256, getattr(model, "integer", None)) or b""
+    return bytes.fromhex(model.weights_sha256) if model.weights_sha256 else b""
+
+
 def _model_for(header: Header, model, device: str):
     """The model that wrote a chain-mode file: ``model`` if given (checked against the file's
     weights hash), else the bundled model with that hash, else the model named in the file."""
@@ -249,10 +259,12 @@ def _model_for(header: Header, model, device: str):
                              f"which this build does not bundle (available: {', '.join(available_models())}); "
                              "pass the model with --model")
     model = resolve_model(model, device=device)
-    sha = bytes.fromhex(model.weights_sha256) if model.weights_sha256 else b"\0" * 32
+    sha = model_identity(model, header.coder_revision) or b"\0" * 32
     if sha[:len(header.model_hash)] != header.model_hash:
         written = f"{header.model_id!r} " if header.model_id else ""
-        raise FormatError(f"the file was written with model {written}(weights {header.model_hash.hex()[:12]}…), "
+        what = ("weights and integer calibration" if header.coder_revision == PORTABLE_REVISION
+                else "weights")
+        raise FormatError(f"the file was written with model {written}({what} {header.model_hash.hex()[:12]}…), "
                           f"not with {model.name!r} ({sha.hex()[:12]}…)")
     if model.flow.data_type != header.data_type or model.flow.K != header.K:
         raise FormatError("the model's data type does not match the file")

@@ -495,7 +495,8 @@ def _info_files(inputs, as_json, estimate, model_spec, threads):
                                    else "float: decodes only in the writer's environment"),
                        threads=h.threads, environment=h.environment or h.environment_digest.hex(),
                        batches=len(h.batches), largest_batch=max(h.batches))
-            if h.coder_revision == PORTABLE_REVISION:
+            if h.coder_revision == PORTABLE_REVISION:  # the hash covers weights and calibration
+                res["model_sha256_prefix"] += " (weights + integer calibration)"
                 res["environment"] += " (the writer's, for information)"
         res["achieved_bits_per_dim"] = 8 * len(blob) / dims if dims else None
         if h.batches:
@@ -657,7 +658,9 @@ def calibrate(checkpoint, dataset, items, seed, threads):
     step of the model's default time grid, for the first ITEMS training items; from these the
     fractional bits of the 12-bit activations are fixed (10-bit weights) and written to the
     checkpoint's config.json ("integer", with the weights' hash and this command). The weights
-    are not changed. A decoder never recalibrates: the file's model hash pins both."""
+    are not changed. A decoder never recalibrates: a portable file's model hash covers the
+    weights and the calibration, so calibrating again makes another model for such files
+    (keep the old config.json to decode files written before)."""
     from .api import codec_settings
     from .data import load_dataset
     from .models import integer_config, load_model, write_json_atomic

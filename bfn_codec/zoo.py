@@ -2,6 +2,7 @@
 Reading it needs no torch, so the command line can answer from a file's header at once."""
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -18,16 +19,32 @@ def available_models() -> list[str]:
     return sorted(p.name for p in ZOO_DIR.iterdir() if (p / "config.json").is_file())
 
 
-def bundled_model_for(weights_hash: bytes) -> str | None:
-    """The bundled model whose weights' SHA-256 starts with ``weights_hash`` (from its
-    config.json, without loading it), or None."""
-    if not weights_hash:
+def portable_identity(weights_sha256: str | None, integer: dict | None) -> bytes | None:
+    """What a revision-6 file records as its model (the header's model hash): the SHA-256 of
+    the weights' hash and the integer calibration, since both define its probabilities. A model
+    calibrated again is a different model for these files, refused by name instead of decoding
+    to a checksum error. None without a calibration for these weights."""
+    if not weights_sha256 or not integer or integer.get("weights_sha256") != weights_sha256:
+        return None
+    fields = {k: integer[k] for k in ("act_bits", "weight_bits", "input_bits", "scales")}
+    text = weights_sha256 + json.dumps(fields, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).digest()
+
+
+def bundled_model_for(model_hash: bytes) -> str | None:
+    """The bundled model whose weights' SHA-256, or whose portable identity (revision-6 files),
+    starts with ``model_hash`` (from its config.json, without loading it), or None."""
+    if not model_hash:
         return None
     for name in available_models():
         try:
-            sha = json.loads((ZOO_DIR / name / "config.json").read_text()).get("weights_sha256", "")
+            cfg = json.loads((ZOO_DIR / name / "config.json").read_text())
         except (OSError, ValueError):
             continue
-        if sha and bytes.fromhex(sha).startswith(weights_hash):
+        sha = cfg.get("weights_sha256", "")
+        if sha and bytes.fromhex(sha).startswith(model_hash):
+            return name
+        ident = portable_identity(sha, cfg.get("integer"))
+        if ident and ident.startswith(model_hash):
             return name
     return None

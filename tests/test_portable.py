@@ -113,6 +113,19 @@ def test_the_decoder_ignores_the_recorded_environment(monkeypatch):
         bfn_codec.decompress(blob5)
 
 
+def test_a_model_calibrated_again_is_refused_by_name_not_by_checksum():
+    """The file's model hash covers the weights and the integer calibration: a recalibrated
+    model (other scales, same weights) must not be taken for the one that wrote the file."""
+    from bfn_codec.models import load_model
+
+    blob = open(os.path.join(GOLDEN, "rev6-fmnist-6.bfn"), "rb").read()
+    model = load_model("fmnist")
+    model.integer = dict(model.integer, scales={**model.integer["scales"], "conv_in": model.integer["scales"]["conv_in"] + 1})
+    with pytest.raises(FormatError, match="weights and integer calibration"):
+        bfn_codec.decompress(blob, model=model)
+    assert read(blob)[0].model_hash != bytes.fromhex(model.weights_sha256)[:8]  # not the weights alone
+
+
 def test_models_without_an_integer_calibration_code_with_revision_5_or_say_why(tmp_path):
     from bfn_codec.models import load_model
     from bfn_codec.zoo import ModelError
