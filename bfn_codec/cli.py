@@ -672,7 +672,8 @@ def calibrate(checkpoint, dataset, items, seed, threads):
     _check_match(model, data)
     steps, _, grid_power = codec_settings(model)
     cal = integer_config(model, data.images[:items], steps, power_times(steps, grid_power), seed=seed)
-    cal["command"] = "bfn-codec " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    cal["command"] = shlex.join(["bfn-codec", "calibrate", str(checkpoint), "--dataset", dataset,
+                                 "--items", str(items), "--seed", str(seed)])
     from pathlib import Path
 
     path = Path(checkpoint) / "config.json"
