@@ -9,7 +9,6 @@ import sys
 import constriction
 import numpy as np
 import pytest
-import torch
 
 import bfn_codec
 from bfn_codec import portable
