@@ -489,8 +489,17 @@ def portable_section() -> list[str]:
                     f"{f['encode_images_per_s']:.2f} / {f['decode_images_per_s']:.2f} | "
                     f"**{p['encode_images_per_s']:.2f} / {p['decode_images_per_s']:.2f}** | "
                     f"{q['encode_speed']:.2f}x / {q['decode_speed']:.2f}x | {data['threads']} | `{os.path.basename(path)}` |")
+    steps = []
+    for path in sorted(glob.glob(os.path.join(RESULTS, "portable-steps-*.json"))):
+        data = load(os.path.basename(path))
+        by_n = {}
+        for r in data["rows"]:
+            by_n.setdefault(r["steps"], {})[r["arithmetic"]] = r
+        for n, pair in sorted(by_n.items()):
+            cells = [f"{pair[a]['overhead_percent']:+.2f}%" if a in pair else "–" for a in ("float", "portable")]
+            steps.append(f"| {data['model']} | {data['images']} | {n} | {cells[0]} | **{cells[1]}** | `{os.path.basename(path)}` |")
     envs = load("portable-envs-both-rev6.json") if os.path.exists(os.path.join(RESULTS, "portable-envs-both-rev6.json")) else None
-    if not rows and not envs:
+    if not rows and not envs and not steps:
         return []
     out = ["### Portable files (`benchmarks/portable_bench.py`)", "",
            "Coder revision 6 (the default: files decode on any machine, docs/design.md §15) against "
@@ -500,6 +509,12 @@ def portable_section() -> list[str]:
            "| model | images | float bits/pixel | portable bits/pixel | size change | float images/s | "
            "portable images/s | speed ratio | threads | file |",
            "|---|---|---|---|---|---|---|---|---|---|", *rows, ""]
+    if steps:
+        out += ["The chain's bits (payload without the seed) over the trajectory cost the encoder recorded, "
+                "against n, same images per row (`benchmarks/portable_steps.py`; a handful of chain items, "
+                "so read the differences between n, not the last digit):", "",
+                "| model | images | n | float overhead | portable overhead | file |",
+                "|---|---|---|---|---|---|", *steps, ""]
     if envs:
         for run in envs["runs"]:
             ok = all(v["decoded"] and v["same_stream"] for v in run["files"].values())
