@@ -47,18 +47,24 @@ def run(model, x, portable: bool) -> dict:
             "encode_network_seconds": enc.get("network_seconds"), "decode_network_seconds": dec.get("network_seconds")}
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def model_and_test_images(doc: str, limit: int, argv=None, extra=None):
+    """The options both portable benchmarks share (--model, --limit, --threads, --out, plus
+    ``extra(parser)``), parsed; then (args, the bundled model, its first ``--limit`` test images)."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument("--model", default="fmnist-binary", choices=["fmnist-binary", "fmnist"])
-    ap.add_argument("--limit", type=int, default=200, help="test images (the first N)")
+    ap.add_argument("--limit", type=int, default=limit, help="test images (the first N)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=None)
+    if extra:
+        extra(ap)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    model = load_model(args.model)
     x = load_fmnist("test")[: args.limit]
-    if args.model == "fmnist-binary":
-        x = binarise(x)
+    return args, load_model(args.model), binarise(x) if args.model == "fmnist-binary" else x
+
+
+def main(argv=None):
+    args, model, x = model_and_test_images(__doc__, 200, argv)
     res = {"model": args.model, "model_sha256": model.weights_sha256, "images": len(x), "threads": args.threads}
     for name, portable in (("float", False), ("portable", True)):
         res[name] = run(model, x, portable)

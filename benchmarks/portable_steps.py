@@ -11,35 +11,22 @@ Writes results/portable-steps-<data>-<weights8>-<images>.json.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
 
-import torch
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from result_names import data_token, result_path, write_result, weights8  # noqa: E402
 
+from portable_bench import model_and_test_images  # noqa: E402
+
 from bfn_codec.api import compress_with_stats  # noqa: E402
 from bfn_codec.container import read  # noqa: E402
-from bfn_codec.data import binarise, load_fmnist  # noqa: E402
-from bfn_codec.models import load_model  # noqa: E402
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default="fmnist-binary", choices=["fmnist-binary", "fmnist"])
-    ap.add_argument("--limit", type=int, default=96)
-    ap.add_argument("--steps", type=int, nargs="+", default=[25, 100, 500])
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--out", default=None)
-    args = ap.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    model = load_model(args.model)
-    x = load_fmnist("test")[: args.limit]
-    if args.model == "fmnist-binary":
-        x = binarise(x)
+    args, model, x = model_and_test_images(
+        __doc__, 96, argv, lambda ap: ap.add_argument("--steps", type=int, nargs="+", default=[25, 100, 500]))
     rows = []
     for n in args.steps:
         for name, portable in (("float", False), ("portable", True)):
