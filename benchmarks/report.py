@@ -475,8 +475,9 @@ def integer_ptq_section() -> list[str]:
             "|---|---|---|---|---|---|---|---|---|---|---|", *rows, ""]
 
 
-def portable_section() -> list[str]:
-    """Portable (coder revision 6) against float (revision 5) arithmetic, same images, one run."""
+def portable_section(full: bool = True) -> list[str]:
+    """Portable (coder revision 6) against float (revision 5) arithmetic, same images, one run;
+    ``full`` adds the overhead-against-n table and the package-version checks (REPORT.md only)."""
     rows = []
     for path in sorted(glob.glob(os.path.join(RESULTS, "portable-*.json"))):
         data = load(os.path.basename(path))
@@ -509,6 +510,9 @@ def portable_section() -> list[str]:
            "| model | images | float bits/pixel | portable bits/pixel | size change | float images/s | "
            "portable images/s | speed ratio | threads | file |",
            "|---|---|---|---|---|---|---|---|---|---|", *rows, ""]
+    if not full:
+        return out + ["The overhead against n and the checks across package versions are in "
+                      "[benchmarks/results/REPORT.md](benchmarks/results/REPORT.md).", ""]
     if steps:
         out += ["The chain's bits (payload without the seed) over the trajectory cost the encoder recorded, "
                 "against n, same images per row (`benchmarks/portable_steps.py`; a handful of chain items, "
@@ -555,7 +559,7 @@ def report_text() -> str:
 
 def readme_block() -> str:
     """README.md between the markers: the headline, the small-files table, one plot, links."""
-    body = [START, "", *headline_section(), *portable_section(), *small_files_section()]
+    body = [START, "", *headline_section(), *portable_section(full=False), *small_files_section()]
     if os.path.exists(os.path.join(RESULTS, BITS_PLOT)):
         body += [f"![bits per pixel](benchmarks/results/{BITS_PLOT})", ""]
     body += ["Everything else (the table and plots against every classical codec, steps curves, "

@@ -159,11 +159,12 @@ def compress_with_stats(array, model=None, *, steps: int | None = None, r: float
                     environment_digest=environment_digest(environment(device)))
     if portable is None:
         portable = has_portable_form(model)
+    coded = model
     if portable and mode != "fallback":
-        portable_model(model)  # a clear ModelError if the model has no integer calibration
+        coded = portable_model(model)  # a clear ModelError if the model has no integer calibration
         header.coder_revision = PORTABLE_REVISION
         header.model_hash = model_identity(model, PORTABLE_REVISION)
-    chain = chain_coder(model, header.coder_revision, steps, r, grid_power)
+    chain = chain_coder(coded, header.coder_revision, steps, r, grid_power)
     chain.measure_trajectory = bool(trajectory)
     # the decoder refuses batches whose [B, D, K] tables exceed MAX_TABLE_ENTRIES (container.py)
     batch_size = max(1, min(int(batch_size), MAX_BATCH, MAX_TABLE_ENTRIES // (max(flat.shape[1], 1) * flow.K)))
