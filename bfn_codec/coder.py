@@ -28,7 +28,7 @@ import constriction
 import numpy as np
 import torch
 
-from . import portable
+from . import exactmath, portable
 from .chain import F64
 
 Categorical = constriction.stream.model.Categorical
@@ -467,6 +467,9 @@ class PortableChainCoder(ChainCoder):
     from ``make_plan(..., exact=True)``."""
 
     def _outputs(self, j, i, B, window):
+        # the exact elementwise functions of this step (bin masses, posteriors) share the
+        # network's thread budget: their chunks give the same bits on any number of threads
+        exactmath.set_threads(torch.get_num_threads())
         S = np.zeros((B, self.model.D, self.flow.stat_dim)) if j is None else j * self.plan.delta[i]
         return self.model.output_window_exact(S, float(self.plan.times[i]), WINDOW_Z if window else None)
 

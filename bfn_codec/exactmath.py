@@ -22,6 +22,7 @@ modulo pi/2 with pi/2 in three parts and their Taylor polynomials on [-pi/4, pi/
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
 from math import factorial
 
@@ -78,10 +79,12 @@ ERFC_FAST_P = np.array([float.fromhex(c) for c in (
 
 
 def _horner(coefs, x):
-    """sum_k coefs[k] x^k, highest power first: one multiply and one add per coefficient."""
+    """sum_k coefs[k] x^k, highest power first: one multiply and one add per coefficient
+    (in place: the same operations without a new array per step, twice as fast)."""
     p = np.full_like(x, coefs[-1])
     for c in coefs[-2::-1]:
-        p = p * x + c
+        p *= x
+        p += c
     return p
 
 
@@ -99,16 +102,51 @@ def _times_pow2(y: np.ndarray, k: np.ndarray) -> np.ndarray:
     keeps y 2^(k//2) normal, so only the second multiplication can round (into the subnormals),
     and a correctly rounded product is ldexp's result. Several times faster than np.ldexp."""
     half = k >> 1
-    return (y * _pow2(half)) * _pow2(k - half)
+    y = y * _pow2(half)
+    y *= _pow2(k - half)
+    return y
+
+
+# ----- threads: exp and erfc_fast are elementwise, so chunks of a large array can run on
+# several threads (numpy releases the GIL inside its loops) and give the same bits
+PARALLEL_MIN = 1 << 15  # elements below which one thread is faster
+_threads = 1
+_pool: ThreadPoolExecutor | None = None
+
+
+def set_threads(n: int) -> None:
+    """Threads for large arrays in ``exp`` and ``erfc_fast`` (the caller's thread budget)."""
+    global _threads, _pool
+    n = max(1, int(n))
+    if n != _threads and _pool is not None:
+        _pool.shutdown(wait=False)
+        _pool = None
+    _threads = n
+
+
+def _elementwise(fn, x: np.ndarray) -> np.ndarray:
+    """fn(x) for an elementwise fn, over ``_threads`` chunks when x is large."""
+    global _pool
+    n = _threads
+    if n <= 1 or x.size < PARALLEL_MIN:
+        return fn(x)
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="exactmath")
+    parts = list(_pool.map(fn, np.array_split(x.reshape(-1), n)))
+    return np.concatenate(parts).reshape(x.shape)
 
 
 def exp(x) -> np.ndarray:
+    """e^x (``_exp``, on several threads for large arrays)."""
+    return _elementwise(_exp, _f64(x))
+
+
+def _exp(x: np.ndarray) -> np.ndarray:
     """e^x. Reduction x = k ln 2 + r, |r| <= ln 2 / 2: k * LN2_HI is exact and x - k * LN2_HI
     too (the two are within a factor of 2 of each other or r is tiny), so r carries x's error
     only; e^r by its Taylor polynomial to r^13 (the next term < 2^-57 relative); 2^k by ldexp.
     Out-of-range inputs are clamped for the arithmetic and their results replaced after it, so
     every element goes through the same operations (no masked copies: 4x faster)."""
-    x = _f64(x)
     # inputs all in range (and no NaN, which fails both comparisons) skip the clamping and the
     # replacements, which would leave every element unchanged
     plain = x.size > 0 and -745.1332191019412 <= x.min() and x.max() <= 709.782712893384
@@ -117,9 +155,13 @@ def exp(x) -> np.ndarray:
     k = np.rint(v * INV_LN2)
     r = (v - k * LN2_HI) - k * LN2_LO
     # e^r = 1 + (r + r^2 (1/2 + r/6 + ...)): the small part is summed before the 1, so only the
-    # last addition rounds at the result's scale
+    # last addition rounds at the result's scale (computed in place: the same operations)
     with np.errstate(over="ignore", under="ignore"):  # the clamped ends; replaced below
-        out = _times_pow2(1.0 + (r + r * r * _horner(EXP_C[2:], r)), k.astype(np.int64))
+        p = r * r
+        p *= _horner(EXP_C[2:], r)
+        p += r
+        p += 1.0
+        out = _times_pow2(p, k.astype(np.int64))
     if plain:
         return out
     out = np.where(x > 709.782712893384, np.inf, out)
@@ -207,13 +249,26 @@ def erfc_fast(x) -> np.ndarray:
     cost: one polynomial for the whole half-line, erfc(x) = t exp(-x^2 + P(2t - 1)) with
     t = 1 / (1 + x/2) (exactmath_fit.erfc_fast_table), erfc(-x) = 2 - erfc(x). Enough for
     probabilities that are quantised to 2^-24 (the coder's tables): what matters there is that
-    the bits are the same everywhere, which the fixed sequence of IEEE operations guarantees."""
-    x = _f64(x)
+    the bits are the same everywhere, which the fixed sequence of IEEE operations guarantees.
+    Large arrays run on ``set_threads`` threads."""
+    return _elementwise(_erfc_fast, _f64(x))
+
+
+def _erfc_fast(x: np.ndarray) -> np.ndarray:
     a = np.abs(x)
-    t = 1.0 / (1.0 + 0.5 * a)
+    t = 0.5 * a
+    t += 1.0
+    np.divide(1.0, t, out=t)  # t = 1 / (1 + x/2)
+    u = 2.0 * t
+    u -= 1.0
     with np.errstate(under="ignore"):
-        out = t * exp(_horner(ERFC_FAST_P, 2.0 * t - 1.0) - a * a)
-    return np.where(x < 0, 2.0 - out, out)
+        p = _horner(ERFC_FAST_P, u)
+        a *= a
+        p -= a
+        out = _exp(p)
+        out *= t
+    np.subtract(2.0, out, out=out, where=x < 0)
+    return out
 
 
 def _reduce_quadrant(x):

@@ -1,4 +1,4 @@
-"""Integer inference for the U-Net (experimental; issue #20 item 1, not used by the codec yet).
+"""Integer inference for the U-Net: the network of coder revision 6 (models.PortableModel).
 
 A float network's last bits depend on the kernels that run it (instruction set, thread count,
 device), and one changed bit desynchronises the entropy coder. Integers do not: a sum of
@@ -8,24 +8,27 @@ a tensor of integers q with a power-of-two scale (the real value is q * 2^-f), e
 integer with a power-of-two scale per output channel, and every step between layers an exact
 operation or a correctly rounded one in a fixed order:
 
-* conv: integer weights and activations, a float64 kernel (exact: the bounds below keep every
-  partial sum under 2^53), the integer bias added, then requantised: multiplied by a power of
-  two (exact) and rounded to the nearest integer (exact), clamped to the activation range;
+* conv: integer weights and activations, the integer bias added, then requantised: multiplied
+  by a power of two (exact), rounded to the nearest integer (exact), clamped to the activation
+  range. The sums are exact on every kernel path, so the path is a speed choice: on large
+  tensors the activations are split into pieces of b bits whose float32 convolutions keep every
+  partial sum below 2^24 (b from the largest row sum of |w|: ``_pieces``), recombined in
+  float64; on small ones a float64 convolution (partial sums below 2^53);
 * GroupNorm: the group's integer sums S1 = sum q and S2 = sum q^2 (exact), then
   (n q - S1) / sqrt(n S2 - S1^2 + eps n^2) with n q - S1 and n S2 - S1^2 exact integers and
   one correctly rounded sqrt, multiply and divide per value, then rounded;
 * SiLU: a table of round(silu(q 2^-f) 2^g) over every integer input q (exactmath's exp);
-* the time embedding: exactmath's sin, cos and exp in numpy float64 with integer-quantised
-  weights (it is a function of t alone, computed once per step);
+* the time embedding and the blocks' time shifts: exactmath's sin, cos and exp in float64 with
+  integer-quantised weights; a function of t alone, cached per distinct t;
 * pixel (un)shuffle, nearest upsampling, concatenation and residual sums: integer moves and
   additions after requantising both sides to one scale.
 
 The scales come from a calibration pass of the float network (``IntegerUNet.from_float``): each
 activation's largest magnitude sets its fractional bits so it fits ``act_bits`` signed bits;
-weights get ``weight_bits``. This is post-training quantisation only: quantisation-aware
-fine-tuning (straight-through estimators) is what the issue asks for next, and the kernels are
-float64 here, which are several times slower than float32 on CPUs (float32 would need partial
-sums under 2^24: about 8-bit weights and 7-bit activations over 3 x 3 x 128 inputs).
+weights get ``weight_bits`` (10 and 12 bits for the bundled models: post-training quantisation
+costs them under 0.02% of rate). Narrower integers (8-bit weights, 7-bit activations: one
+float32 call per convolution) would need the quantisation-aware fine-tuning that
+``FakeQuantUNet`` provides, and a new model identity.
 """
 from __future__ import annotations
 
@@ -50,6 +53,8 @@ def _pow2(k) -> torch.Tensor:
     return torch.from_numpy(np.asarray(np.ldexp(1.0, k), dtype=np.float64))
 
 
+TIME_CACHE_ENTRIES = 4096  # distinct time sets kept (a file uses n + 1 <= 1001 of them)
+SPLIT_MIN_VALUES = 1 << 16  # "auto" kernel: split convolutions from this many input values
 FLOAT32_EXACT = 2.0 ** 24  # float32 holds every integer below this; float64: 2^53
 
 
@@ -57,6 +62,46 @@ def _piece_bits(weight_bits: int, fan_in: int) -> int:
     """Bits per activation piece for float32 kernels: |w| < 2^(wb-1) times |piece| < 2^b summed
     over fan_in inputs stays <= 2^24, so every partial sum is an exact float32 integer."""
     return int(_floor_log2(FLOAT32_EXACT / (2.0 ** (weight_bits - 1) * fan_in)))
+
+
+def _split_conv(q, w32, piece_bits: int, pieces: int, stride, padding) -> torch.Tensor:
+    """conv2d of an integer tensor q with integer float32 weights as ``pieces`` float32
+    convolutions in one call: q = sum_j p_j 2^(b j) with the low pieces in [0, 2^b) and the top
+    one signed (floor division by 2^b: exact), stacked along the batch. The caller has checked
+    that every partial sum of every piece stays below 2^24 (``_pieces``), so each float32 sum is
+    the exact integer whatever the order or FMA use; the pieces recombine in float64 (exact)."""
+    B = q.shape[0]
+    unit = float(2 ** piece_bits)
+    parts, rest = [], q.to(torch.float32)  # |q| < 2^24: exact
+    for _ in range(pieces - 1):
+        top = torch.floor(rest * (1.0 / unit))
+        parts.append(rest - top * unit)
+        rest = top
+    parts.append(rest)
+    out = F.conv2d(torch.cat(parts, 0) if pieces > 1 else rest, w32, None, stride, padding)
+    acc = out[(pieces - 1) * B:].double()
+    for j in range(pieces - 2, -1, -1):  # Horner in 2^b: exact integer arithmetic below 2^53
+        acc.mul_(unit).add_(out[j * B:(j + 1) * B])
+    return acc
+
+
+def _pieces(wq: torch.Tensor, max_abs_q: float) -> tuple[int, int]:
+    """(bits per piece b, number of pieces) for ``_split_conv``, or (0, 0) if float32 kernels
+    cannot be exact. A partial sum of one output channel is bounded by sum_i |w_i| times the
+    largest |piece|, so b is the largest with max_o sum_i |w_oi| (2^b - 1) < 2^24; the top piece
+    of a q with |q| <= max_abs_q has |top| <= ceil(max_abs_q / 2^b), which must obey the same bound."""
+    row = float(wq.abs().flatten(1).sum(1).max())
+    if row == 0.0:
+        return 1, 1
+    b = int(_floor_log2(FLOAT32_EXACT / row))
+    while b > 0 and row * (2 ** b - 1) >= FLOAT32_EXACT:
+        b -= 1
+    if b < 1:
+        return 0, 0
+    pieces, top = 1, max_abs_q
+    while row * top >= FLOAT32_EXACT:
+        pieces, top = pieces + 1, float(np.ceil(top / 2 ** b))
+    return b, pieces
 
 
 def _integer_conv(q, wq, stride, padding, kernel: str, weight_bits: int = 0) -> torch.Tensor:
@@ -113,10 +158,12 @@ def _weight_frac_bits(w: torch.Tensor, bits: int) -> torch.Tensor:
 
 def _exact_matmul(h: np.ndarray, wq: np.ndarray) -> np.ndarray:
     """h @ wq.T for integer float64 arrays, refused unless every partial sum is exact: the
-    largest |h| times the largest row sum of |wq| bounds them all, and must stay below 2^53."""
+    largest |h| times the largest row sum of |wq| bounds them all, and must stay below 2^53.
+    The product runs in torch, not numpy: numpy's OpenBLAS keeps its own threads spinning after
+    a call, and on a machine with few cores they starve torch's threads (3-5x slower passes)."""
     if np.abs(h).max(initial=0.0) * np.abs(wq).sum(1).max(initial=0.0) >= 2.0 ** 53:
         raise ValueError("an integer matrix product could exceed 2^53: its float64 sums would not be exact")
-    return h @ wq.T
+    return (torch.from_numpy(np.ascontiguousarray(h)) @ torch.from_numpy(np.ascontiguousarray(wq)).T).numpy()
 
 
 def _silu_np(x: np.ndarray) -> np.ndarray:
@@ -147,10 +194,17 @@ class IntegerUNet(torch.nn.Module):
             raise ValueError("integer inference covers U-Nets without attention")
         self.net, self.act_bits, self.weight_bits = net, act_bits, weight_bits
         self.input_bits = input_bits
-        self.kernel = "conv2d"  # or "unfold" / "float32": the same integers by other kernels
+        # The same integers by several kernels (the tests compare them): "split", float32
+        # convolutions on activations split into pieces whose sums stay exact; "conv2d", one
+        # float64 convolution; "unfold", a float64 matrix product; "float32", pieces sized by
+        # the worst case of the weight width; "auto" (the default): split on large tensors,
+        # conv2d on small ones, whichever is faster
+        self.kernel = "auto"
         self.f = {str(name): int(f) for name, f in scales.items()}
         self.qmax = 2 ** (act_bits - 1) - 1
         self._weights: dict[int, tuple] = {}
+        self._conv_plans: dict[tuple, tuple] = {}
+        self._time_cache: dict[bytes, dict] = {}
         self._tables: dict[tuple, torch.Tensor] = {}
 
     # ----- construction ------------------------------------------------------------------------
@@ -193,18 +247,34 @@ class IntegerUNet(torch.nn.Module):
 
     def requant(self, q: torch.Tensor, f_from, f_to: int) -> torch.Tensor:
         """q * 2^(f_to - f_from) rounded and clamped: exact (a power of two, then rounding)."""
+        if not torch.is_tensor(f_from) and f_to == f_from:  # round(q) = q for integers
+            return q.clamp(-self.qmax, self.qmax)
         scale = _pow2(f_to - f_from)
         if scale.ndim:
             scale = scale[None, :, None, None]
-        return _round(q * scale).clamp_(-self.qmax, self.qmax)
+        return (q * scale).round_().clamp_(-self.qmax, self.qmax)
 
     def conv(self, conv, q: torch.Tensor, f_in: int, name: str) -> torch.Tensor:
         wq, fw = self._conv_weights(conv)
-        acc = _integer_conv(q, wq, conv.stride, conv.padding, self.kernel, self.weight_bits)
-        if conv.bias is not None:
-            bias = _round(conv.bias.detach().double() * _pow2(fw + f_in))
-            acc = acc + bias[None, :, None, None]
-        return self.requant(acc, fw + f_in, self.f[name])
+        key = (id(conv), f_in, name)
+        if key not in self._conv_plans:  # what a call needs besides q, computed once
+            lim = 2 ** (self.input_bits - 1) - 1 if name == "conv_in" else self.qmax  # |q| <= lim
+            bias = None if conv.bias is None else \
+                _round(conv.bias.detach().double() * _pow2(fw + f_in))[None, :, None, None]
+            b, pieces = _pieces(wq, float(lim))
+            self._conv_plans[key] = (wq.float(), b, pieces, bias, _pow2(self.f[name] - (fw + f_in))[None, :, None, None])
+        w32, b, pieces, bias, scale = self._conv_plans[key]
+        kernel = self.kernel
+        if kernel == "auto":  # float32 pieces pay off on large tensors, float64 on small ones
+            kernel = "split" if pieces and q.numel() >= SPLIT_MIN_VALUES else "conv2d"
+        if kernel == "split":
+            acc = _split_conv(q, w32, b, pieces, conv.stride, conv.padding)
+        else:
+            acc = _integer_conv(q, wq, conv.stride, conv.padding, kernel, self.weight_bits)
+        if bias is not None:
+            acc.add_(bias)  # integers below 2^53: exact
+        # requantise: times a power of two (exact), rounded half to even, clamped
+        return acc.mul_(scale).round_().clamp_(-self.qmax, self.qmax)
 
     def group_norm(self, norm, q: torch.Tensor, f_in: int, name: str) -> torch.Tensor:
         B, C, H, W = q.shape
@@ -216,11 +286,11 @@ class IntegerUNet(torch.nn.Module):
         var = n * s2 - s1 * s1  # n^2 times the group's variance (in q units), exact
         eps = norm.eps * n * n * 4.0 ** f_in
         denom = torch.sqrt(var + eps)
-        z = ((n * g - s1) / denom).reshape(B, C, H, W)  # (q - mean) / sqrt(var + eps)
+        z = (g * n).sub_(s1).div_(denom).reshape(B, C, H, W)  # (q - mean) / sqrt(var + eps)
         f_out = self.f[name]
         gain = (norm.weight.detach().double() * 2.0 ** f_out)[None, :, None, None]
         shift = (norm.bias.detach().double() * 2.0 ** f_out)[None, :, None, None]
-        return _round(z * gain + shift).clamp_(-self.qmax, self.qmax)
+        return z.mul_(gain).add_(shift).round_().clamp_(-self.qmax, self.qmax)
 
     def silu(self, q: torch.Tensor, f_in: int, name: str) -> torch.Tensor:
         f_out = self.f[name]
@@ -244,12 +314,27 @@ class IntegerUNet(torch.nn.Module):
         return torch.from_numpy(np.rint(acc * 2.0 ** (self.f[name] - fw - f_t)))[:, :, None, None]
 
     def time_embedding(self, t: torch.Tensor):
-        """The time MLP in float64 numpy with exactmath: (integer embedding, its scale)."""
+        """The time MLP in float64 numpy with exactmath, as (a cache entry for the batch's
+        distinct times, each item's row in them); the entry holds the integer embedding and its
+        scale under "" and each block's time shift once computed (``_IntegerOps.time_shift``).
+        A row depends on its own t only, and the coder calls the network at the same n + 1 times
+        for every batch, so the time layers run once per distinct t, not once per call."""
+        times, inverse = np.unique(t.double().numpy(), return_inverse=True)
+        key = times.tobytes()
+        entry = self._time_cache.get(key)
+        if entry is None:
+            if len(self._time_cache) >= TIME_CACHE_ENTRIES:
+                self._time_cache.clear()
+            h, f_t = self._time_embedding(times)
+            entry = self._time_cache[key] = {"": (torch.from_numpy(h), f_t)}
+        return entry, torch.from_numpy(inverse.reshape(-1))
+
+    def _time_embedding(self, t: np.ndarray):
         emb = self.net.time
         half = emb.dim // 2
         k = np.arange(half, dtype=np.float64)
         freqs = exactmath.exp(-(exactmath.log(np.array([10000.0]))[0]) * k / half)
-        args = (1000.0 * t.double().numpy())[:, None] * freqs[None, :]
+        args = (1000.0 * t)[:, None] * freqs[None, :]
         s, c = exactmath.sin_cos(args)
         feats = np.concatenate([s, c], axis=1)
         f_t = 20
@@ -262,7 +347,7 @@ class IntegerUNet(torch.nn.Module):
             h = np.rint(np.ldexp(acc, -fw))  # back to scale 2^-f_t
             if i == 0:
                 h = np.rint(_silu_np(np.ldexp(h, -f_t)) * 2.0 ** f_t)
-        return torch.from_numpy(h), f_t
+        return h, f_t
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return _forward(self.net, x, t, _IntegerOps(self))
@@ -331,8 +416,10 @@ class _IntegerOps:
         return self._tag(self.i.silu(h, self._f(h), name), self.i.f[name])
 
     def time_shift(self, block, temb, name):
-        q, f_t = temb
-        return self._tag(self.i.time_shift(block, q, f_t, name + ".time"), self.i.f[name + ".time"])
+        entry, rows = temb
+        if name not in entry:
+            entry[name] = self.i.time_shift(block, *entry[""], name + ".time")
+        return self._tag(entry[name][rows], self.i.f[name + ".time"])
 
     def add(self, a, b, name):
         f = self.i.f[name]

@@ -57,12 +57,36 @@ def test_the_integers_do_not_depend_on_threads_layout_batching_or_kernel():
             torch.set_num_threads(threads)
         split = torch.cat([inet(x[i:i + 1], t[i:i + 1]) for i in range(len(x))])
         channels_last = inet(x.contiguous(memory_format=torch.channels_last), t)
-        inet.kernel = "unfold"
-        unfold = inet(x, t)
-        inet.kernel = "float32"  # activations split into pieces whose float32 sums stay exact
-        float32 = inet(x, t)
-    for other in (one_thread, split, channels_last, unfold, float32):
+        others = []
+        for kernel in ("conv2d", "unfold", "split", "float32"):  # float32 kernels: exact pieces
+            inet.kernel = kernel
+            others.append(inet(x, t))
+    for other in (one_thread, split, channels_last, *others):
         assert torch.equal(other, ref)
+
+
+def test_split_convolutions_are_exact_at_their_worst_case():
+    """_pieces sizes the float32 pieces by the largest row sum of |w|: inputs that drive every
+    piece's partial sums to that bound (all weights of a row at +511, all inputs at +-2047,
+    whose pieces are then at their extremes) still give the float64 convolution's integers,
+    and a row that float32 cannot bound at all is refused."""
+    from bfn_codec.integer_net import FLOAT32_EXACT, _pieces, _split_conv
+
+    g = torch.Generator().manual_seed(3)
+    wq = torch.randint(-511, 512, (2, 64, 3, 3), generator=g).double()
+    wq[0] = 511.0  # row sum 576 * 511
+    lim = 2047.0
+    b, pieces = _pieces(wq, lim)
+    row = 576 * 511.0
+    assert row * (2 ** b - 1) < FLOAT32_EXACT <= row * (2 ** (b + 1) - 1)  # the largest such b
+    assert row * np.ceil(lim / 2 ** (b * (pieces - 1))) < FLOAT32_EXACT  # the top piece fits
+    assert row * np.ceil(lim / 2 ** (b * (pieces - 2))) >= FLOAT32_EXACT  # one piece fewer would not
+    q = torch.stack([torch.full((64, 3, 3), lim), torch.full((64, 3, 3), -lim),
+                     torch.randint(-2047, 2048, (64, 3, 3), generator=g).double()])
+    ref = torch.nn.functional.conv2d(q, wq)  # float64: exact
+    assert float(ref.abs().max()) == 2047 * row > FLOAT32_EXACT
+    assert torch.equal(_split_conv(q, wq.float(), b, pieces, (1, 1), (0, 0)), ref)
+    assert _pieces(torch.full((1, 4096, 3, 3), 511.0), lim) == (0, 0)  # 2^24 / row < 2: no pieces
 
 
 SCRIPT = r"""

@@ -177,16 +177,17 @@ def test_files_decode_and_reencode_identically_under_other_kernels(setting):
 
 def test_integer_outputs_agree_across_kernels_and_batch_splits():
     """The revision-6 network call itself: the same output integers from the float64
-    convolution, the unfold + matmul path and float32 pieces, whole batch or one item at a time."""
+    convolution, the unfold + matmul path and float32 pieces (both sizings, and the default
+    that picks per layer), whole batch or one item at a time."""
     from bfn_codec.models import load_model, portable_model
 
     pm = portable_model(load_model("fmnist"))
     x = _sample("rev6-fmnist-6")[1][:3].reshape(3, -1).astype(np.float64)
     S = (x[..., None] / 127.5 - 1.0) * 40.0 + np.random.default_rng(0).normal(0, 7, x.shape + (1,))
     outs = []
-    for kernel in ("conv2d", "unfold", "float32"):
+    for kernel in ("auto", "split", "conv2d", "unfold", "float32"):
         pm.inet.kernel = kernel
         outs.append(pm.params_exact(S, 0.37).tobytes())
         outs.append(b"".join(pm.params_exact(S[i:i + 1], 0.37).tobytes() for i in range(3)))
-    pm.inet.kernel = "conv2d"
+    pm.inet.kernel = "auto"
     assert len(set(outs)) == 1
