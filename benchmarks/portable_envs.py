@@ -4,10 +4,10 @@ compare with the committed bytes. (tests/test_portable.py does the same across k
 within one environment; package versions need their own environments, so this is a benchmark.)
 
     python3 benchmarks/portable_envs.py --numpy 1.26.4
-    python3 benchmarks/portable_envs.py --torch 2.12.0    # needs a CPU wheel of that version
+    python3 benchmarks/portable_envs.py --torch 2.14.1
 
-(On the development machine the only other torch wheels are CUDA builds, which do not import
-without their nvidia-* packages: libcudnn.so.9 missing; so only numpy was varied there.)
+(The other torch on the development machine is 2.14.1, a CUDA build: pip installs its nvidia-*
+packages too, about 5.5 GB; it runs on the CPU.)
 
 Writes results/portable-envs-both-rev6.json (one entry per environment tried, merged with the
 entries already there).
@@ -25,6 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from result_names import result_path, write_result  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REQUIREMENTS = ["constriction==0.5.0", "click>=8.1", "safetensors>=0.4"]  # pyproject's, less torch and numpy
 GOLDEN = os.path.join(ROOT, "tests", "golden")
 CHILD = """
 import json, sys, numpy as np, torch, constriction, importlib.metadata as md
@@ -56,11 +57,16 @@ def main(argv=None):
         py = os.path.join(venv, "bin", "python")
         pins = [f"torch=={args.torch}"] + ([f"numpy=={args.numpy}"] if args.numpy else [])
         subprocess.run([py, "-m", "pip", "install", "-q", *pins], check=True)
-        subprocess.run([py, "-m", "pip", "install", "-q", "-e", ROOT, *pins], check=True)
+        # the project pins the torch it is developed with; the point here is another one, so
+        # its other requirements are installed by name and the project itself without them
+        subprocess.run([py, "-m", "pip", "install", "-q", *pins, *REQUIREMENTS], check=True)
+        subprocess.run([py, "-m", "pip", "install", "-q", "--no-deps", "-e", ROOT], check=True)
         res = subprocess.run([py, "-c", CHILD.format(golden=GOLDEN)], capture_output=True, text=True, cwd=d)
         if res.returncode:
             raise SystemExit(res.stderr[-3000:])
         entry = json.loads(res.stdout.strip().splitlines()[-1])
+    # the file merges runs of several environments: each keeps the command that made it
+    entry["command"] = " ".join(["python3 benchmarks/portable_envs.py", *(argv if argv is not None else sys.argv[1:])])
     print(entry)
     data = json.load(open(args.out)) if os.path.exists(args.out) else {"runs": []}
     data["runs"] = [r for r in data["runs"] if (r["numpy"], r["torch"]) != (entry["numpy"], entry["torch"])] + [entry]
