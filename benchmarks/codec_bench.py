@@ -31,7 +31,6 @@ import torch
 
 import bfn_codec
 from bfn_codec.api import compress_with_stats, decompress_with_stats, read_header
-from bfn_codec.environment import CODER_REVISION
 from bfn_codec.data import load_dataset
 from result_names import data_token, number, result_path, write_result, weights8
 
@@ -53,6 +52,9 @@ def main(argv=None):
     ap.add_argument("--no-estimate", action="store_true",
                     help="skip the independent L^n + L^r estimate (the trajectory-based overhead "
                          "is still reported)")
+    ap.add_argument("--arithmetic", default="portable", choices=["portable", "float"],
+                    help="coder revision 6 (portable, the default) or 5 (float kernels); a portable "
+                         "run's file name ends in -rev6")
     ap.add_argument("--out", default=None,
                     help="JSON file (default: benchmarks/results/codec-<data>-<weights8>-<images>-n<steps>-p<grid>.json)")
     args = ap.parse_args(argv)
@@ -63,7 +65,7 @@ def main(argv=None):
     t0 = time.perf_counter()
     blob, enc_stats = compress_with_stats(data, model, steps=args.steps, r=args.r, grid_power=args.grid_power,
                                           batch_size=args.batch_size, mode=args.mode, progress=True,
-                                          trajectory=True)
+                                          trajectory=True, portable=args.arithmetic == "portable")
     t1 = time.perf_counter()
     back, dec_stats = decompress_with_stats(blob, model, progress=True)
     t2 = time.perf_counter()
@@ -99,7 +101,8 @@ def main(argv=None):
         "overhead_vs_trajectory_percent": 100.0 * (8 * len(blob) / reference - 1.0),
     }
     res = {
-        "model": args.model, "model_sha256": model.weights_sha256, "coder_revision": CODER_REVISION, "dataset": args.dataset,
+        "model": args.model, "model_sha256": model.weights_sha256, "coder_revision": header.coder_revision,
+        "arithmetic": args.arithmetic, "dataset": args.dataset,
         "items": int(len(data)), "steps": header.steps, "r": header.r, "grid_power": header.grid_power, "mode": enc_stats.get("mode"),
         "bytes": len(blob), "achieved_bits_per_dim": achieved,
         "model_bits_per_dim": est["bits_per_dim"] if est else None,
@@ -122,7 +125,8 @@ def main(argv=None):
         "machine": f"{platform.machine()} {os.cpu_count()} cpus", "torch": torch.__version__,
     }
     out = args.out or result_path("codec", data_token(args.dataset), weights8(model.weights_sha256), len(data),
-                                  f"n{header.steps}", f"p{number(header.grid_power)}")
+                                  f"n{header.steps}", f"p{number(header.grid_power)}",
+                                  *(["rev6"] if args.arithmetic == "portable" else []))
     print(json.dumps(res, indent=2))
     write_result(out, res)
 

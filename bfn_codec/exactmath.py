@@ -22,6 +22,7 @@ modulo pi/2 with pi/2 in three parts and their Taylor polynomials on [-pi/4, pi/
 """
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
 from math import factorial
@@ -111,28 +112,24 @@ def _times_pow2(y: np.ndarray, k: np.ndarray) -> np.ndarray:
 # several threads (numpy releases the GIL inside its loops) and give the same bits
 PARALLEL_MIN = 1 << 15  # elements below which one thread is faster
 _threads = 1
-_pool: ThreadPoolExecutor | None = None
+_pools: dict[int, ThreadPoolExecutor] = {}  # by size; never shut down, so a caller on another
+_pools_lock = threading.Lock()              # thread (a Dask worker) never meets a closed pool
 
 
 def set_threads(n: int) -> None:
     """Threads for large arrays in ``exp`` and ``erfc_fast`` (the caller's thread budget)."""
-    global _threads, _pool
-    n = max(1, int(n))
-    if n != _threads and _pool is not None:
-        _pool.shutdown(wait=False)
-        _pool = None
-    _threads = n
+    global _threads
+    _threads = max(1, int(n))
 
 
 def _elementwise(fn, x: np.ndarray) -> np.ndarray:
     """fn(x) for an elementwise fn, over ``_threads`` chunks when x is large."""
-    global _pool
     n = _threads
     if n <= 1 or x.size < PARALLEL_MIN:
         return fn(x)
-    if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="exactmath")
-    parts = list(_pool.map(fn, np.array_split(x.reshape(-1), n)))
+    with _pools_lock:
+        pool = _pools.get(n) or _pools.setdefault(n, ThreadPoolExecutor(max_workers=n, thread_name_prefix="exactmath"))
+    parts = list(pool.map(fn, np.array_split(x.reshape(-1), n)))
     return np.concatenate(parts).reshape(x.shape)
 
 

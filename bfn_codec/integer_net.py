@@ -26,9 +26,9 @@ operation or a correctly rounded one in a fixed order:
 The scales come from a calibration pass of the float network (``IntegerUNet.from_float``): each
 activation's largest magnitude sets its fractional bits so it fits ``act_bits`` signed bits;
 weights get ``weight_bits`` (10 and 12 bits for the bundled models: post-training quantisation
-costs them under 0.02% of rate). Narrower integers (8-bit weights, 7-bit activations: one
-float32 call per convolution) would need the quantisation-aware fine-tuning that
-``FakeQuantUNet`` provides, and a new model identity.
+costs them under 0.02% of rate). Narrower integers (8-bit weights, 9-bit activations: one
+float32 call per convolution under the row-sum bound) would need the quantisation-aware
+fine-tuning that ``FakeQuantUNet`` provides, and a new model identity.
 """
 from __future__ import annotations
 
