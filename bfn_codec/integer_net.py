@@ -110,25 +110,18 @@ def _integer_conv(q, wq, stride, padding, kernel: str, weight_bits: int = 0) -> 
     * ``conv2d``: one float64 convolution, exact whatever the summation order while every
       partial sum stays below 2^53 (checked when the weights are quantised);
     * ``unfold``: the same as a matrix product (a second path that must agree; GPUs' safe one);
-    * ``float32``: q split into pieces of b bits (``_piece_bits``; q = sum_j p_j 2^(b j), the
-      low pieces in [0, 2^b), the top one signed), one float32 convolution per piece, each
-      exact because its partial sums stay below 2^24, recombined in float64 (exact)."""
+    * ``float32``: ``_split_conv`` with pieces of b bits sized by the worst case of the weight
+      width (``_piece_bits``), as many as the largest |q| of this call needs."""
     if kernel == "conv2d":
         return F.conv2d(q, wq, None, stride, padding)
     if kernel == "float32":
         b = _piece_bits(weight_bits, wq[0].numel())
         if b < 1:
             raise ValueError(f"{weight_bits}-bit weights over {wq[0].numel()} inputs do not fit float32 kernels")
-        w32, unit = wq.float(), float(2 ** b)
-        acc, scale, rest = None, 1.0, q
-        while True:
-            top = bool((rest.abs() < unit / 2).all())  # signed and small enough: the last piece
-            piece = rest if top else rest - torch.floor(rest / unit) * unit  # exact
-            part = F.conv2d(piece.float(), w32, None, stride, padding).double() * scale
-            acc = part if acc is None else acc + part
-            if top:
-                return acc
-            rest, scale = torch.floor(rest / unit), scale * unit
+        pieces, top = 1, float(q.abs().max())
+        while top >= 2 ** b:  # every piece, the signed top one included, below 2^b in magnitude
+            pieces, top = pieces + 1, float(np.ceil(top / 2 ** b))
+        return _split_conv(q, wq.float(), b, pieces, stride, padding)
     B, _, H, W = q.shape
     O, _, kh, kw = wq.shape
     cols = F.unfold(q, (kh, kw), padding=padding, stride=stride)  # [B, C*kh*kw, L]
@@ -204,6 +197,7 @@ class IntegerUNet(torch.nn.Module):
         self.qmax = 2 ** (act_bits - 1) - 1
         self._weights: dict[int, tuple] = {}
         self._conv_plans: dict[tuple, tuple] = {}
+        self._norm_affine: dict[tuple, tuple] = {}
         self._time_cache: dict[bytes, dict] = {}
         self._tables: dict[tuple, torch.Tensor] = {}
 
@@ -247,11 +241,12 @@ class IntegerUNet(torch.nn.Module):
 
     def requant(self, q: torch.Tensor, f_from, f_to: int) -> torch.Tensor:
         """q * 2^(f_to - f_from) rounded and clamped: exact (a power of two, then rounding)."""
-        if not torch.is_tensor(f_from) and f_to == f_from:  # round(q) = q for integers
+        if torch.is_tensor(f_from):  # per-channel scales
+            scale = _pow2(f_to - f_from)[None, :, None, None]
+        elif f_to == f_from:  # round(q) = q for integers
             return q.clamp(-self.qmax, self.qmax)
-        scale = _pow2(f_to - f_from)
-        if scale.ndim:
-            scale = scale[None, :, None, None]
+        else:
+            scale = 2.0 ** (f_to - f_from)  # a power of two, exactly
         return (q * scale).round_().clamp_(-self.qmax, self.qmax)
 
     def conv(self, conv, q: torch.Tensor, f_in: int, name: str) -> torch.Tensor:
@@ -288,8 +283,11 @@ class IntegerUNet(torch.nn.Module):
         denom = torch.sqrt(var + eps)
         z = (g * n).sub_(s1).div_(denom).reshape(B, C, H, W)  # (q - mean) / sqrt(var + eps)
         f_out = self.f[name]
-        gain = (norm.weight.detach().double() * 2.0 ** f_out)[None, :, None, None]
-        shift = (norm.bias.detach().double() * 2.0 ** f_out)[None, :, None, None]
+        key = (id(norm), f_out)
+        if key not in self._norm_affine:  # the affine part at the output scale, computed once
+            self._norm_affine[key] = tuple((p.detach().double() * 2.0 ** f_out)[None, :, None, None]
+                                           for p in (norm.weight, norm.bias))
+        gain, shift = self._norm_affine[key]
         return z.mul_(gain).add_(shift).round_().clamp_(-self.qmax, self.qmax)
 
     def silu(self, q: torch.Tensor, f_in: int, name: str) -> torch.Tensor:
