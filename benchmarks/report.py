@@ -529,6 +529,68 @@ def portable_section(full: bool = True) -> list[str]:
     return out
 
 
+def _per_side(row: dict, key: str) -> str:
+    dec = row.get(f"decode_{key}")
+    return f"{row[f'encode_{key}']:.2f} / " + ("–" if dec is None else f"{dec:.2f}")
+
+
+def pipelines_section() -> list[str]:
+    """compress --jobs N against one process (jobs_bench.py), the chunking cost against the chunk
+    size (jobs_bench.py --sweep) and Dask workers (dask_bench.py)."""
+    jobs, sweep, dask, single_bytes = [], [], [], {}
+    for path in sorted(glob.glob(os.path.join(RESULTS, "jobs-*.json"))):
+        if os.path.basename(path).startswith("jobs-sweep-"):
+            continue
+        data = load(os.path.basename(path))
+        s, c, q = data["single"], data["chunked"], data["ratios_chunked_over_single"]
+        single_bytes[(data["model"], data["images"])] = s["bytes"]
+        name = f"`{os.path.basename(path)}`"
+        ratio = f"{q['encode_speed']:.2f}x / " + (f"{q['decode_speed']:.2f}x" if "decode_speed" in q else "–")
+        jobs.append(f"| {data['model']} | {data['images']} | 1 process, {data['threads']} threads, one file | "
+                    f"{s['bits_per_value']:.4f} | {_per_side(s, 'images_per_s')} | – | {name} |")
+        jobs.append(f"| {data['model']} | {data['images']} | **--jobs {c['jobs']}**, {c['chunks']} chunks of "
+                    f"{c['chunk_items']} | {c['bits_per_value']:.4f} ({data['chunking_cost_percent']:+.2f}%) | "
+                    f"**{_per_side(c, 'images_per_s')}** | **{ratio}** | {name} |")
+        sweep.append((data["model"], data["images"], c, name))
+    for path in sorted(glob.glob(os.path.join(RESULTS, "jobs-sweep-*.json"))):
+        data = load(os.path.basename(path))
+        sweep += [(data["model"], data["images"], r, f"`{os.path.basename(path)}`") for r in data["sweep"]]
+    sweep_rows = []
+    for model, images, r, name in sorted(sweep, key=lambda e: (e[0], e[1], e[2]["chunk_items"])):
+        modes = ", ".join(f"{n} {m}" for m, n in r["chunk_modes"].items())
+        base = single_bytes.get((model, images))
+        cost = f"{100.0 * (r['bytes'] / base - 1.0):+.2f}%" if base else "–"
+        sweep_rows.append(f"| {model} | {images} | {r['chunk_items']} | {r['chunks']} ({modes}) | "
+                          f"{r['bits_per_value']:.4f} | {cost} | {name} |")
+    for path in sorted(glob.glob(os.path.join(RESULTS, "dask-*.json"))):
+        data = load(os.path.basename(path))
+        for r in data["runs"]:
+            dask.append(f"| {data['model']} | {data['images']} | {r['workers']} × 1 thread | {r['chunks']} of {r['chunk_items']} | "
+                        f"{r['write_images_per_s']:.2f} / {r['read_images_per_s']:.2f} | `{os.path.basename(path)}` |")
+        q = data["ratio_2_over_1_workers"]
+        dask.append(f"| | | **2 over 1 worker** | | **{q['write']:.2f}x / {q['read']:.2f}x** | |")
+    if not (jobs or dask or sweep_rows):
+        return []
+    out = ["### Parallel coding (`benchmarks/jobs_bench.py`, `benchmarks/dask_bench.py`)", ""]
+    if jobs:
+        out += ["`bfn-codec compress --jobs N` (independent chunks in N worker processes of 1 thread) against "
+                "today's single file from one process, same test images, one run, the model's defaults; "
+                "bits per pixel of the whole files (in brackets: the chunking cost) and images/s per side "
+                "(encode / decode; – : not measured in that run), every decoded file compared.", "",
+                "| model | images | how | bits/pixel | images/s | speed ratio | file |",
+                "|---|---|---|---|---|---|---|", *jobs, ""]
+    if sweep_rows:
+        out += ["What chunking costs against the chunk size (each chunk pays its own LZMA2 seed), same images, "
+                "against the single file of the run above:", "",
+                "| model | images | chunk items | chunks | bits/pixel | cost | file |",
+                "|---|---|---|---|---|---|---|", *sweep_rows, ""]
+    if dask:
+        out += ["Zarr through Dask (`bfn_codec.pipelines.write_zarr` / `read_zarr`) on a `LocalCluster`, "
+                "the bundled sample images; images/s written / read:", "",
+                "| model | images | workers | chunks | images/s | file |", "|---|---|---|---|---|---|", *dask, ""]
+    return out
+
+
 def fuzz_section() -> list[str]:
     lines = []
     for path in sorted(glob.glob(os.path.join(RESULTS, "fuzz-*.json"))):
@@ -552,7 +614,7 @@ def report_text() -> str:
     sections = [*headline_section(), *portable_section(), *small_files_section(doc), *small_files_steps_section(),
                 *compare_section(doc), *curve_section(), *finetune_section(), *codec_section(),
                 *r_scan_section(), *tail_scan_section(), *support_floor_section(), *integer_ptq_section(), *throughput_section(), *classical_section(),
-                *fuzz_section()]
+                *pipelines_section(), *fuzz_section()]
     sections = ["## " + line[4:] if line.startswith("### ") else line for line in sections]  # ## in its own file
     return "\n".join(head + sections).rstrip("\n") + "\n"
 

@@ -17,8 +17,9 @@ from . import portable as portable_arithmetic
 from .chain import power_times
 from .coder import DEFAULT_R, ChainCoder, PortableChainCoder, make_plan
 from .data import DataError, as_items
-from .container import (DATA_HASH_BYTES, MAX_BATCH, MAX_TABLE_ENTRIES, FormatError, Header, codec_settings_problem,
-                        data_checksum, environment_digest, quantise_setting, read, write)
+from .container import (DATA_HASH_BYTES, MAX_BATCH, MAX_TABLE_ENTRIES, FormatError, Header, chunk_bytes,
+                        codec_settings_problem, data_checksum, environment_digest, is_archive, quantise_setting,
+                        read, read_archive, write)
 from .driver import decode_items, encode_chain
 from .environment import CODER_REVISION, PORTABLE_REVISION, deterministic, environment
 from .models import PortableModel, has_portable_form, load_model, portable_model
@@ -105,7 +106,8 @@ def _check_items(model, items: np.ndarray):
 # ----- compress ------------------------------------------------------------------------------
 def compress(array, model=None, *, steps: int | None = None, r: float | None = None,
              grid_power: float | None = None, mode: str = "auto", batch_size: int = DEFAULT_BATCH,
-             device: str = "cpu", progress: bool = False, portable: bool | None = None) -> bytes:
+             device: str = "cpu", progress: bool = False, portable: bool | None = None,
+             jobs: int = 1, chunk_items: int | None = None) -> bytes:
     """Compress a uint8 array with a BFN (bundled model name, checkpoint path, or model object;
     None picks a bundled model by the values: fmnist-binary for 0/1 data, fmnist otherwise).
 
@@ -115,15 +117,22 @@ def compress(array, model=None, *, steps: int | None = None, r: float | None = N
 
     ``mode``: "auto" writes whichever is smaller of the BFN chain (after its fallback-coded
     seed) and the plain fallback coder for every item; "bfn" always uses the chain (items the
-    seed needs still go through the fallback); "fallback" never runs the network."""
+    seed needs still go through the fallback); "fallback" never runs the network.
+
+    ``jobs`` > 1 or ``chunk_items``: code independent chunks of ``chunk_items`` items (default
+    limits.DEFAULT_CHUNK_ITEMS) in ``jobs`` worker processes into one chunked file (format
+    version 4), which decodes in parallel and chunk by chunk (``decompress_chunk``). The bytes
+    depend on the chunk size, not on ``jobs``. An input of one chunk or less is a plain file."""
     return compress_with_stats(array, model, steps=steps, r=r, grid_power=grid_power, mode=mode,
-                               batch_size=batch_size, device=device, progress=progress, portable=portable)[0]
+                               batch_size=batch_size, device=device, progress=progress, portable=portable,
+                               jobs=jobs, chunk_items=chunk_items)[0]
 
 
 def compress_with_stats(array, model=None, *, steps: int | None = None, r: float | None = None,
                         grid_power: float | None = None, mode: str = "auto", batch_size: int = DEFAULT_BATCH,
                         device: str = "cpu", progress: bool = False, layout: str | None = None,
-                        trajectory: bool = True, portable: bool | None = None) -> tuple[bytes, dict]:
+                        trajectory: bool = True, portable: bool | None = None, jobs: int = 1,
+                        chunk_items: int | None = None) -> tuple[bytes, dict]:
     """``compress`` for the command line and the benchmarks: also returns the coding statistics
     (mode, seed, batch schedule, time split). ``layout`` overrides how the array's shape is
     recorded (the command line's IDX files). The statistics include ``trajectory_bits``: for
@@ -138,8 +147,25 @@ def compress_with_stats(array, model=None, *, steps: int | None = None, r: float
     calibration (the bundled models do)."""
     if mode not in ("auto", "bfn", "fallback"):
         raise ValueError(f"mode must be auto, bfn or fallback, not {mode!r}")
+    jobs = operator.index(jobs)
+    if jobs < 1:
+        raise ValueError(f"jobs must be at least 1, not {jobs}")
     items, array_layout = as_items(array)
     layout = layout or array_layout
+    if jobs > 1 or chunk_items is not None:
+        from .limits import DEFAULT_CHUNK_ITEMS
+        from .parallel import compress_chunked
+
+        chunk_items = DEFAULT_CHUNK_ITEMS if chunk_items is None else operator.index(chunk_items)
+        if chunk_items < 1:
+            raise ValueError(f"the chunk size must be at least 1 item, not {chunk_items}")
+        if len(items) > chunk_items:
+            # settings checked once here, so a bad value is one error, not one per worker
+            codec_settings(resolve_model(model, items, device), steps, r, grid_power)
+            settings = dict(steps=steps, r=r, grid_power=grid_power, mode=mode, batch_size=batch_size,
+                            device=device, trajectory=trajectory, portable=portable)
+            blob, info = compress_chunked(items, layout, model, jobs, chunk_items, settings, progress)
+            return _readable(blob), info
     model = resolve_model(model, items, device)
     _check_items(model, items)
     steps, r, grid_power = codec_settings(model, steps, r, grid_power)
@@ -189,6 +215,11 @@ def _readable(blob: bytes) -> bytes:
     """The reader must accept every file the writer produces (header limits, CRC): one it would
     refuse is a bug here, stopped before a caller stores it or deletes the input (compress --rm)."""
     try:
+        if is_archive(blob):
+            archive = read_archive(blob)
+            for i in range(len(archive.chunks)):
+                chunk_bytes(blob, archive, i)
+            return blob
         read(blob)
     except FormatError as e:
         raise RuntimeError(f"internal error: compress produced a file its own reader refuses ({e})") from None
@@ -200,16 +231,37 @@ def read_header(blob: bytes) -> Header:
     return read(blob)[0]
 
 
-def decompress(blob, model=None, *, device: str = "cpu", progress: bool = False) -> np.ndarray:
-    """Decode a bfn-codec file; the model is found from the header unless given."""
-    return decompress_with_stats(blob, model, device=device, progress=progress)[0]
+def decompress(blob, model=None, *, device: str = "cpu", progress: bool = False, jobs: int = 1) -> np.ndarray:
+    """Decode a bfn-codec file; the model is found from the header unless given. A chunked
+    file (compress with jobs/chunk_items) decodes its chunks in ``jobs`` worker processes."""
+    return decompress_with_stats(blob, model, device=device, progress=progress, jobs=jobs)[0]
+
+
+def decompress_chunk(blob, index: int, model=None) -> np.ndarray:
+    """Chunk ``index`` of a chunked file alone, as items [count, C, H, W] (random access: only
+    that chunk is decoded; its checksum is verified). ``chunk_index`` says which items it holds."""
+    from .parallel import decompress_chunk as one
+
+    return one(blob, index, model)
+
+
+def chunk_index(blob) -> list[tuple[int, int]]:
+    """[(first item, item count)] of each chunk of a chunked file (one entry for a plain file)."""
+    if is_archive(blob):
+        return [(c.first, c.count) for c in read_archive(blob).chunks]
+    return [(0, read(blob)[0].count)]
 
 
 def decompress_with_stats(blob, model=None, *, device: str = "cpu", progress: bool = False,
-                          check_environment: bool = True) -> tuple[np.ndarray, dict]:
+                          check_environment: bool = True, jobs: int = 1) -> tuple[np.ndarray, dict]:
     """``decompress`` for the command line and the benchmarks: also returns the time split.
     ``check_environment=False`` tries a chain-mode file written in another environment (the data
     hash still refuses a wrong result)."""
+    if isinstance(blob, (bytes, bytearray, memoryview)) and is_archive(blob):
+        from .parallel import decompress_archive
+
+        items, layout = decompress_archive(blob, model, jobs, progress)
+        return from_items(items, layout), {"chunks": len(read_archive(blob).chunks), "jobs": jobs}
     header, payload = read(blob)
     chain, stats = None, {}
     if header.batches:

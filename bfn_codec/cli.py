@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import shlex
 import sys
 
 import click
 
 from .version import __version__
-from .limits import GRID_POWER_RANGE, MAX_STEPS, R_RANGE
+from .limits import DEFAULT_CHUNK_ITEMS, GRID_POWER_RANGE, MAX_STEPS, R_RANGE
 
 
 class UserError(click.ClickException):
@@ -24,9 +25,10 @@ def _user_errors() -> tuple:
     """The exceptions whose message is for the user (a file the command reads or writes: OSError)."""
     from .container import FormatError
     from .data import DataError
+    from .parallel import WorkerError
     from .zoo import ModelError
 
-    return DataError, ModelError, FormatError, OSError
+    return DataError, ModelError, FormatError, WorkerError, OSError
 
 
 def _one_line(e: Exception) -> str:
@@ -151,15 +153,24 @@ DATASET_HELP = ("fmnist (8-bit, 256 bins), fmnist-binary (pixel >= 128 -> 1) or 
 @click.option("--grid-power", type=click.FloatRange(*GRID_POWER_RANGE), default=1.0, show_default=True,
               help="With --loss-steps: the time grid t_i = (i/n)^p of that loss (use the one the "
                    "model codes with, see `bfn-codec models`).")
+@click.option("--amp", type=click.Choice(["bf16"]), default=None,
+              help="Run the network under bfloat16 autocast (for GPUs; the losses stay float64).")
+@click.option("--compile", "compile_net", is_flag=True, help="torch.compile the network (for GPUs).")
+@click.option("--max-minutes", type=click.FloatRange(min=0.0, min_open=True), default=None,
+              help="Stop after this much wall-clock time (with a checkpoint), even before --steps.")
 @friendly_errors
 def train(dataset, out_dir, steps, batch_size, lr, lr_final, device, seed, resume, channels, channel_mult,
           res_blocks, unshuffle, attention, validate_every, checkpoint_every, ema_decay, data_dir, threads,
-          loss_steps, grid_power):
+          loss_steps, grid_power, amp, compile_net, max_minutes):
     """Train a BFN with the continuous-time loss L^inf (AdamW, EMA, gradient clipping), or
     with L^n + L^r (--loss-steps n).
 
     Shows a progress bar with the loss, it/s and ETA; validates the same loss (bits/dim) every
-    --validate-every steps and writes a checkpoint every --checkpoint-every steps."""
+    --validate-every steps and writes a checkpoint every --checkpoint-every steps.
+
+    Under torchrun (`torchrun --nproc_per_node N -m bfn_codec.train ...`) the same command trains
+    data-parallel (DistributedDataParallel: gloo on the CPU, NCCL with --device cuda); --batch-size
+    is then the global batch, and rank 0 writes the checkpoints (docs/training.md)."""
     from .data import train_validation
     from .train import DEFAULT_NETWORK, train as run
 
@@ -169,12 +180,13 @@ def train(dataset, out_dir, steps, batch_size, lr, lr_final, device, seed, resum
     network = dict(DEFAULT_NETWORK, channels=channels, num_res_blocks=res_blocks, unshuffle=unshuffle,
                    attention=attention,
                    channel_mult=[int(c) for c in channel_mult.split(",")])
-    command = "bfn-codec " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    args = sys.argv[1:] if sys.argv[1:2] == ["train"] else ["train", *sys.argv[1:]]  # python -m bfn_codec.train
+    command = "bfn-codec " + " ".join(shlex.quote(a) for a in args)
     run(train_data, val_data, out_dir, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
         resume=resume, network=network, validate_every=validate_every,
         checkpoint_every=checkpoint_every, ema_decay=ema_decay, device=device, command=command,
         log=lambda m: click.echo(m, err=True), loss_steps=loss_steps, grid_power=grid_power,
-        lr_final=lr_final)
+        lr_final=lr_final, amp=amp, compile=compile_net, max_minutes=max_minutes)
     click.echo(f"checkpoint written to {out_dir}", err=True)
 
 
@@ -323,8 +335,12 @@ _FILE_OPTIONS = _options(
     click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line (errors only)."),
     click.option("-v", "--verbose", is_flag=True, help="Also print the coding details of each file."),
     click.option("--threads", type=click.IntRange(min=1), default=None, help="torch CPU threads."),
+    click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+                 help="Worker processes (1 torch thread each). Compressing: above 1, the items are "
+                      "coded in independent chunks (--chunk-items) into one chunked file; "
+                      "decompressing a chunked file: chunks decoded in parallel."),
 )
-ENCODE_ONLY = ("steps", "grid_ratio", "grid_power", "batch_size", "mode", "arithmetic")
+ENCODE_ONLY = ("steps", "grid_ratio", "grid_power", "batch_size", "mode", "arithmetic", "chunk_items")
 
 
 @main.command()
@@ -348,10 +364,16 @@ ENCODE_ONLY = ("steps", "grid_ratio", "grid_power", "batch_size", "mode", "arith
               help="portable (coder revision 6, the default for models with an integer calibration, "
                    "as the bundled ones): the file decodes on any machine; float (revision 5): faster, "
                    "but the file decodes only with this machine's kernels and package versions.")
+@click.option("--chunk-items", type=click.IntRange(min=1), default=None,
+              help=f"Items per independent chunk of a chunked file (default with --jobs above 1: "
+                   f"{DEFAULT_CHUNK_ITEMS}); each chunk decodes alone (decompress --chunk) and pays its "
+                   "own LZMA2 seed (docs/pipelines.md).")
+@click.option("--chunk", "chunk", type=click.IntRange(min=0), default=None,
+              help="With -d: decode only chunk I of a chunked file (see decompress --help).")
 @click.pass_context
 @friendly_errors
 def compress(ctx, inputs, to_stdout, output, model_spec, device, force, keep, remove, quiet, verbose, threads,
-             action, steps, grid_ratio, grid_power, batch_size, mode, arithmetic):
+             jobs, action, steps, grid_ratio, grid_power, batch_size, mode, arithmetic, chunk_items, chunk):
     """Compress uint8 .npy arrays (N, H, W), (H, W) or (N, C, H, W), or Fashion-MNIST IDX files
     (.gz too), each FILE to FILE.bfn. No FILE, or -, reads standard input and writes standard
     output. The default command: `bfn-codec FILE` is `bfn-codec compress FILE`."""
@@ -361,13 +383,17 @@ def compress(ctx, inputs, to_stdout, output, model_spec, device, force, keep, re
         given = [n for n in ENCODE_ONLY if ctx.get_parameter_source(n) == ParameterSource.COMMANDLINE]
         if given:
             raise click.UsageError(f"--{given[0].replace('_', '-')} is for compressing; not with -d, -l or -t", ctx)
+    if chunk is not None and action != "decompress":
+        raise click.UsageError("--chunk is for decompressing (with -d)", ctx)
+    if chunk is not None and remove and not keep:
+        raise click.UsageError("--rm with --chunk: the file holds more than the chunk written", ctx)
     if action == "list":
         return _info_files(inputs or ("-",), False, False, model_spec, threads)  # header only, at once
     if action == "test":
-        return _test_files(inputs or ("-",), model_spec, quiet, threads, device)
+        return _test_files(inputs or ("-",), model_spec, quiet, threads, device, jobs)
     if action == "decompress":
         return _decompress_files(ctx, inputs or ("-",), to_stdout, output, model_spec, device, force, keep,
-                                 remove, quiet, verbose, threads)
+                                 remove, quiet, verbose, threads, jobs, chunk)
     import time
 
     from .api import compress_with_stats
@@ -387,7 +413,8 @@ def compress(ctx, inputs, to_stdout, output, model_spec, device, force, keep, re
             blob, stats = compress_with_stats(array, model_spec, steps=steps, r=grid_ratio, grid_power=grid_power,
                                               mode=mode, batch_size=batch_size, device=device,
                                               progress=not quiet, layout=layout,
-                                              portable=None if arithmetic is None else arithmetic == "portable")
+                                              portable=None if arithmetic is None else arithmetic == "portable",
+                                              jobs=jobs, chunk_items=chunk_items)
             out.commit(blob)
         if not quiet:
             n = array.size
@@ -404,6 +431,10 @@ def compress(ctx, inputs, to_stdout, output, model_spec, device, force, keep, re
 
 
 def _describe_stats(stats: dict) -> str:
+    if stats.get("mode") == "chunked":
+        modes = ", ".join(f"{n} {m}" for m, n in stats.get("chunk_modes", {}).items())
+        return (f"{stats['chunks']} chunks of up to {stats['chunk_items']} items ({modes}), "
+                f"{stats['jobs']} worker processes")
     if stats.get("mode") != "bfn":
         return "fallback: every item in the LZMA2 stream, no network"
     batches = stats.get("batches", [])
@@ -414,20 +445,27 @@ def _describe_stats(stats: dict) -> str:
 
 @main.command()
 @_FILE_OPTIONS
+@click.option("--chunk", "chunk", type=click.IntRange(min=0), default=None,
+              help="Decode only chunk I of a chunked file (random access; `bfn-codec info` lists the "
+                   "chunks); the output holds that chunk's items.")
 @click.pass_context
 @friendly_errors
-def decompress(ctx, inputs, to_stdout, output, model_spec, device, force, keep, remove, quiet, verbose, threads):
+def decompress(ctx, inputs, to_stdout, output, model_spec, device, force, keep, remove, quiet, verbose, threads,
+               jobs, chunk):
     """Decompress .bfn files, each FILE.bfn to FILE (written back as .npy, or IDX if the input was
     IDX). No FILE, or -, reads standard input and writes standard output. `bfn-codec -d` is the same."""
+    if chunk is not None and remove and not keep:
+        raise click.UsageError("--rm with --chunk: the file holds more than the chunk written", ctx)
     _decompress_files(ctx, inputs or ("-",), to_stdout, output, model_spec, device, force, keep, remove,
-                      quiet, verbose, threads)
+                      quiet, verbose, threads, jobs, chunk)
 
 
 def _decompress_files(ctx, inputs, to_stdout, output, model_spec, device, force, keep, remove, quiet,
-                      verbose, threads):
+                      verbose, threads, jobs=1, chunk=None):
     import time
 
-    from .api import decompress_with_stats, read_header
+    from .api import decompress_chunk, decompress_with_stats, from_items, read_header
+    from .container import FormatError, is_archive, read_archive
     from .files import Output, array_to_bytes, install_cleanup_on_term, read_input_bytes
 
     _check_output_options(ctx, inputs, output, to_stdout, remove and not keep)
@@ -439,15 +477,27 @@ def _decompress_files(ctx, inputs, to_stdout, output, model_spec, device, force,
         out_path = _output_path(path, output, to_stdout, False)
         with Output(out_path, force, like=path, what="decompressed binary data") as out:
             blob = read_input_bytes(path)
-            header = read_header(blob)
+            if is_archive(blob):
+                archive = read_archive(blob)
+                layout, what = archive.layout, f"{len(archive.chunks)} chunks"
+            else:
+                header = read_header(blob)
+                layout, what = header.layout, header.mode
             t0 = time.perf_counter()
-            array, stats = decompress_with_stats(blob, model_spec, device=device, progress=not quiet)
-            out.commit(array_to_bytes(array, header.layout))
+            if chunk is not None:
+                if not is_archive(blob):
+                    raise FormatError("--chunk needs a chunked file (compress --jobs N or --chunk-items)")
+                array, stats = from_items(decompress_chunk(blob, chunk, model_spec), layout), {}
+                first = archive.chunks[chunk].first
+                what = f"chunk {chunk} of {len(archive.chunks)}: items {first}..{first + len(array) - 1}"
+            else:
+                array, stats = decompress_with_stats(blob, model_spec, device=device, progress=not quiet, jobs=jobs)
+            out.commit(array_to_bytes(array, layout))
         if not quiet:
-            click.echo(f"{path}: {len(blob):,} bytes -> {array.shape} uint8 ({header.mode}, "
+            click.echo(f"{path}: {len(blob):,} bytes -> {array.shape} uint8 ({what}, "
                        f"{time.perf_counter() - t0:.1f} s, checksum verified) -> "
                        f"{'(stdout)' if out_path == '-' else out_path}", err=True)
-            if verbose and header.batches:
+            if verbose and not is_archive(blob) and header.batches:
                 click.echo(f"  n={header.steps} r={header.r:g} p={header.grid_power:g}; {len(header.batches)} "
                            f"batches; network {stats.get('network_seconds', 0):.1f} s in "
                            f"{stats.get('network_calls', 0)} calls", err=True)
@@ -472,8 +522,39 @@ def info(inputs, as_json, estimate, model_spec, threads):
     _info_files(inputs, as_json, estimate, model_spec, threads)
 
 
+def _archive_info(path: str, blob: bytes, as_json: bool) -> None:
+    """``info`` of a chunked file: the whole array, then one line per chunk (its own header)."""
+    from .container import chunk_bytes, read, read_archive
+    from .zoo import bundled_model_for
+
+    a = read_archive(blob)
+    dims = a.count * math.prod(a.item_shape)
+    rows = []
+    for i, c in enumerate(a.chunks):
+        h, _ = read(chunk_bytes(blob, a, i))
+        row = {"chunk": i, "first_item": c.first, "items": c.count, "bytes": c.length, "mode": h.mode,
+               "bits_per_dim": 8 * c.length / (c.count * h.dims)}
+        if h.batches:
+            row.update(model=h.model_id or bundled_model_for(h.model_hash) or "?", steps=h.steps,
+                       coder_revision=h.coder_revision, seed_items=h.seed_items)
+        rows.append(row)
+    res = {"file": path, "bytes": len(blob), "format_version": 4, "items": a.count,
+           "item_shape": list(a.item_shape), "layout": a.layout, "mode": "chunked", "chunks": len(a.chunks),
+           "index_bytes": a.header_bytes, "achieved_bits_per_dim": 8 * len(blob) / dims if dims else None}
+    if as_json:
+        click.echo(json.dumps({**res, "chunk_table": rows}, indent=2))
+        return
+    for k, v in res.items():
+        click.echo(f"{k:>30}: {v:.5f}" if isinstance(v, float) else f"{k:>30}: {v}")
+    for row in rows:
+        extra = (f", {row['model']} n={row['steps']} rev {row['coder_revision']}, seed {row['seed_items']} items"
+                 if "model" in row else "")
+        click.echo(f"{'chunk ' + str(row['chunk']):>30}: items {row['first_item']}..{row['first_item'] + row['items'] - 1}, "
+                   f"{row['bytes']:,} bytes, {row['bits_per_dim']:.4f} bits/dim, {row['mode']}{extra}")
+
+
 def _info_files(inputs, as_json, estimate, model_spec, threads):
-    from .container import read
+    from .container import is_archive, read
     from .files import read_input_bytes
     from .revisions import PORTABLE_REVISION
     from .zoo import bundled_model_for
@@ -482,6 +563,8 @@ def _info_files(inputs, as_json, estimate, model_spec, threads):
 
     def one(path):
         blob = read_input_bytes(path)
+        if is_archive(blob):
+            return _archive_info(path, blob, as_json)
         h, payload = read(blob)
         dims = h.count * h.dims
         res = {"file": path, "bytes": len(blob), "format_version": h.version, "data_type": h.data_type,
@@ -543,13 +626,15 @@ def _info_files(inputs, as_json, estimate, model_spec, threads):
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="torch CPU threads.")
 @click.option("--device", default="cpu", show_default=True, type=click.Choice(["cpu", "cuda", "mps"]),
               help="Where the network runs.")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Worker processes for the chunks of a chunked file.")
 @friendly_errors
-def test_file(inputs, model_spec, quiet, threads, device):
+def test_file(inputs, model_spec, quiet, threads, device, jobs):
     """Decode each FILE and verify its checksum without writing anything. `bfn-codec -t` is the same."""
-    _test_files(inputs, model_spec, quiet, threads, device)
+    _test_files(inputs, model_spec, quiet, threads, device, jobs)
 
 
-def _test_files(inputs, model_spec, quiet, threads, device):
+def _test_files(inputs, model_spec, quiet, threads, device, jobs=1):
     from .api import decompress as run
     from .files import read_input_bytes
 
@@ -557,7 +642,7 @@ def _test_files(inputs, model_spec, quiet, threads, device):
     _set_threads(threads)
 
     def one(path):
-        array = run(read_input_bytes(path), model=model_spec, device=device, progress=not quiet)
+        array = run(read_input_bytes(path), model=model_spec, device=device, progress=not quiet, jobs=jobs)
         click.echo(f"{path}: OK ({array.shape} uint8, checksum verified)")
 
     _for_each_file(inputs, one)
@@ -577,16 +662,15 @@ def demo(limit, steps, threads):
     same images (as a .npy file) and with the model's own loss."""
     import io
     import time
-    from pathlib import Path
 
     import numpy as np
 
     from .api import compress_with_stats, decompress, estimate_loss
     from .baselines import classical_sizes
-    from .data import binarise
+    from .data import binarise, sample_images
 
     _set_threads(threads)
-    sample = np.load(Path(__file__).parent / "samples" / "fmnist-test-256.npy")[:limit]
+    sample = sample_images()[:limit]
     for name, data in (("fmnist-binary", binarise(sample)), ("fmnist", sample)):
         click.echo(f"{name}: coding {len(data)} images", err=True)
         t0 = time.perf_counter()

@@ -23,7 +23,9 @@ from .limits import GRID_POWER_RANGE, MAX_STEPS, R_RANGE  # noqa: F401 - part of
 
 MAGIC = b"BFN\x1a"
 VERSION = 3  # 3: compact varint header; 2: adds the time-grid power after r; 1: first files
-READ_VERSIONS = (2, 3)
+ARCHIVE_VERSION = 4  # an index over independent version-3 files of consecutive items (chunks)
+READ_VERSIONS = (2, 3, 4)
+MAX_CHUNKS = 1 << 20
 MAX_HEADER = 1 << 16  # version 2's header-length limit
 MAX_ITEMS = 1 << 32
 MAX_DIMS = 1 << 24  # variables per item
@@ -231,6 +233,8 @@ def read(blob: bytes) -> tuple[Header, bytes]:
         raise FormatError("file truncated (shorter than the fixed header)")
     if blob[4] == 2:
         return _read_v2(blob)
+    if blob[4] == ARCHIVE_VERSION:
+        raise FormatError("this is a chunked file (format version 4): read it with read_archive")
     if blob[4] != VERSION:
         raise FormatError(f"unsupported format version {blob[4]} (this build reads versions "
                           f"{', '.join(map(str, READ_VERSIONS))})")
@@ -446,3 +450,102 @@ def data_checksum(items: np.ndarray, layout: str) -> bytes:
     code = LAYOUT_CODES[layout]
     head = struct.pack("<B", code) + struct.pack(f"<{items.ndim}Q", *items.shape)
     return hashlib.sha256(head + items.tobytes()).digest()
+
+
+# ----- version 4: chunked files ------------------------------------------------------------------
+@dataclass
+class Chunk:
+    """One chunk of a version-4 file: items [first, first + count), a complete version-3 file
+    at bytes [offset, offset + length) of the archive."""
+    first: int
+    count: int
+    offset: int
+    length: int
+
+
+@dataclass
+class Archive:
+    """The index of a version-4 file (``read_archive``): what the whole array is, and where each
+    chunk lies. The chunks carry everything else (model, settings, their own checksums)."""
+    item_shape: tuple
+    count: int
+    layout: str
+    data_hash: bytes
+    chunks: list
+    size: int  # bytes of the whole file
+
+    @property
+    def header_bytes(self) -> int:
+        return self.chunks[0].offset if self.chunks else self.size
+
+
+def is_archive(blob) -> bool:
+    return len(blob) >= 5 and bytes(blob[:4]) == MAGIC and blob[4] == ARCHIVE_VERSION
+
+
+def write_archive(item_shape, count: int, layout: str, data_hash: bytes, chunks: list) -> bytes:
+    """A version-4 file over ``chunks`` [(item count, version-3 file bytes)] of consecutive items.
+    The index closes with its own CRC-32, so it can be trusted before any chunk is read (random
+    access reads the index and one chunk); each chunk has its own CRC and data checksum, and
+    ``data_hash`` covers the whole array."""
+    h = bytearray(MAGIC + bytes([ARCHIVE_VERSION, LAYOUT_CODES[layout] << 2]))
+    h += b"".join(_varint(s) for s in item_shape) + _varint(count) + _varint(len(chunks))
+    h += b"".join(_varint(n) + _varint(len(b)) for n, b in chunks)
+    h += data_hash[:DATA_HASH_BYTES].ljust(DATA_HASH_BYTES, b"\0")
+    h += struct.pack("<I", zlib.crc32(bytes(h)) & 0xFFFFFFFF)
+    return bytes(h) + b"".join(b for _, b in chunks)
+
+
+def read_archive(blob) -> Archive:
+    """Parse and check a version-4 index (not the chunks: ``chunk_bytes`` and ``read`` do that)."""
+    if not isinstance(blob, (bytes, bytearray, memoryview)):
+        raise FormatError("expected bytes")
+    if not is_archive(blob):
+        raise FormatError("not a chunked bfn-codec file")
+    if len(blob) < 6:
+        raise FormatError("file truncated (shorter than the fixed header)")
+    flags = blob[5]
+    if flags & ~(7 << 2):
+        raise FormatError(f"unknown format flags 0x{flags:02x}")
+    r = _Reader(blob, 6, len(blob))
+    shape = tuple(r.varint("item shape", MAX_DIMS) for _ in range(3))
+    count = r.varint("item count", MAX_ITEMS + 1)
+    layout = _check_item_fields(2, shape, count, (flags >> 2) & 7)
+    if layout == "HW":
+        raise FormatError("a chunked file holds several items, not layout HW")
+    nchunks = r.varint("chunk count", MAX_CHUNKS)
+    if nchunks == 0 or 2 * nchunks > len(blob) - r.pos:  # each index entry takes at least two bytes
+        raise FormatError(f"chunk index of {nchunks} entries does not fit the file")
+    sizes = [(r.varint("chunk index", MAX_ITEMS), r.varint("chunk index", len(blob))) for _ in range(nchunks)]
+    data_hash = r.raw(DATA_HASH_BYTES, "data checksum")
+    crc = r.take("<I", "index checksum")
+    if zlib.crc32(bytes(blob[:r.pos - 4])) & 0xFFFFFFFF != crc:
+        raise FormatError("file is corrupt (CRC-32 mismatch in the chunk index)")
+    chunks, first, offset = [], 0, r.pos
+    for n, length in sizes:
+        if n == 0 or length == 0:
+            raise FormatError("chunk index has an empty chunk")
+        chunks.append(Chunk(first, n, offset, length))
+        first, offset = first + n, offset + length
+    if first != count:
+        raise FormatError(f"chunks hold {first} items, the index says {count}")
+    if offset != len(blob):
+        raise FormatError(f"file size {len(blob)} does not match the chunk index ({offset} bytes): "
+                          "truncated or trailing garbage")
+    return Archive(shape, count, layout, data_hash, chunks, len(blob))
+
+
+def chunk_bytes(blob, archive: Archive, index: int) -> bytes:
+    """The version-3 file of chunk ``index``, checked against the index (item count, shape)."""
+    if not 0 <= index < len(archive.chunks):
+        raise ValueError(f"chunk {index} out of range (the file has {len(archive.chunks)} chunks, "
+                         f"0..{len(archive.chunks) - 1})")
+    c = archive.chunks[index]
+    part = bytes(blob[c.offset:c.offset + c.length])
+    if part[:4] != MAGIC or len(part) < 5 or part[4] != VERSION:
+        raise FormatError(f"chunk {index} is not a version-3 bfn-codec file")
+    header, _ = read(part)
+    if header.count != c.count or header.item_shape != archive.item_shape:
+        raise FormatError(f"chunk {index} holds {header.count} items of shape {header.item_shape}, "
+                          f"the index says {c.count} of {archive.item_shape}")
+    return part

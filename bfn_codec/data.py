@@ -90,6 +90,12 @@ def load_fmnist(split: str = "test", data_dir=None) -> np.ndarray:
                     "(or --data-dir) at a directory holding the IDX files")
 
 
+def sample_images() -> np.ndarray:
+    """The 256 Fashion-MNIST test images bundled with the package (uint8 [256, 28, 28]): the
+    demo's and the examples' data, there without the data set installed."""
+    return np.load(Path(__file__).parent / "samples" / "fmnist-test-256.npy")
+
+
 def binarise(images: np.ndarray) -> np.ndarray:
     """Static binarisation: pixel >= 128 -> 1."""
     return (images >= 128).astype(np.uint8)

@@ -4,3 +4,6 @@ same ranges (this module imports nothing, so ``bfn-codec --help`` stays fast).""
 MAX_STEPS = 10_000  # number of steps n
 R_RANGE = (0.1, 64.0)  # grid ratio r: delta_i = sigma_i / r
 GRID_POWER_RANGE = (0.125, 8.0)  # time grid t_i = (i/n)^p
+# items per chunk of a chunked file when --jobs asks for one and --chunk-items does not say
+# (docs/pipelines.md: each chunk pays its own LZMA2 seed, measured against the chunk size)
+DEFAULT_CHUNK_ITEMS = 1000

@@ -127,14 +127,16 @@ class NetworkModel:
         t = _time_vector(t, B)
         feats = self.flow.net_input(S, t).float()  # [B, D, F]
         Fdim = feats.shape[-1]
+        # the BFN's float64 math stays where S is (the CPU); only the network runs on its device
+        device = next(self.net.parameters()).device
         if len(self.shape) == 3:  # images (C, H, W): channels of every variable side by side
             C, H, W = self.shape
             x = feats.reshape(B, C, H, W, Fdim).permute(0, 1, 4, 2, 3).reshape(B, C * Fdim, H, W)
-            out = self.net(x, t.float())
+            out = self.net(x.to(device), t.float().to(device)).to(S.device)
             P = out.shape[1] // C
             return out.reshape(B, C, P, H, W).permute(0, 1, 3, 4, 2).reshape(B, self.D, P)
         x = feats.reshape(B, self.shape[0], Fdim)  # sequences (L,)
-        return self.net(x, t.float())
+        return self.net(x.to(device), t.float().to(device)).to(S.device)
 
     def log_probs(self, S: torch.Tensor, t) -> torch.Tensor:
         t = _time_vector(t, S.shape[0])

@@ -104,3 +104,11 @@ def check_one(blob: bytes, model, original: np.ndarray):
     if not (out.shape == original.shape and np.array_equal(out, original)):
         return "returned different data without an error"
     return None
+
+
+def chunked_sample_files():
+    """A chunked file (format version 4): three chunks of the oracle model's items, two through
+    the chain and a short last one, with the model that wrote them."""
+    model, [(_, x), _] = sample_files()
+    chunked = bfn_codec.compress(x, model=model, steps=3, mode="bfn", chunk_items=25)
+    return model, [(chunked, x)]

@@ -105,7 +105,7 @@ def test_zarr_v3_array_with_a_partial_edge_chunk_round_trips(tmp_path):
 
 @pytest.mark.slow
 def test_dask_local_cluster_writes_and_reads_zarr_with_the_bfn_codec(tmp_path):
-    zarr = pytest.importorskip("zarr")
+    pytest.importorskip("zarr")
     da = pytest.importorskip("dask.array")
     distributed = pytest.importorskip("distributed")
     from bfn_codec.pipelines import read_zarr, write_zarr
@@ -122,3 +122,18 @@ def test_dask_local_cluster_writes_and_reads_zarr_with_the_bfn_codec(tmp_path):
     for c in "01":  # both chunks ran the chain (each on some worker)
         with open(os.path.join(path, "c", c, "0", "0"), "rb") as f:
             assert read_header(f.read()).mode == "bfn"
+
+
+@pytest.mark.slow
+def test_the_readme_pipelines_example_runs_as_written(tmp_path):
+    pytest.importorskip("zarr")
+    pytest.importorskip("distributed")
+    readme = open(os.path.join(ROOT, "README.md")).read()
+    block = readme.split("<!-- pipelines-example:start -->")[1].split("<!-- pipelines-example:end -->")[0]
+    code = block.split("```python\n")[1].split("```")[0]
+    script = tmp_path / "example.py"
+    script.write_text(code)
+    res = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "read back exactly" in res.stdout
+    assert sorted(os.listdir(tmp_path / "images.zarr" / "c")) == ["0", "1"]

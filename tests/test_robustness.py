@@ -14,9 +14,10 @@ import pytest
 import bfn_codec
 from bfn_codec.api import compress_with_stats
 from bfn_codec.environment import CODER_REVISION, environment
-from bfn_codec.container import MAGIC, FormatError, Header, _rle, environment_digest, read, write
+from bfn_codec.container import MAGIC, FormatError, Header, _rle, environment_digest, read, read_archive, write
 
-from fuzzlib import check_one, discretised_sample_files, mutate, portable_sample_files, sample_files, with_crc
+from fuzzlib import (check_one, chunked_sample_files, discretised_sample_files, mutate, portable_sample_files,
+                     sample_files, with_crc)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -27,12 +28,15 @@ def files():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["binary-oracle", "discretised-windows", "portable"])
+@pytest.mark.parametrize("kind", ["binary-oracle", "discretised-windows", "portable", "chunked"])
 def test_fuzz_fixed_seed(files, kind):
     """Thousands of mutated files: each ends in a FormatError or the exact original data."""
     model, samples = {"binary-oracle": lambda: files, "discretised-windows": discretised_sample_files,
-                      "portable": portable_sample_files}[kind]()
-    assert read(samples[0][0])[0].coder_revision == (6 if kind == "portable" else CODER_REVISION)
+                      "portable": portable_sample_files, "chunked": chunked_sample_files}[kind]()
+    if kind == "chunked":
+        assert [c.count for c in read_archive(samples[0][0]).chunks] == [25, 25, 10]
+    else:
+        assert read(samples[0][0])[0].coder_revision == (6 if kind == "portable" else CODER_REVISION)
     rng = np.random.default_rng(12345)
     failures, cases = [], 0
     mutations = 1200 if kind == "binary-oracle" else 1000

@@ -309,3 +309,44 @@ def test_resume_from_weights_alone(tiny_run, npy_data, tmp_path):
           log=lambda m: None)
     assert json.loads((run / "config.json").read_text())["info"]["training"]["step"] == 65
     assert (run / "train_state.safetensors").is_file()
+
+
+@pytest.mark.slow
+def test_torchrun_on_two_cpu_processes_is_the_single_process_run_split_in_two(npy_data, tmp_path):
+    """DDP (gloo) on 2 ranks with a global batch of 16 against one process with the same batch:
+    the ranks end with identical weights (recorded by rank 0), and the losses and the weights
+    match the single-process run to float tolerance (only the all-reduce's summation differs)."""
+    from safetensors.numpy import load_file
+
+    common = ["--dataset", f"npy:{npy_data}", "--steps", "4", "--batch-size", "16", "--lr", "3e-3",
+              "--channels", "8", "--channel-mult", "1", "--validate-every", "2", "--checkpoint-every", "2",
+              "--seed", "3", "--threads", "1"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    one = subprocess.run([sys.executable, "-m", "bfn_codec.train", "--out", str(tmp_path / "one"), *common],
+                         capture_output=True, text=True, timeout=600, env=env)
+    assert one.returncode == 0, one.stderr[-3000:]
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                          "-m", "bfn_codec.train", "--out", str(tmp_path / "two"), *common],
+                         capture_output=True, text=True, timeout=600, env=env)
+    assert two.returncode == 0, two.stderr[-3000:]
+    cfg1, cfg2 = (json.loads((tmp_path / d / "config.json").read_text())["info"]["training"] for d in ("one", "two"))
+    dist = cfg2["distributed"]
+    assert dist["world_size"] == 2 and dist["backend"] == "gloo" and "distributed" not in cfg1
+    assert [r["rows"] for r in dist["ranks"]] == ["0::2", "1::2"]
+    assert dist["ranks"][0]["weights_sha256"] == dist["ranks"][1]["weights_sha256"]
+    for h1, h2 in zip(cfg1["history"], cfg2["history"], strict=True):
+        assert h1["step"] == h2["step"]
+        assert h2["train_bits_per_dim"] == pytest.approx(h1["train_bits_per_dim"], rel=1e-5)
+        assert h2["val_bits_per_dim"] == pytest.approx(h1["val_bits_per_dim"], rel=1e-4)
+    w1, w2 = (load_file(str(tmp_path / d / "model.safetensors")) for d in ("one", "two"))
+    assert w1.keys() == w2.keys()
+    for k in w1:
+        np.testing.assert_allclose(w2[k], w1[k], rtol=0, atol=1e-5, err_msg=k)
+    # --resume continues the data-parallel run from rank 0's checkpoint
+    more = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           "-m", "bfn_codec.train", "--out", str(tmp_path / "two"), "--resume",
+                           *[a if a != "4" else "6" for a in common]],
+                          capture_output=True, text=True, timeout=600, env=env)
+    assert more.returncode == 0, more.stderr[-3000:]
+    cfg3 = json.loads((tmp_path / "two" / "config.json").read_text())["info"]["training"]
+    assert cfg3["step"] == 6 and cfg3["history"][-1]["step"] == 6

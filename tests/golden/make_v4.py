@@ -1,0 +1,34 @@
+"""Write the golden chunked file (format version 4; run once, never rewrite it: tests/test_parallel.py
+decodes it and re-encodes its data to the same bytes).
+
+    python3 tests/golden/make_v4.py
+"""
+import os
+
+import numpy as np
+import torch
+
+import bfn_codec
+from bfn_codec.data import binarise
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SAMPLE = os.path.join(HERE, "..", "..", "bfn_codec", "samples", "fmnist-test-256.npy")
+NAME = "v4-fmnist-binary-70"
+# 70 images in chunks of 32: two chain chunks (portable arithmetic) and a short fallback chunk
+SETTINGS = {"model": "fmnist-binary", "steps": 12, "mode": "bfn", "chunk_items": 32}
+
+
+def golden_data():
+    return np.ascontiguousarray(binarise(np.load(SAMPLE)[:70]))
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(1)
+    x = golden_data()
+    blob = bfn_codec.compress(x, **SETTINGS)
+    for ext, write in ((".bfn", lambda p: open(p, "wb").write(blob)), (".npy", lambda p: np.save(p, x))):
+        path = os.path.join(HERE, NAME + ext)
+        if os.path.exists(path):
+            raise SystemExit(f"{path} exists: golden files are never rewritten")
+        write(path)
+    print(NAME, len(blob), "bytes")
