@@ -20,6 +20,16 @@ FILES = {  # name: (model, images of the bundled sample, transform)
 }
 
 
+def write_golden(name, blob: bytes, x: np.ndarray) -> None:
+    """NAME.bfn and NAME.npy in this folder; an existing golden file is never rewritten."""
+    for ext, write in ((".bfn", lambda p: open(p, "wb").write(blob)), (".npy", lambda p: np.save(p, x))):
+        path = os.path.join(HERE, name + ext)
+        if os.path.exists(path):
+            raise SystemExit(f"{path} exists: golden files are never rewritten")
+        write(path)
+    print(name, len(blob), "bytes")
+
+
 def golden_data(name):
     model, part, prep = FILES[name]
     return model, np.ascontiguousarray(prep(np.load(SAMPLE)[part]))
@@ -30,9 +40,4 @@ if __name__ == "__main__":
     for name in FILES:
         model, x = golden_data(name)
         blob = bfn_codec.compress(x, model=model, mode="bfn", portable=True)
-        for ext, write in ((".bfn", lambda p: open(p, "wb").write(blob)), (".npy", lambda p: np.save(p, x))):
-            path = os.path.join(HERE, name + ext)
-            if os.path.exists(path):
-                raise SystemExit(f"{path} exists: golden files are never rewritten")
-            write(path)
-        print(name, len(blob), "bytes")
+        write_golden(name, blob, x)

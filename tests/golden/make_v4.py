@@ -25,10 +25,6 @@ def golden_data():
 if __name__ == "__main__":
     torch.set_num_threads(1)
     x = golden_data()
-    blob = bfn_codec.compress(x, **SETTINGS)
-    for ext, write in ((".bfn", lambda p: open(p, "wb").write(blob)), (".npy", lambda p: np.save(p, x))):
-        path = os.path.join(HERE, NAME + ext)
-        if os.path.exists(path):
-            raise SystemExit(f"{path} exists: golden files are never rewritten")
-        write(path)
-    print(NAME, len(blob), "bytes")
+    from make_rev6 import write_golden
+
+    write_golden(NAME, bfn_codec.compress(x, **SETTINGS), x)
