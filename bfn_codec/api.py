@@ -7,6 +7,7 @@ keeps the smaller (mode auto). The container is in container.py (docs/format.md)
 """
 from __future__ import annotations
 
+import functools
 import math
 import operator
 
@@ -162,9 +163,10 @@ def compress_with_stats(array, model=None, *, steps: int | None = None, r: float
         if len(items) > chunk_items:
             # settings checked once here, so a bad value is one error, not one per worker
             codec_settings(resolve_model(model, items, device), steps, r, grid_power)
-            settings = dict(steps=steps, r=r, grid_power=grid_power, mode=mode, batch_size=batch_size,
-                            device=device, trajectory=trajectory, portable=portable)
-            blob, info = compress_chunked(items, layout, model, jobs, chunk_items, settings, progress)
+            encode = functools.partial(compress_with_stats, layout="NCHW", steps=steps, r=r, grid_power=grid_power,
+                                       mode=mode, batch_size=batch_size, device=device, trajectory=trajectory,
+                                       portable=portable)
+            blob, info = compress_chunked(encode, items, layout, model, jobs, chunk_items, progress)
             return _readable(blob), info
     model = resolve_model(model, items, device)
     _check_items(model, items)
@@ -240,9 +242,9 @@ def decompress(blob, model=None, *, device: str = "cpu", progress: bool = False,
 def decompress_chunk(blob, index: int, model=None) -> np.ndarray:
     """Chunk ``index`` of a chunked file alone, as items [count, C, H, W] (random access: only
     that chunk is decoded; its checksum is verified). ``chunk_index`` says which items it holds."""
-    from .parallel import decompress_chunk as one
-
-    return one(blob, index, model)
+    archive = read_archive(blob)
+    items = decompress(chunk_bytes(blob, archive, index), model)
+    return np.asarray(items).reshape(-1, *archive.item_shape)
 
 
 def chunk_index(blob) -> list[tuple[int, int]]:
@@ -260,7 +262,7 @@ def decompress_with_stats(blob, model=None, *, device: str = "cpu", progress: bo
     if isinstance(blob, (bytes, bytearray, memoryview)) and is_archive(blob):
         from .parallel import decompress_archive
 
-        items, layout = decompress_archive(blob, model, jobs, progress)
+        items, layout = decompress_archive(decompress, blob, model, jobs, progress)
         return from_items(items, layout), {"chunks": len(read_archive(blob).chunks), "jobs": jobs}
     header, payload = read(blob)
     chain, stats = None, {}

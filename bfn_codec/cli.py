@@ -168,7 +168,7 @@ def train(dataset, out_dir, steps, batch_size, lr, lr_final, device, seed, resum
     Shows a progress bar with the loss, it/s and ETA; validates the same loss (bits/dim) every
     --validate-every steps and writes a checkpoint every --checkpoint-every steps.
 
-    Under torchrun (`torchrun --nproc_per_node N -m bfn_codec.train ...`) the same command trains
+    Under torchrun (`torchrun --nproc_per_node N -m bfn_codec train ...`) the same command trains
     data-parallel (DistributedDataParallel: gloo on the CPU, NCCL with --device cuda); --batch-size
     is then the global batch, and rank 0 writes the checkpoints (docs/training.md)."""
     from .data import train_validation
@@ -180,7 +180,7 @@ def train(dataset, out_dir, steps, batch_size, lr, lr_final, device, seed, resum
     network = dict(DEFAULT_NETWORK, channels=channels, num_res_blocks=res_blocks, unshuffle=unshuffle,
                    attention=attention,
                    channel_mult=[int(c) for c in channel_mult.split(",")])
-    args = sys.argv[1:] if sys.argv[1:2] == ["train"] else ["train", *sys.argv[1:]]  # python -m bfn_codec.train
+    args = sys.argv[1:] if sys.argv[1:2] == ["train"] else ["train", *sys.argv[1:]]  # python -m bfn_codec train
     command = "bfn-codec " + " ".join(shlex.quote(a) for a in args)
     run(train_data, val_data, out_dir, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
         resume=resume, network=network, validate_every=validate_every,

@@ -43,18 +43,6 @@ def _init_worker(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _encode_chunk(items: np.ndarray, model, settings: dict) -> tuple[bytes, dict]:
-    from .api import compress_with_stats
-
-    return compress_with_stats(items, model, layout="NCHW", **settings)
-
-
-def _decode_chunk(part: bytes, model) -> np.ndarray:
-    from .api import decompress
-
-    return decompress(part, model)
-
-
 def _run(tasks, jobs: int, progress: Progress, sizes):
     """Results of ``tasks`` [(fn, args)], in order: in this process for jobs = 1, else in a pool
     of ``jobs`` spawned workers (spawn: a forked copy of a process that has run torch's thread
@@ -99,13 +87,14 @@ def _model_spec(model):
                      "(worker processes load it themselves), not a model object")
 
 
-def compress_chunked(items: np.ndarray, layout: str, model, jobs: int, chunk_items: int, settings: dict,
+def compress_chunked(encode, items: np.ndarray, layout: str, model, jobs: int, chunk_items: int,
                      progress: bool = False) -> tuple[bytes, dict]:
     """A version-4 file of ``items`` [N, C, H, W] (the user's array shape: ``layout``) in chunks of
-    ``chunk_items``, coded by ``jobs`` processes with ``settings`` (compress's keyword arguments)."""
+    ``chunk_items``, coded by ``jobs`` processes with ``encode(items, model) -> (bytes, stats)``
+    (api's compress with its settings bound: a picklable top-level function or partial)."""
     bounds = chunk_bounds(len(items), chunk_items)
     spec = _model_spec(model) if jobs > 1 else model
-    tasks = [(_encode_chunk, (np.ascontiguousarray(items[a:b]), spec, settings)) for a, b in bounds]
+    tasks = [(encode, (np.ascontiguousarray(items[a:b]), spec)) for a, b in bounds]
     sizes = [b - a for a, b in bounds]
     with Progress(len(items), f"encode ({len(bounds)} chunks, {jobs} jobs)", unit="item",
                   enabled=progress) as bar:
@@ -120,30 +109,22 @@ def compress_chunked(items: np.ndarray, layout: str, model, jobs: int, chunk_ite
     return blob, info
 
 
-def decompress_archive(blob, model=None, jobs: int = 1, progress: bool = False) -> tuple[np.ndarray, str]:
-    """(items [N, C, H, W], layout) of a version-4 file, every chunk's checksum and the whole
-    array's checksum verified."""
+def decompress_archive(decode, blob, model=None, jobs: int = 1, progress: bool = False) -> tuple[np.ndarray, str]:
+    """(items [N, C, H, W], layout) of a version-4 file, each chunk decoded by ``decode(part,
+    model)`` (api's decompress), every chunk's checksum and the whole array's checksum verified."""
     archive = read_archive(blob)
     parts = [chunk_bytes(blob, archive, i) for i in range(len(archive.chunks))]
     spec = _model_spec(model) if jobs > 1 else model
     sizes = [c.count for c in archive.chunks]
     with Progress(archive.count, f"decode ({len(parts)} chunks, {jobs} jobs)", unit="item",
                   enabled=progress) as bar:
-        decoded = _run([(_decode_chunk, (p, spec)) for p in parts], jobs, bar, sizes)
+        decoded = _run([(decode, (p, spec)) for p in parts], jobs, bar, sizes)
     C, H, W = archive.item_shape
     items = np.concatenate([np.asarray(d).reshape(-1, C, H, W) for d in decoded]) if decoded else \
         np.zeros((0, C, H, W), np.uint8)
     if data_checksum(items, archive.layout)[:len(archive.data_hash)] != archive.data_hash:
         raise FormatError("decoded data does not match the stored checksum: the file is corrupt")
     return items, archive.layout
-
-
-def decompress_chunk(blob, index: int, model=None) -> np.ndarray:
-    """The items [count, C, H, W] of chunk ``index`` alone (random access: the index and that
-    chunk are read, nothing else is decoded); the chunk's own checksum is verified."""
-    archive = read_archive(blob)
-    items = _decode_chunk(chunk_bytes(blob, archive, index), model)
-    return np.asarray(items).reshape(-1, *archive.item_shape)
 
 
 def chunk_of_item(blob, item: int) -> int:

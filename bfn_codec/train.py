@@ -12,8 +12,8 @@ seeded generators, and evaluates the network on its own rows only (``RankRows``)
 processes is the computation of a single-process run with the same global batch, split W ways:
 the same data, the same losses up to the summation order of the gradient all-reduce.
 
-    python -m bfn_codec.train ...                                   (= bfn-codec train ...)
-    torchrun --nproc_per_node 4 -m bfn_codec.train --device cuda ...
+    python -m bfn_codec train ...                                   (= bfn-codec train ...)
+    torchrun --nproc_per_node 4 -m bfn_codec train --device cuda ...
 """
 from __future__ import annotations
 
@@ -409,10 +409,3 @@ def _check_ranks_agree(dist_ctx, net, ema_state, train_info, checkpoint, steps: 
     if any(d != digests[0] for d in digests):
         raise RuntimeError(f"ranks ended with different weights: {[d['net'][:12] for d in digests]}")
 
-
-if __name__ == "__main__":  # python -m bfn_codec.train ... (torchrun -m bfn_codec.train ...)
-    import sys
-
-    from bfn_codec.cli import main
-
-    main(["train", *sys.argv[1:]], prog_name="python -m bfn_codec.train")

@@ -322,11 +322,11 @@ def test_torchrun_on_two_cpu_processes_is_the_single_process_run_split_in_two(np
               "--channels", "8", "--channel-mult", "1", "--validate-every", "2", "--checkpoint-every", "2",
               "--seed", "3", "--threads", "1"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    one = subprocess.run([sys.executable, "-m", "bfn_codec.train", "--out", str(tmp_path / "one"), *common],
+    one = subprocess.run([sys.executable, "-m", "bfn_codec", "train", "--out", str(tmp_path / "one"), *common],
                          capture_output=True, text=True, timeout=600, env=env)
     assert one.returncode == 0, one.stderr[-3000:]
     two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                          "-m", "bfn_codec.train", "--out", str(tmp_path / "two"), *common],
+                          "-m", "bfn_codec", "train", "--out", str(tmp_path / "two"), *common],
                          capture_output=True, text=True, timeout=600, env=env)
     assert two.returncode == 0, two.stderr[-3000:]
     cfg1, cfg2 = (json.loads((tmp_path / d / "config.json").read_text())["info"]["training"] for d in ("one", "two"))
@@ -344,7 +344,7 @@ def test_torchrun_on_two_cpu_processes_is_the_single_process_run_split_in_two(np
         np.testing.assert_allclose(w2[k], w1[k], rtol=0, atol=1e-5, err_msg=k)
     # --resume continues the data-parallel run from rank 0's checkpoint
     more = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                           "-m", "bfn_codec.train", "--out", str(tmp_path / "two"), "--resume",
+                           "-m", "bfn_codec", "train", "--out", str(tmp_path / "two"), "--resume",
                            *[a if a != "4" else "6" for a in common]],
                           capture_output=True, text=True, timeout=600, env=env)
     assert more.returncode == 0, more.stderr[-3000:]
