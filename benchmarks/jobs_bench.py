@@ -1,14 +1,19 @@
 """compress --jobs N: chunked coding in worker processes against one process, in one run.
 
     python3 benchmarks/jobs_bench.py --model fmnist-binary --limit 2000 --jobs 2
+    python3 benchmarks/jobs_bench.py --model fmnist-binary --limit 2000 --jobs 2 --threads 1 --encode-only
     python3 benchmarks/jobs_bench.py --model fmnist-binary --limit 2000 --jobs 2 --sweep 250 500
 
 On the first ``--limit`` test images at the model's defaults, without ``--sweep``:
 
-* ``single``: today's file, one process with ``--threads`` torch threads (compress --jobs 1),
-  encoded and decoded (``--no-single-decode``: encoded only, to halve the run);
+* ``single``: today's file, one process with ``--threads`` torch threads (compress --jobs 1;
+  ``--threads 1`` makes it one job of one thread, like each of the N workers below), encoded
+  and decoded (``--no-single-decode``: encoded only, to halve the run);
 * ``chunked``: --jobs N at the default chunk size (N worker processes of 1 thread each), encoded
-  and decoded with --jobs N; then its last chunk decoded alone.
+  and decoded with --jobs N; then its last chunk decoded alone (with ``--threads`` threads).
+
+``--encode-only`` skips both whole-file decodes (the chunked round trip is the tests' job); the
+last chunk is still decoded alone and compared, so random access is measured in every run.
 
 Every file is compared with the images. Writes results/jobs-<data>-<weights8>-<images>.json:
 bytes, bits per value, encode and decode images/s, the speed ratios chunked / single and the
@@ -59,6 +64,8 @@ def main(argv=None):
         ap.add_argument("--chunk-items", type=int, default=DEFAULT_CHUNK_ITEMS)
         ap.add_argument("--no-single-decode", action="store_true",
                         help="do not decode the single file (its decode speed is then not compared)")
+        ap.add_argument("--encode-only", action="store_true",
+                        help="decode neither whole file, only the chunked file's last chunk alone")
         ap.add_argument("--sweep", type=int, nargs="*", default=[],
                         help="only measure the file size at these chunk sizes (no single-process run)")
 
@@ -70,14 +77,18 @@ def main(argv=None):
         res["sweep"] = [run(f"chunks of {c}", x, spec, args.jobs, c, decode=False)[0] for c in args.sweep]
         out = args.out or result_path("jobs-sweep", data_token(args.model), weights8(model.weights_sha256), len(x))
         return write_result(out, res)
-    res["single"], _ = run("single", x, spec, 1, None, decode=not args.no_single_decode)
-    res["chunked"], blob = run("chunked", x, spec, args.jobs, args.chunk_items)
+    whole = not args.encode_only
+    res["single"], _ = run("single", x, spec, 1, None, decode=whole and not args.no_single_decode)
+    res["single"]["threads"] = args.threads
+    res["chunked"], blob = run("chunked", x, spec, args.jobs, args.chunk_items, decode=whole)
+    res["chunked"]["threads_per_job"] = 1
     last = len(chunk_index(blob)) - 1  # random access: the last chunk alone
     one, dt = timed(decompress_chunk, blob, last)
     first = chunk_index(blob)[last][0]
     if not np.array_equal(one[:, 0], x[first:first + len(one)]):
         raise SystemExit("single-chunk decode failed")
-    res["single_chunk_decode"] = {"chunk": last, "items": len(one), "seconds": dt}
+    res["single_chunk_decode"] = {"chunk": last, "items": len(one), "seconds": dt, "images_per_s": len(one) / dt,
+                                  "threads": args.threads}
     s, c = res["single"], res["chunked"]
     res["ratios_chunked_over_single"] = {"encode_speed": c["encode_images_per_s"] / s["encode_images_per_s"]}
     if "decode_images_per_s" in s:

@@ -546,11 +546,19 @@ def pipelines_section() -> list[str]:
         single_bytes[(data["model"], data["images"])] = s["bytes"]
         name = f"`{os.path.basename(path)}`"
         ratio = f"{q['encode_speed']:.2f}x / " + (f"{q['decode_speed']:.2f}x" if "decode_speed" in q else "–")
-        jobs.append(f"| {data['model']} | {data['images']} | 1 process, {data['threads']} threads, one file | "
+        threads = s.get("threads", data["threads"])
+        jobs.append(f"| {data['model']} | {data['images']} | --jobs 1: 1 process, {threads} "
+                    f"thread{'s' if threads > 1 else ''}, one file | "
                     f"{s['bits_per_value']:.4f} | {_per_side(s, 'images_per_s')} | – | {name} |")
-        jobs.append(f"| {data['model']} | {data['images']} | **--jobs {c['jobs']}**, {c['chunks']} chunks of "
-                    f"{c['chunk_items']} | {c['bits_per_value']:.4f} ({data['chunking_cost_percent']:+.2f}%) | "
+        jobs.append(f"| {data['model']} | {data['images']} | **--jobs {c['jobs']}**: {c['chunks']} chunks of "
+                    f"{c['chunk_items']}, 1 thread each | {c['bits_per_value']:.4f} "
+                    f"({data['chunking_cost_percent']:+.2f}%) | "
                     f"**{_per_side(c, 'images_per_s')}** | **{ratio}** | {name} |")
+        one = data.get("single_chunk_decode", {})
+        if "images_per_s" in one:
+            jobs.append(f"| | | chunk {one['chunk']} alone ({one['items']} items), decoded by 1 process, "
+                        f"{one['threads']} thread{'s' if one['threads'] > 1 else ''} | | – / {one['images_per_s']:.2f} "
+                        f"| | |")
         sweep.append((data["model"], data["images"], c, name))
     for path in sorted(glob.glob(os.path.join(RESULTS, "jobs-sweep-*.json"))):
         data = load(os.path.basename(path))
@@ -569,7 +577,20 @@ def pipelines_section() -> list[str]:
                         f"{r['write_images_per_s']:.2f} / {r['read_images_per_s']:.2f} | `{os.path.basename(path)}` |")
         q = data["ratio_2_over_1_workers"]
         dask.append(f"| | | **2 over 1 worker** | | **{q['write']:.2f}x / {q['read']:.2f}x** | |")
-    if not (jobs or dask or sweep_rows):
+    scaling = []
+    for path in sorted(glob.glob(os.path.join(RESULTS, "thread-scaling-*.json"))):
+        data = load(os.path.basename(path))
+        for model, m in data["models"].items():
+            by = {}
+            for row in m["calls"]:
+                by.setdefault(row["batch"], {})[row["threads"]] = row["ms_per_item"]
+            counts = sorted({row["threads"] for row in m["calls"]})
+            for i, (B, ms) in enumerate(sorted(by.items())):
+                cells = " | ".join(f"{ms[t]:.1f}" for t in counts)
+                name = "" if i else f"`{os.path.basename(path)}`"  # once per model
+                scaling.append((counts, f"| {model if not i else ''} | {B} | {cells} | "
+                                        f"{ms[counts[0]] / ms[counts[-1]]:.2f}x | {name} |"))
+    if not (jobs or dask or sweep_rows or scaling):
         return []
     out = ["### Parallel coding (`benchmarks/jobs_bench.py`, `benchmarks/dask_bench.py`)", ""]
     if jobs:
@@ -579,6 +600,15 @@ def pipelines_section() -> list[str]:
                 "(encode / decode; – : not measured in that run), every decoded file compared.", "",
                 "| model | images | how | bits/pixel | images/s | speed ratio | file |",
                 "|---|---|---|---|---|---|---|", *jobs, ""]
+    if scaling:
+        counts = scaling[0][0]
+        out += ["Why --jobs N gains little over the default single process on few cores "
+                "(`benchmarks/thread_scaling.py`): milliseconds of one network call per item, against the batch "
+                f"size and torch threads. The last column is what {counts[-1]} threads already give one process; "
+                f"--jobs {counts[-1]} can add at most {counts[-1]} / that on {counts[-1]} cores.", "",
+                "| model | batch | " + " | ".join(f"{t} thread{'s' if t > 1 else ''}" for t in counts) +
+                f" | {counts[-1]} over {counts[0]} | file |",
+                "|---|---|" + "---|" * len(counts) + "---|---|", *(row for _, row in scaling), ""]
     if sweep_rows:
         out += ["What chunking costs against the chunk size (each chunk pays its own LZMA2 seed), same images, "
                 "against the single file of the run above:", "",
