@@ -55,6 +55,6 @@ c = load_model('$MODEL').info['codec']; print(c['steps'], c['grid_power'])")
 fi
 
 echo "bfn-codec ${args[*]}" | tee "$DEST/train.log"
-python3 -m bfn_codec.cli "${args[@]}" 2>&1 | tee -a "$DEST/train.log"
+python3 -m bfn_codec "${args[@]}" 2>&1 | tee -a "$DEST/train.log"
 cp "$RUN/model.safetensors" "$RUN/config.json" "$DEST/"
 echo "weights in $DEST"
