@@ -20,11 +20,15 @@ class Progress:
     batches are tiny (1, 1, 2, 3, ...), so items per second on them says little about the
     batches of 256 to come (a rate-based ETA was many times too high at first). The updates
     still to come are ``batches`` (the decoder knows them; the encoder re-plans them with
-    ``replan`` as its stack grows), else updates of ``max_batch``, else of the last size."""
+    ``replan`` as its stack grows), else updates of ``max_batch``, else of the last size.
+
+    ``deadline`` (a time on ``clock``): the work stops then whatever is left (training with a
+    wall-clock budget), so the ETA is never later than it."""
 
     def __init__(self, total: int, label: str, unit: str = "it", stream=None,
                  enabled: bool = True, log_every: float = 30.0, start: int = 0, *,
-                 batches=None, max_batch: int | None = None, work=None, clock=time.monotonic):
+                 batches=None, max_batch: int | None = None, work=None, clock=time.monotonic,
+                 deadline: float | None = None):
         self.total, self.label, self.unit = total, label, unit
         self.stream = stream or sys.stderr
         self.enabled = enabled
@@ -41,6 +45,7 @@ class Progress:
         self.work = work or float
         self.work_done = 0.0
         self.last_size = 0
+        self.deadline = deadline
 
     def __enter__(self):
         return self
@@ -82,6 +87,13 @@ class Progress:
 
     def eta(self) -> float | None:
         """Seconds left, or None before the first update (nothing measured yet)."""
+        left = self._work_eta()
+        if self.deadline is None:
+            return left
+        budget = max(0.0, self.deadline - self.clock())
+        return budget if left is None else min(left, budget)
+
+    def _work_eta(self) -> float | None:
         rest = self._remaining_updates()
         if not rest:
             return 0.0 if self.count >= self.total else None

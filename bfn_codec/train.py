@@ -317,7 +317,8 @@ def train(train_data: Dataset, val_data: Dataset, out_dir, steps: int = 1000,
 
     running = None
     t0 = time.monotonic()
-    with Progress(steps, "train", start=start, enabled=progress) as bar:
+    deadline = None if max_minutes is None else t0 + 60.0 * max_minutes
+    with Progress(steps, "train", start=start, enabled=progress, deadline=deadline) as bar:
         for step in range(start + 1, steps + 1):
             net.train()
             idx = rng.integers(0, len(train_data.images), batch_size)

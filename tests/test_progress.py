@@ -138,3 +138,20 @@ def test_the_encoders_plan_of_a_slow_ramp_is_bounded():
     fast = _planned_ramp(avail=7000.0, need=6000.0, per_item=3000.0, remaining=5000, batch_size=256)
     assert sum(fast) == 5000 and fast[0] == 1 and max(fast) == 256
     assert all(a <= b for a, b in zip(fast[:-2], fast[1:-1]))  # grows to the cap; then a remainder
+
+
+def test_deadline_caps_the_eta():
+    """Training with --max-minutes stops at its deadline: the ETA is the budget left when the
+    steps would take longer, and the work's own ETA when they end first."""
+    clock = FakeClock()
+    bar = Progress(10**8, "train", stream=io.StringIO(), log_every=0, clock=clock, deadline=clock.t + 60.0)
+    assert bar.eta() == 60.0  # nothing measured yet: only the deadline is known
+    clock.t += 1.0
+    bar.update(1)
+    assert bar.eta() == 59.0  # 10^8 steps at 1 s each would take years
+    short = Progress(4, "train", stream=io.StringIO(), log_every=0, clock=clock, deadline=clock.t + 600.0)
+    clock.t += 2.0
+    short.update(1)
+    assert short.eta() == 6.0  # 3 steps left at 2 s each, well before the deadline
+    clock.t += 1000.0
+    assert bar.eta() == 0.0  # past the deadline: never negative

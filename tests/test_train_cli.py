@@ -234,6 +234,22 @@ def test_cli_train_loss_sample(tmp_path, npy_data):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_cli_train_stops_at_its_time_budget_with_a_checkpoint(tmp_path, npy_data):
+    """--max-minutes ends a run long before --steps, writes a checkpoint of the step it reached
+    (not a multiple of --checkpoint-every) and --resume continues from it."""
+    r, out = CliRunner(), tmp_path / "m"
+    common = ["train", "--dataset", f"npy:{npy_data}", "--out", str(out), "--channels", "8", "--channel-mult", "1",
+              "--validate-every", "1000", "--checkpoint-every", "1000", "--batch-size", "8"]
+    res = r.invoke(main, [*common, "--steps", "5000", "--max-minutes", "0.0001"])
+    assert res.exit_code == 0, res.output
+    assert "time budget of 0.0001 minutes is spent" in res.output
+    step = json.loads((out / "config.json").read_text())["info"]["training"]["step"]
+    assert 1 <= step < 1000
+    res = r.invoke(main, [*common, "--steps", str(step + 2), "--resume"])
+    assert res.exit_code == 0, res.output
+    assert json.loads((out / "config.json").read_text())["info"]["training"]["step"] == step + 2
+
+
 def run_cli(*args, input_bytes=None):
     """The command line in a child process, torch on one thread (two would fight pytest's own)."""
     return subprocess.run([sys.executable, os.path.join(ROOT, "cli.py"), *args], input=input_bytes,
