@@ -29,15 +29,10 @@ from bfn_codec.models import load_model, portable_model  # noqa: E402
 
 
 def call_seconds(chain, B: int, repeats: int) -> float:
-    """Seconds of one network call on B items: the output table p_O(. | S_0; t_0), the same
-    call ChainCoder.batch_work times for the progress bar's ETA."""
-    chain._outputs(None, 0, B, False)  # warm-up (allocations, kernel choice)
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        chain._outputs(None, 0, B, False)
-        best = min(best, time.perf_counter() - t0)
-    return best
+    """Seconds of one network call on B items, best of ``repeats`` after a warm-up call
+    (allocations, kernel choice)."""
+    chain.network_call_seconds(B)
+    return min(chain.network_call_seconds(B) for _ in range(repeats))
 
 
 def main(argv=None):

@@ -215,15 +215,18 @@ class ChainCoder:
             return self.model.output_window(S, float(self.plan.times[i]), WINDOW_Z)
         return None, self.model.output_probs(S, float(self.plan.times[i]))
 
+    def network_call_seconds(self, B: int) -> float:
+        """Wall-clock seconds of one network call on B items (the output table at S_0 = 0, as
+        every step makes one). Not counted in the coding statistics."""
+        t0 = time.perf_counter()
+        self._outputs(None, 0, B, False)
+        return time.perf_counter() - t0
+
     def batch_work(self, largest: int):
         """The relative cost of coding a batch of B items, as a function of B, for progress
         ETAs: one network call timed at B = 1 and at B = ``largest`` (after a warm-up call),
-        interpolated linearly. Not counted in the coding statistics."""
-        def seconds(B):
-            t0 = time.perf_counter()
-            self._outputs(None, 0, B, False)
-            return time.perf_counter() - t0
-
+        interpolated linearly."""
+        seconds = self.network_call_seconds
         seconds(1)
         one = min(seconds(1), seconds(1))
         many = seconds(largest) if largest > 1 else one
