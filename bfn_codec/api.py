@@ -16,6 +16,7 @@ import torch
 
 from . import portable as portable_arithmetic
 from .chain import power_times
+from . import imagecodec
 from .coder import DEFAULT_R, ChainCoder, PortableChainCoder, make_plan
 from .data import DataError, as_items
 from .container import (DATA_HASH_BYTES, MAX_BATCH, MAX_TABLE_ENTRIES, FormatError, Header, chunk_bytes,
@@ -23,6 +24,8 @@ from .container import (DATA_HASH_BYTES, MAX_BATCH, MAX_TABLE_ENTRIES, FormatErr
                         read, read_archive, write)
 from .driver import decode_items, encode_chain
 from .environment import CODER_REVISION, PORTABLE_REVISION, deterministic, environment
+from .images import ImageFile, array_layout
+from .imageset import is_imageset, read_imageset
 from .models import PortableModel, has_portable_form, load_model, portable_model
 from .zoo import ModelError, available_models, bundled_model_for, portable_identity
 from .seed import seed_bytes
@@ -133,7 +136,7 @@ def compress_with_stats(array, model=None, *, steps: int | None = None, r: float
                         grid_power: float | None = None, mode: str = "auto", batch_size: int = DEFAULT_BATCH,
                         device: str = "cpu", progress: bool = False, layout: str | None = None,
                         trajectory: bool = True, portable: bool | None = None, jobs: int = 1,
-                        chunk_items: int | None = None) -> tuple[bytes, dict]:
+                        chunk_items: int | None = None, classical: bool = True) -> tuple[bytes, dict]:
     """``compress`` for the command line and the benchmarks: also returns the coding statistics
     (mode, seed, batch schedule, time split). ``layout`` overrides how the array's shape is
     recorded (the command line's IDX files). The statistics include ``trajectory_bits``: for
@@ -145,14 +148,30 @@ def compress_with_stats(array, model=None, *, steps: int | None = None, r: float
     ``portable``: True codes with revision 6 (the integer network and exact arithmetic: the
     file decodes on any machine), False with revision 5 (float kernels: the file decodes only
     where the environment matches), None (default) with 6 whenever the model has an integer
-    calibration (the bundled models do)."""
+    calibration (the bundled models do).
+
+    Images that are not the model's item shape (any size, colour with a grey model, or an
+    (H, W, C) / (N, H, W, C) array: ``images.array_layout``) are coded as tiles of the item
+    shape in a version-5 file (imagecodec.py), with PNG and WebP lossless as candidates in auto
+    mode. ``classical`` (default True) makes those a candidate for any image-shaped array in
+    auto mode (False: the item coder's file only, as chunks need)."""
     if mode not in ("auto", "bfn", "fallback"):
         raise ValueError(f"mode must be auto, bfn or fallback, not {mode!r}")
     jobs = operator.index(jobs)
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, not {jobs}")
-    items, array_layout = as_items(array)
-    layout = layout or array_layout
+    settings = dict(steps=steps, r=r, grid_power=grid_power, batch_size=batch_size, device=device,
+                    progress=progress, trajectory=trajectory, portable=portable, jobs=jobs, chunk_items=chunk_items)
+    array, resolved = np.asarray(array), None
+    if layout in (None, "IDX") and array.dtype == np.uint8:
+        shape_layout = layout or array_layout(array)
+        if array.size and shape_layout not in ("HWC", "NHWC"):
+            resolved = resolve_model(model, array, device)
+        if shape_layout in ("HWC", "NHWC") or (resolved is not None and not _fits(resolved, as_items(array)[0].shape[1:])):
+            blob, info = imagecodec.compress_array(array, shape_layout, _image_coding(model, mode, device, settings))
+            return _readable(blob), info
+    items, items_layout = as_items(array)
+    layout = layout or items_layout
     if jobs > 1 or chunk_items is not None:
         from .limits import DEFAULT_CHUNK_ITEMS
         from .parallel import compress_chunked
@@ -165,10 +184,10 @@ def compress_with_stats(array, model=None, *, steps: int | None = None, r: float
             codec_settings(resolve_model(model, items, device), steps, r, grid_power)
             encode = functools.partial(compress_with_stats, layout="NCHW", steps=steps, r=r, grid_power=grid_power,
                                        mode=mode, batch_size=batch_size, device=device, trajectory=trajectory,
-                                       portable=portable)
+                                       portable=portable, classical=False)
             blob, info = compress_chunked(encode, items, layout, model, jobs, chunk_items, progress)
             return _readable(blob), info
-    model = resolve_model(model, items, device)
+    model = resolved if resolved is not None else resolve_model(model, items, device)
     _check_items(model, items)
     steps, r, grid_power = codec_settings(model, steps, r, grid_power)
     N = len(items)
@@ -208,15 +227,87 @@ def compress_with_stats(array, model=None, *, steps: int | None = None, r: float
                   seed_bytes(items, flow.K, progress))
     if blob is None or len(plain) <= len(blob):
         info.update(mode="fallback", batches=[], seed_items=N)
-        return _readable(plain), info
-    info["mode"] = "bfn"
+        blob = plain
+    else:
+        info["mode"] = "bfn"
+    if classical and mode == "auto" and N > 0 and items.shape[1] <= 4:
+        picture = imagecodec.classical_array_file(array, layout)
+        if picture is not None and len(picture) < len(blob):
+            info.update(mode=read_imageset(picture).entries[0].stream, batches=[], seed_items=N)
+            return _readable(picture), info
     return _readable(blob), info
+
+
+def _fits(model, item_shape) -> bool:
+    """Whether ``model`` codes items of ``item_shape`` (C, H, W) as they are (else: tiles)."""
+    shape = tuple(model.shape)
+    return tuple(item_shape) == shape or (len(shape) == 1 and math.prod(item_shape) == shape[0])
+
+
+def _image_coding(model, mode: str, device: str, settings: dict) -> imagecodec.Coding:
+    """How imagecodec codes images: tiles through compress_with_stats (version-3 files, chunked
+    with jobs), the model given or, per set of images, the bundled one their values pick."""
+    loaded = {}
+
+    def model_for(pixels):
+        key = model if isinstance(model, str) or model is None else id(model)
+        key = key if key is not None else default_model_name(pixels)
+        if key not in loaded:
+            loaded[key] = resolve_model(model if model is not None else key, pixels, device)
+        return loaded[key]
+
+    def encode_items(tiles, tile_model):
+        return compress_with_stats(tiles, tile_model, mode="bfn" if mode == "bfn" else "auto", layout="NCHW",
+                                   classical=False, **settings)
+
+    return imagecodec.Coding(encode_items, model_for, mode)
+
+
+def compress_images(files: list, model=None, *, folder: bool = False, mode: str = "auto",
+                    steps: int | None = None, r: float | None = None, grid_power: float | None = None,
+                    batch_size: int = DEFAULT_BATCH, device: str = "cpu", progress: bool = False,
+                    portable: bool | None = None, jobs: int = 1, chunk_items: int | None = None,
+                    on_file=None) -> tuple[bytes, dict]:
+    """Image files (``images.ImageFile``, e.g. from ``images.read_image``) -> one version-5 file
+    and its statistics. Each file is coded by the smallest of the BFN stream of its tiles and
+    PNG / WebP lossless (``mode`` auto; bfn: always the BFN stream; fallback: no network).
+    ``folder``: decompress writes the files into a folder (their names are paths in it)."""
+    if mode not in ("auto", "bfn", "fallback"):
+        raise ValueError(f"mode must be auto, bfn or fallback, not {mode!r}")
+    settings = dict(steps=steps, r=r, grid_power=grid_power, batch_size=batch_size, device=device,
+                    progress=progress, trajectory=True, portable=portable, jobs=operator.index(jobs),
+                    chunk_items=chunk_items)
+    blob, info = imagecodec.compress_files(files, _image_coding(model, mode, device, settings), folder, on_file)
+    return _readable(blob), info
+
+
+def decompress_images(blob, model=None, *, device: str = "cpu", progress: bool = False,
+                      jobs: int = 1, on_file=None) -> tuple[bool, list]:
+    """A version-5 file of image files -> (whether it was a folder, [ImageFile]) with the pixels,
+    names, formats and modes the files had; every image checked against its checksum."""
+    image_set, pixels = _decompress_imageset(blob, model, device, progress, jobs, on_file)
+    if image_set.kind != "files":
+        raise ValueError("the file holds an array, not image files: use decompress")
+    return image_set.folder, [ImageFile(e.name, p, e.file_format, e.mode) for e, p in zip(image_set.entries, pixels)]
+
+
+def _decompress_imageset(blob, model, device, progress, jobs, on_file=None):
+    def decode_items(data):
+        return decompress(data, model, device=device, progress=progress, jobs=jobs)
+
+    def tile_shape_of(data):
+        return tuple(read_archive(data).item_shape if is_archive(data) else read(data)[0].item_shape)
+
+    return imagecodec.decompress(blob, decode_items, tile_shape_of, on_file)
 
 
 def _readable(blob: bytes) -> bytes:
     """The reader must accept every file the writer produces (header limits, CRC): one it would
     refuse is a bug here, stopped before a caller stores it or deletes the input (compress --rm)."""
     try:
+        if is_imageset(blob):
+            read_imageset(blob)
+            return blob
         if is_archive(blob):
             archive = read_archive(blob)
             for i in range(len(archive.chunks)):
@@ -259,6 +350,14 @@ def decompress_with_stats(blob, model=None, *, device: str = "cpu", progress: bo
     """``decompress`` for the command line and the benchmarks: also returns the time split.
     ``check_environment=False`` tries a chain-mode file written in another environment (the data
     hash still refuses a wrong result)."""
+    if isinstance(blob, (bytes, bytearray, memoryview)) and is_imageset(blob):
+        image_set, pixels = _decompress_imageset(blob, model, device, progress, jobs)
+        if image_set.kind == "array":
+            return imagecodec.as_array(image_set, pixels), {"mode": image_set.entries[0].stream}
+        if len(pixels) != 1:
+            raise ValueError(f"the file holds {len(pixels)} image files: read them with decompress_images")
+        image = pixels[0][0]
+        return (image[..., 0] if image.shape[-1] == 1 else image), {"mode": image_set.entries[0].stream}
     if isinstance(blob, (bytes, bytearray, memoryview)) and is_archive(blob):
         from .parallel import decompress_archive
 

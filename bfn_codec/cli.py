@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import os
 import shlex
 import sys
 
@@ -118,8 +119,10 @@ def main():
     """
 
 
-DATASET_HELP = ("fmnist (8-bit, 256 bins), fmnist-binary (pixel >= 128 -> 1) or npy:PATH "
-                "(uint8 array (N, H, W); values <= 1 are treated as binary)")
+DATASET_HELP = ("fmnist (8-bit, 256 bins), fmnist-binary (pixel >= 128 -> 1), npy:PATH (a uint8 array "
+                "(N, H, W), (N, H, W, C), (N, C, H, W), (H, W) or (H, W, C)) or images:DIR (every image "
+                "file in a folder). @P after PATH or DIR cuts the images into whole P x P patches "
+                "(images:photos@32). Values <= 1 are treated as binary.")
 
 
 @main.command()
@@ -252,10 +255,10 @@ def sample(model_spec, count, output, steps, seed):
     from .sample import grid, sample as draw, to_grayscale, write_png
 
     model = load_model(model_spec)
-    if len(model.shape) != 3 or model.shape[0] != 1:
-        raise UserError("sampling to PNG needs a single-channel image model")
+    if len(model.shape) != 3 or model.shape[0] > 4:
+        raise UserError("sampling to PNG needs an image model of 1 to 4 channels")
     items = draw(model, count, steps, generator=torch.Generator().manual_seed(seed))
-    write_png(output, grid(to_grayscale(items[:, 0], model.flow.K)))
+    write_png(output, grid(to_grayscale(items.transpose(0, 2, 3, 1), model.flow.K)))
     click.echo(f"wrote {count} samples to {output}", err=True)
 
 
@@ -374,9 +377,11 @@ ENCODE_ONLY = ("steps", "grid_ratio", "grid_power", "batch_size", "mode", "arith
 @friendly_errors
 def compress(ctx, inputs, to_stdout, output, model_spec, device, force, keep, remove, quiet, verbose, threads,
              jobs, action, steps, grid_ratio, grid_power, batch_size, mode, arithmetic, chunk_items, chunk):
-    """Compress uint8 .npy arrays (N, H, W), (H, W) or (N, C, H, W), or Fashion-MNIST IDX files
-    (.gz too), each FILE to FILE.bfn. No FILE, or -, reads standard input and writes standard
-    output. The default command: `bfn-codec FILE` is `bfn-codec compress FILE`."""
+    """Compress each FILE to FILE.bfn: image files (PNG, PGM/PPM, TIFF, BMP; grey, RGB, RGBA, any
+    size), folders of them (FOLDER to FOLDER.bfn; other files are skipped with a warning), uint8
+    .npy arrays (N, H, W), (H, W), (H, W, C), (N, H, W, C) or (N, C, H, W), or Fashion-MNIST IDX
+    files (.gz too). No FILE, or -, reads standard input and writes standard output. The
+    default command: `bfn-codec FILE` is `bfn-codec compress FILE`."""
     if action:
         from click.core import ParameterSource
 
@@ -396,30 +401,47 @@ def compress(ctx, inputs, to_stdout, output, model_spec, device, force, keep, re
                                  remove, quiet, verbose, threads, jobs, chunk)
     import time
 
-    from .api import compress_with_stats
-    from .files import Output, install_cleanup_on_term, parse_array, read_input_bytes
+    from .api import compress_images, compress_with_stats
+    from .files import Output, install_cleanup_on_term
+    from .inputs import read_input
 
     inputs = inputs or ("-",)
     _check_output_options(ctx, inputs, output, to_stdout, remove and not keep)
     _check_device(device)
     _set_threads(threads)
     install_cleanup_on_term()
+    settings = dict(steps=steps, r=grid_ratio, grid_power=grid_power, mode=mode, batch_size=batch_size,
+                    device=device, progress=not quiet, jobs=jobs, chunk_items=chunk_items,
+                    portable=None if arithmetic is None else arithmetic == "portable")
 
     def one(path):
-        out_path = _output_path(path, output, to_stdout, True)
-        with Output(out_path, force, like=path, what="compressed data") as out:
-            array, layout = parse_array(read_input_bytes(path), path)
+        folder = path != "-" and os.path.isdir(path)
+        if folder and remove and not keep:
+            raise click.UsageError("--rm with a folder: bfn-codec does not delete folders (remove it "
+                                   "yourself after `bfn-codec -t`)")
+        out_path = _output_path(path.rstrip("/") if folder else path, output, to_stdout, True)
+        with Output(out_path, force, like=None if folder else path, what="compressed data") as out:
+            source = read_input(path)
+            for name, why in source.skipped:
+                click.echo(f"Warning: {path}: skipped {name} ({why})", err=True)
             t0 = time.perf_counter()
-            blob, stats = compress_with_stats(array, model_spec, steps=steps, r=grid_ratio, grid_power=grid_power,
-                                              mode=mode, batch_size=batch_size, device=device,
-                                              progress=not quiet, layout=layout,
-                                              portable=None if arithmetic is None else arithmetic == "portable",
-                                              jobs=jobs, chunk_items=chunk_items)
+            if source.kind == "images":
+                def on_file(i, f):
+                    if not quiet and len(source.files) > 1:
+                        click.echo(f"  [{i + 1}/{len(source.files)}] {f.name} ({f.pixels.shape[2]}x"
+                                   f"{f.pixels.shape[1]}, {f.mode})", err=True)
+
+                blob, stats = compress_images(source.files, model_spec, folder=source.folder, on_file=on_file,
+                                              **settings)
+            else:
+                blob, stats = compress_with_stats(source.array, model_spec, layout=source.layout, **settings)
             out.commit(blob)
         if not quiet:
-            n = array.size
+            n = source.values
             bits = f"{8 * len(blob) / n:.4f} bits/value, " if n else ""
-            click.echo(f"{path}: {n:,} values -> {len(blob):,} bytes ({bits}mode {stats.get('mode')}, "
+            what = (f"{len(source.files)} images" if source.folder else
+                    f"{n:,} values" if source.kind == "array" else f"{n:,} values")
+            click.echo(f"{path}: {what} -> {len(blob):,} bytes ({bits}{_mode_summary(stats)}, "
                        f"{time.perf_counter() - t0:.1f} s) -> {'(stdout)' if out_path == '-' else out_path}",
                        err=True)
             if verbose:
@@ -430,7 +452,22 @@ def compress(ctx, inputs, to_stdout, output, model_spec, device, force, keep, re
     _for_each_file(inputs, one)
 
 
+def _mode_summary(stats: dict) -> str:
+    if stats.get("mode") == "images":
+        counts = {}
+        for f in stats["files"]:
+            counts[f["stream"]] = counts.get(f["stream"], 0) + 1
+        return "streams " + ", ".join(f"{s} {n}" for s, n in sorted(counts.items()))
+    return f"mode {stats.get('mode')}"
+
+
 def _describe_stats(stats: dict) -> str:
+    if stats.get("mode") == "images":
+        return "\n  ".join(f"{f['name']}: {f['stream']} {f['bytes']:,} bytes (candidates: " +
+                            ", ".join(f"{s} {b:,}" for s, b in f["candidates"].items()) +
+                            (f"; {f['tiles']} tiles" if "tiles" in f else "") + ")" for f in stats["files"])
+    if stats.get("mode") in ("png", "webp"):
+        return f"a classical {stats['mode']} picture of the images: smaller than the BFN stream and LZMA2"
     if stats.get("mode") == "chunked":
         modes = ", ".join(f"{n} {m}" for m, n in stats.get("chunk_modes", {}).items())
         return (f"{stats['chunks']} chunks of up to {stats['chunk_items']} items ({modes}), "
@@ -452,8 +489,9 @@ def _describe_stats(stats: dict) -> str:
 @friendly_errors
 def decompress(ctx, inputs, to_stdout, output, model_spec, device, force, keep, remove, quiet, verbose, threads,
                jobs, chunk):
-    """Decompress .bfn files, each FILE.bfn to FILE (written back as .npy, or IDX if the input was
-    IDX). No FILE, or -, reads standard input and writes standard output. `bfn-codec -d` is the same."""
+    """Decompress .bfn files, each FILE.bfn to FILE: image files and folders as they were (same
+    names, formats and pixels), arrays as .npy (or IDX if the input was IDX). No FILE, or -,
+    reads standard input and writes standard output. `bfn-codec -d` is the same."""
     if chunk is not None and remove and not keep:
         raise click.UsageError("--rm with --chunk: the file holds more than the chunk written", ctx)
     _decompress_files(ctx, inputs or ("-",), to_stdout, output, model_spec, device, force, keep, remove,
@@ -464,9 +502,12 @@ def _decompress_files(ctx, inputs, to_stdout, output, model_spec, device, force,
                       verbose, threads, jobs=1, chunk=None):
     import time
 
-    from .api import decompress_chunk, decompress_with_stats, from_items, read_header
+    from .api import decompress_chunk, decompress_images, decompress_with_stats, from_items, read_header
     from .container import FormatError, is_archive, read_archive
-    from .files import Output, array_to_bytes, install_cleanup_on_term, read_input_bytes
+    from .data import DataError
+    from .files import Output, array_to_bytes, install_cleanup_on_term, read_input_bytes, write_folder
+    from .images import write_image
+    from .imageset import is_imageset, read_imageset
 
     _check_output_options(ctx, inputs, output, to_stdout, remove and not keep)
     _check_device(device)
@@ -475,9 +516,15 @@ def _decompress_files(ctx, inputs, to_stdout, output, model_spec, device, force,
 
     def one(path):
         out_path = _output_path(path, output, to_stdout, False)
+        blob = read_input_bytes(path)
+        if is_imageset(blob) and read_imageset(blob).kind == "files":
+            if chunk is not None:
+                raise FormatError("--chunk needs a chunked file (compress --jobs N or --chunk-items)")
+            return _write_image_files(path, blob, out_path)
         with Output(out_path, force, like=path, what="decompressed binary data") as out:
-            blob = read_input_bytes(path)
-            if is_archive(blob):
+            if is_imageset(blob):
+                layout, what = read_imageset(blob).layout, f"{read_imageset(blob).entries[0].stream} stream"
+            elif is_archive(blob):
                 archive = read_archive(blob)
                 layout, what = archive.layout, f"{len(archive.chunks)} chunks"
             else:
@@ -497,10 +544,43 @@ def _decompress_files(ctx, inputs, to_stdout, output, model_spec, device, force,
             click.echo(f"{path}: {len(blob):,} bytes -> {array.shape} uint8 ({what}, "
                        f"{time.perf_counter() - t0:.1f} s, checksum verified) -> "
                        f"{'(stdout)' if out_path == '-' else out_path}", err=True)
-            if verbose and not is_archive(blob) and header.batches:
+            if verbose and not is_archive(blob) and not is_imageset(blob) and header.batches:
                 click.echo(f"  n={header.steps} r={header.r:g} p={header.grid_power:g}; {len(header.batches)} "
                            f"batches; network {stats.get('network_seconds', 0):.1f} s in "
                            f"{stats.get('network_calls', 0)} calls", err=True)
+        if remove and not keep:
+            _remove_input(path)
+
+    def _write_image_files(path, blob, out_path):
+        index = read_imageset(blob)
+        t0 = time.perf_counter()
+
+        def on_file(i, e):
+            if not quiet and len(index.entries) > 1:
+                click.echo(f"  [{i + 1}/{len(index.entries)}] {e.name}", err=True)
+
+        def decoded():
+            folder, files = decompress_images(blob, model_spec, device=device, progress=not quiet, jobs=jobs,
+                                              on_file=on_file)
+            return files, [(f.name, write_image(f.pixels[0], f.mode, f.file_format)) for f in files]
+
+        if index.folder:  # everything that can be checked before decoding is
+            if out_path == "-":
+                raise DataError("the file holds a folder of images: it cannot go to standard output (use -o DIR)")
+            if os.path.exists(out_path) and not (force and os.path.isdir(out_path)):
+                raise DataError(f"{out_path} already exists" + ("; use -f to write into it" if os.path.isdir(out_path)
+                                                               else " and is not a folder"))
+            files, written = decoded()
+            write_folder(out_path, written, force)
+        else:
+            with Output(out_path, force, like=path, what="image data") as out:
+                files, written = decoded()
+                out.commit(written[0][1])
+        if not quiet:
+            f = files[0].pixels
+            what = f"{len(files)} images" if index.folder else f"{f.shape[2]}x{f.shape[1]} {files[0].mode} image"
+            click.echo(f"{path}: {len(blob):,} bytes -> {what} ({time.perf_counter() - t0:.1f} s, checksums "
+                       f"verified) -> {'(stdout)' if out_path == '-' else out_path}", err=True)
         if remove and not keep:
             _remove_input(path)
 
@@ -553,8 +633,51 @@ def _archive_info(path: str, blob: bytes, as_json: bool) -> None:
                    f"{row['bytes']:,} bytes, {row['bits_per_dim']:.4f} bits/dim, {row['mode']}{extra}")
 
 
+def _imageset_info(path: str, blob: bytes, as_json: bool) -> None:
+    """``info`` of a version-5 file: one line per entry (its stream, and the BFN stream's header)."""
+    from .container import is_archive, read
+    from .imageset import read_imageset, stream_bytes
+    from .zoo import bundled_model_for
+
+    index = read_imageset(blob)
+    rows = []
+    for e in index.entries:
+        row = {"name": e.name or "(array)", "images": e.count, "height": e.height, "width": e.width,
+               "channels": e.channels, "stream": e.stream, "bytes": e.length,
+               "bits_per_value": 8 * e.length / (e.count * e.height * e.width * e.channels)}
+        if e.file_format:
+            row.update(file_format=e.file_format, mode=e.mode)
+        data = stream_bytes(blob, e)
+        if e.stream == "bfn" and not is_archive(data):
+            h, _ = read(data)
+            row.update(tiles=h.count, tile_shape=list(h.item_shape), bfn_mode=h.mode)
+            if h.batches:
+                row.update(model=h.model_id or bundled_model_for(h.model_hash) or "?", steps=h.steps,
+                           coder_revision=h.coder_revision)
+        rows.append(row)
+    values = sum(e.count * e.height * e.width * e.channels for e in index.entries)
+    res = {"file": path, "bytes": len(blob), "format_version": 5, "kind": index.kind,
+           "folder": index.folder, "entries": len(rows), "index_bytes": len(blob) - sum(e.length for e in index.entries),
+           "achieved_bits_per_value": 8 * len(blob) / values}
+    if index.kind == "array":
+        res.update(array_shape=list(index.array_shape), layout=index.layout)
+    if as_json:
+        click.echo(json.dumps({**res, "entry_table": rows}, indent=2))
+        return
+    for k, v in res.items():
+        click.echo(f"{k:>30}: {v:.5f}" if isinstance(v, float) else f"{k:>30}: {v}")
+    for row in rows:
+        extra = (f", {row['tiles']} tiles of {tuple(row['tile_shape'])} ({row['bfn_mode']}"
+                 + (f", {row['model']} n={row['steps']} rev {row['coder_revision']}" if "model" in row else "")
+                 + ")" if "tiles" in row else "")
+        click.echo(f"{row['name'][:30]:>30}: {row['width']}x{row['height']}x{row['channels']}"
+                   f"{' x ' + str(row['images']) if row['images'] > 1 else ''}, {row['stream']} {row['bytes']:,} "
+                   f"bytes, {row['bits_per_value']:.4f} bits/value{extra}")
+
+
 def _info_files(inputs, as_json, estimate, model_spec, threads):
     from .container import is_archive, read
+    from .imageset import is_imageset
     from .files import read_input_bytes
     from .revisions import PORTABLE_REVISION
     from .zoo import bundled_model_for
@@ -563,6 +686,8 @@ def _info_files(inputs, as_json, estimate, model_spec, threads):
 
     def one(path):
         blob = read_input_bytes(path)
+        if is_imageset(blob):
+            return _imageset_info(path, blob, as_json)
         if is_archive(blob):
             return _archive_info(path, blob, as_json)
         h, payload = read(blob)
@@ -636,13 +761,20 @@ def test_file(inputs, model_spec, quiet, threads, device, jobs):
 
 def _test_files(inputs, model_spec, quiet, threads, device, jobs=1):
     from .api import decompress as run
+    from .api import decompress_images
+    from .imageset import is_imageset, read_imageset
     from .files import read_input_bytes
 
     _check_device(device)
     _set_threads(threads)
 
     def one(path):
-        array = run(read_input_bytes(path), model=model_spec, device=device, progress=not quiet, jobs=jobs)
+        blob = read_input_bytes(path)
+        if is_imageset(blob) and read_imageset(blob).kind == "files":
+            _, files = decompress_images(blob, model_spec, device=device, progress=not quiet, jobs=jobs)
+            click.echo(f"{path}: OK ({len(files)} image{'s' if len(files) > 1 else ''}, checksums verified)")
+            return
+        array = run(blob, model=model_spec, device=device, progress=not quiet, jobs=jobs)
         click.echo(f"{path}: OK ({array.shape} uint8, checksum verified)")
 
     _for_each_file(inputs, one)

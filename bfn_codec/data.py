@@ -17,14 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import DataError  # noqa: F401 - raised here, and imported from here by the layers above
+
 DEFAULT_FMNIST_DIR = "/usr/share/datasets/fashion-mnist"
 FMNIST_FILES = {"train": "train-images-idx3-ubyte", "test": "t10k-images-idx3-ubyte"}
 VALIDATION_SEED = 2147483647  # the official code's split seed
 IDX_MAX_ITEMS = 10_000_000
-
-
-class DataError(Exception):
-    """Input data could not be read (message is user-facing)."""
 
 
 @dataclass
@@ -126,24 +124,86 @@ def load_npy(path) -> np.ndarray:
     return array
 
 
-def load_dataset(spec: str, split: str = "train", data_dir=None) -> Dataset:
-    """``fmnist``, ``fmnist-binary`` or ``npy:PATH`` (uint8; values <= 1 mean binary data).
+def patches(images: np.ndarray, size: int) -> np.ndarray:
+    """Every whole size x size patch of images [N, H, W, C] on a grid from the top left, as
+    items [M, C, size, size] (images smaller than a patch give none)."""
+    out = []
+    for image in images:
+        rows, cols = image.shape[0] // size, image.shape[1] // size
+        if rows and cols:
+            grid = image[:rows * size, :cols * size].reshape(rows, size, cols, size, -1)
+            out.append(grid.transpose(0, 2, 4, 1, 3).reshape(rows * cols, -1, size, size))
+    if not out:
+        raise DataError(f"no image holds a whole {size}x{size} patch")
+    return np.ascontiguousarray(np.concatenate(out))
 
-    For npy data ``split`` selects the deterministic train/validation split (``test`` = all)."""
+
+def _split_patch(spec: str) -> tuple[str, int | None]:
+    """``PATH@P`` -> (PATH, P); ``PATH`` -> (PATH, None)."""
+    path, at, size = spec.rpartition("@")
+    if at and size.isdigit() and int(size) > 0:
+        return path, int(size)
+    return spec, None
+
+
+def folder_images(path: str) -> list[np.ndarray]:
+    """The pixels [H, W, C] of every image file under the folder ``path`` (inputs.read_folder:
+    sorted names, other files skipped), all with one channel count."""
+    from .images import read_folder
+
+    files, _ = read_folder(path)
+    channels = sorted({f.pixels.shape[-1] for f in files})
+    if len(channels) > 1:
+        raise DataError(f"{path}: the images have {' and '.join(map(str, channels))} channels; a model codes "
+                        "one kind (convert them, or train on a folder of each)")
+    return [f.pixels[0] for f in files]
+
+
+def load_dataset(spec: str, split: str = "train", data_dir=None) -> Dataset:
+    """``fmnist``, ``fmnist-binary``, ``npy:PATH`` (a uint8 array of any images.array_layout
+    shape) or ``images:DIR`` (every image file in a folder; values <= 1 mean binary data).
+    ``@P`` after the path cuts every image into whole P x P patches (images:DIR needs it unless
+    all its images have one size).
+
+    For npy and image data ``split`` selects the deterministic train/validation split
+    (``test`` = all)."""
     if spec in ("fmnist", "fmnist-binary"):
         images = load_fmnist(split, data_dir)[:, None]
         if spec == "fmnist-binary":
             return Dataset(f"{spec}:{split}", binarise(images), "discrete", 2)
         return Dataset(f"{spec}:{split}", images, "discretised", 256)
-    if spec.startswith("npy:"):
-        images = as_items(load_npy(spec[4:]))[0]
+    if spec.startswith(("npy:", "images:")):
+        from .images import array_layout, to_nhwc
+
+        path, size = _split_patch(spec.split(":", 1)[1])
+        if spec.startswith("npy:"):
+            array = load_npy(path)
+            if array.dtype != np.uint8:
+                raise DataError(f"{path}: expected a uint8 array, got {array.dtype}")
+            nhwc = [to_nhwc(array, array_layout(array))]
+        else:
+            nhwc = [image[None] for image in folder_images(path)]
+        if size is not None:
+            images = _concat_patches(nhwc, size)
+        elif len({x.shape[1:] for x in nhwc}) > 1:
+            raise DataError(f"{path}: the images have several sizes: add @P to train on P x P patches "
+                            f"(e.g. {spec}@32)")
+        else:
+            images = np.ascontiguousarray(np.concatenate(nhwc).transpose(0, 3, 1, 2))
         binary = images.max(initial=0) <= 1
         if split in ("train", "validation"):
             train_idx, val_idx = validation_split(len(images))
             images = images[train_idx if split == "train" else val_idx]
         return Dataset(f"{spec}:{split}", images, "discrete" if binary else "discretised",
                        2 if binary else 256)
-    raise DataError(f"unknown dataset {spec!r} (expected fmnist, fmnist-binary or npy:PATH)")
+    raise DataError(f"unknown dataset {spec!r} (expected fmnist, fmnist-binary, npy:PATH or images:DIR)")
+
+
+def _concat_patches(nhwc: list, size: int) -> np.ndarray:
+    parts = [patches(x, size) for x in nhwc if min(x.shape[1:3]) >= size]
+    if not parts:
+        raise DataError(f"no image holds a whole {size}x{size} patch")
+    return np.concatenate(parts)
 
 
 def validation_split(n: int, fraction: float = 0.01):
@@ -155,7 +215,7 @@ def validation_split(n: int, fraction: float = 0.01):
 
 def train_validation(spec: str, data_dir=None):
     """(train, validation) data sets; for Fashion-MNIST the validation part comes from train."""
-    if spec.startswith("npy:"):
+    if spec.startswith(("npy:", "images:")):
         return load_dataset(spec, "train", data_dir), load_dataset(spec, "validation", data_dir)
     full = load_dataset(spec, "train", data_dir)
     tr, va = validation_split(len(full.images))

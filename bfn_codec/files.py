@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import signal
 import stat
 import struct
@@ -41,7 +42,8 @@ def parse_array(raw: bytes, name: str):
         if array.dtype != np.uint8:
             raise DataError(f"{name}: expected a uint8 array, got {array.dtype}")
         if array.ndim not in (2, 3, 4):
-            raise DataError(f"{name}: expected shape (N, H, W), (H, W) or (N, C, H, W), got {array.shape}")
+            raise DataError(f"{name}: expected shape (H, W), (H, W, C), (N, H, W), (N, H, W, C) or "
+                            f"(N, C, H, W), got {array.shape}")
         return np.ascontiguousarray(array), None
     if len(raw) >= 4 and raw[:3] == b"\x00\x00\x08":
         array = parse_idx(raw, name)
@@ -161,6 +163,46 @@ def write_output_atomic(path: str, data: bytes, force: bool, like: str | None = 
     """Write ``data`` to ``path`` (or standard output for ``-``) through ``Output``."""
     with Output(path, force, like) as out:
         out.commit(data)
+
+
+def write_folder(path: str, files, force: bool) -> None:
+    """Write ``files`` ([(relative name, bytes)], names checked by imageset.check_name) into the
+    folder ``path``. A new folder is built under a temporary name beside it and renamed when
+    complete, so an interrupted run leaves nothing; an existing folder only with ``force``, and
+    then each file is replaced atomically (other files in it are left alone)."""
+    target = Path(path)
+    if target.exists() and not target.is_dir():
+        raise DataError(f"{path} exists and is not a folder")
+    if target.exists():
+        if not force:
+            raise DataError(f"{path} already exists; use -f to write into it")
+        for name, data in files:
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            write_output_atomic(str(target / name), data, force=True)
+        return
+    parent = target.parent if str(target.parent) else Path(".")
+    if not parent.is_dir():
+        raise DataError(f"cannot write {path}: directory {parent} does not exist")
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent))
+    except OSError as e:
+        raise DataError(f"cannot write {path}: {e.strerror or e}") from None
+    try:
+        for name, data in files:
+            (tmp / name).parent.mkdir(parents=True, exist_ok=True)
+            (tmp / name).write_bytes(data)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)
+        if target.exists():
+            raise DataError(f"{path} already exists; use -f to write into it")
+        os.rename(tmp, target)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise DataError(f"cannot write {path}: {e.strerror or e}") from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def install_cleanup_on_term():

@@ -1,8 +1,5 @@
-"""Generation (docs/design.md §2) and a dependency-free PNG grid writer."""
+"""Generation (docs/design.md §2) and a PNG grid writer."""
 from __future__ import annotations
-
-import struct
-import zlib
 
 import numpy as np
 import torch
@@ -33,11 +30,11 @@ def to_grayscale(items: np.ndarray, K: int) -> np.ndarray:
 
 
 def grid(images: np.ndarray, cols: int | None = None, pad: int = 2) -> np.ndarray:
-    """[N, H, W] uint8 -> one [rows*(H+pad)+pad, cols*(W+pad)+pad] mosaic."""
-    n, h, w = images.shape
+    """[N, H, W] or [N, H, W, C] uint8 -> one [rows*(H+pad)+pad, cols*(W+pad)+pad(, C)] mosaic."""
+    n, h, w = images.shape[:3]
     cols = cols or int(np.ceil(np.sqrt(n)))
     rows = int(np.ceil(n / cols))
-    out = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad), 128, np.uint8)
+    out = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad, *images.shape[3:]), 128, np.uint8)
     for i in range(n):
         r, c = divmod(i, cols)
         out[pad + r * (h + pad): pad + r * (h + pad) + h, pad + c * (w + pad): pad + c * (w + pad) + w] = images[i]
@@ -45,15 +42,10 @@ def grid(images: np.ndarray, cols: int | None = None, pad: int = 2) -> np.ndarra
 
 
 def write_png(path, image: np.ndarray) -> None:
-    """Write an 8-bit greyscale PNG (no dependency beyond zlib)."""
+    """Write a mosaic [H, W] (grey) or [H, W, C] (C = 3: RGB, 4: RGBA, 2: grey + alpha) as a PNG."""
+    from .images import MODE_FOR_CHANNELS, write_image
+
     image = np.ascontiguousarray(image, dtype=np.uint8)
-    h, w = image.shape
-
-    def chunk(tag: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
-
-    raw = b"".join(b"\x00" + image[r].tobytes() for r in range(h))
-    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
-           + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
+    image = image[..., None] if image.ndim == 2 else image
     with open(path, "wb") as f:
-        f.write(png)
+        f.write(write_image(image, MODE_FOR_CHANNELS[image.shape[-1]], "png"))

@@ -54,6 +54,22 @@ def portable_sample_files():
     return model, [(chain, x)]
 
 
+def imageset_sample_files():
+    """Version-5 files (images of any size): an array of images coded as tiles through the
+    chain (the oracle model of 4x4 binary items), the same as a classical PNG stream, and an
+    image file (its name, format and mode in the index), with the model."""
+    from bfn_codec.api import compress_images
+    from bfn_codec.images import ImageFile
+
+    model, [(_, x), _] = sample_files()
+    image = x[:36].reshape(6, 6, 4, 4).transpose(0, 2, 1, 3).reshape(24, 24)[:22, :23]
+    tiles = bfn_codec.compress(image, model=model, steps=3, mode="bfn")
+    png = bfn_codec.compress(image, model=model, steps=3, mode="fallback")
+    rgb = np.stack([image * 200, image[::-1] * 100, image[:, ::-1] * 50], -1)[:5, :7]
+    named, _ = compress_images([ImageFile("a/photo.png", rgb[None], "png", "RGB")], mode="fallback")
+    return model, [(tiles, image), (png, image), (named, rgb)]
+
+
 def with_crc(body: bytes) -> bytes:
     return body + struct.pack("<I", zlib.crc32(body) & 0xFFFFFFFF)
 

@@ -16,8 +16,8 @@ from bfn_codec.api import compress_with_stats
 from bfn_codec.environment import CODER_REVISION, environment
 from bfn_codec.container import MAGIC, FormatError, Header, _rle, environment_digest, read, read_archive, write
 
-from fuzzlib import (check_one, chunked_sample_files, discretised_sample_files, mutate, portable_sample_files,
-                     sample_files, with_crc)
+from fuzzlib import (check_one, chunked_sample_files, discretised_sample_files, imageset_sample_files, mutate,
+                     portable_sample_files, sample_files, with_crc)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -28,12 +28,18 @@ def files():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["binary-oracle", "discretised-windows", "portable", "chunked"])
+@pytest.mark.parametrize("kind", ["binary-oracle", "discretised-windows", "portable", "chunked", "imageset"])
 def test_fuzz_fixed_seed(files, kind):
     """Thousands of mutated files: each ends in a FormatError or the exact original data."""
     model, samples = {"binary-oracle": lambda: files, "discretised-windows": discretised_sample_files,
-                      "portable": portable_sample_files, "chunked": chunked_sample_files}[kind]()
-    if kind == "chunked":
+                      "portable": portable_sample_files, "chunked": chunked_sample_files,
+                      "imageset": imageset_sample_files}[kind]()
+    if kind == "imageset":
+        from bfn_codec.imageset import read_imageset
+
+        streams = [read_imageset(b).entries[0].stream for b, _ in samples]
+        assert streams[0] == "bfn" and set(streams[1:]) <= {"png", "webp"}, streams
+    elif kind == "chunked":
         assert [c.count for c in read_archive(samples[0][0]).chunks] == [25, 25, 10]
     else:
         assert read(samples[0][0])[0].coder_revision == (6 if kind == "portable" else CODER_REVISION)
