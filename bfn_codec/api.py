@@ -260,7 +260,15 @@ def _image_coding(model, mode: str, device: str, settings: dict) -> imagecodec.C
         return compress_with_stats(tiles, tile_model, mode="bfn" if mode == "bfn" else "auto", layout="NCHW",
                                    classical=False, **settings)
 
-    return imagecodec.Coding(encode_items, model_for, mode)
+    def estimate_bits(tiles, tile_model):
+        from .evaluate import per_item_total_bits
+
+        steps, _, grid_power = codec_settings(tile_model, settings["steps"], None, settings["grid_power"])
+        bits = per_item_total_bits(tile_model, tiles.reshape(len(tiles), -1), steps, batch_size=len(tiles),
+                                   times=power_times(steps, grid_power))
+        return bits.sum() / tiles.size
+
+    return imagecodec.Coding(encode_items, model_for, mode, estimate_bits)
 
 
 def compress_images(files: list, model=None, *, folder: bool = False, mode: str = "auto",

@@ -465,7 +465,11 @@ def _describe_stats(stats: dict) -> str:
     if stats.get("mode") == "images":
         return "\n  ".join(f"{f['name']}: {f['stream']} {f['bytes']:,} bytes (candidates: " +
                             ", ".join(f"{s} {b:,}" for s, b in f["candidates"].items()) +
-                            (f"; {f['tiles']} tiles" if "tiles" in f else "") + ")" for f in stats["files"])
+                            (f"; {f['tiles']} tiles" if "tiles" in f else "") + (
+                                f"; BFN stream not coded: the model's estimate on {f['probe']['tiles']} tiles, "
+                                f"{f['probe']['estimate_bits_per_value']:.3f} bits/value, is not below "
+                                f"{f['probe']['classical_bits_per_value']:.3f}" if "probe" in f and "bfn" not in
+                                f["candidates"] else "") + ")" for f in stats["files"])
     if stats.get("mode") in ("png", "webp"):
         return f"a classical {stats['mode']} picture of the images: smaller than the BFN stream and LZMA2"
     if stats.get("mode") == "chunked":

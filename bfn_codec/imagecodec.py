@@ -28,6 +28,15 @@ EncodeItems = Callable[[np.ndarray], tuple]
 DecodeItems = Callable[[bytes], np.ndarray]
 # model_for(pixels [N, H, W, C]) -> the model that codes them (for its item shape), or None
 ModelFor = Callable[[np.ndarray], object]
+# estimate_bits(tiles [T, c, P, Q], model) -> the model's L^n + L^r on them, bits per value
+EstimateBits = Callable[[np.ndarray, object], float]
+
+# In auto mode an entry of more tiles than this first has the model's loss estimated on a sample
+# of SAMPLE_TILES of them (n + 1 network calls each, a few seconds): the BFN stream, which costs
+# n + 1 network calls per tile on each side (minutes to hours for a photograph), is only coded if
+# that estimate is below the best classical stream's bits per value.
+PROBE_ABOVE_TILES = 64
+SAMPLE_TILES = 16
 
 
 @dataclass
@@ -37,6 +46,7 @@ class Coding:
     encode_items: EncodeItems
     model_for: ModelFor
     mode: str = "auto"
+    estimate_bits: EstimateBits | None = None
 
 
 def encode_entry(pixels: np.ndarray, coding: Coding, name: str = "") -> tuple[str, bytes, dict]:
@@ -54,11 +64,23 @@ def encode_entry(pixels: np.ndarray, coding: Coding, name: str = "") -> tuple[st
             raise DataError(f"model {model.name} codes sequences, not images")
         check_patch(pixels.shape[-1], tuple(model.shape), model.name)
         tiles = to_tiles(pixels, tuple(model.shape))
-        candidates["bfn"], info = coding.encode_items(tiles, model)
-        info = dict(info, tiles=len(tiles), tile_shape=tuple(model.shape))
+        probe = _probe(tiles, model, candidates, pixels.size, coding)
+        if probe is None or probe["estimate_bits_per_value"] < probe["classical_bits_per_value"]:
+            candidates["bfn"], info = coding.encode_items(tiles, model)
+        info = dict(info, tiles=len(tiles), tile_shape=tuple(model.shape), **({"probe": probe} if probe else {}))
     stream = min(candidates, key=lambda s: (len(candidates[s]), s != "bfn"))
     info["candidates"] = {s: len(d) for s, d in candidates.items()}
     return stream, candidates[stream], info
+
+
+def _probe(tiles, model, candidates: dict, values: int, coding: Coding) -> dict | None:
+    """In auto mode, for an entry of many tiles: the model's estimated bits per value on an even
+    sample of its tiles beside the best classical stream's (None: no probe, code the BFN stream)."""
+    if coding.mode != "auto" or coding.estimate_bits is None or len(tiles) <= PROBE_ABOVE_TILES or not candidates:
+        return None
+    sample = tiles[np.linspace(0, len(tiles) - 1, SAMPLE_TILES).round().astype(int)]
+    return {"tiles": SAMPLE_TILES, "estimate_bits_per_value": float(coding.estimate_bits(sample, model)),
+            "classical_bits_per_value": 8 * min(len(d) for d in candidates.values()) / values}
 
 
 def _entry(pixels: np.ndarray, stream: str, data: bytes, **fields) -> Entry:
@@ -77,7 +99,7 @@ def compress_files(files: list[ImageFile], coding: Coding, folder: bool = False,
         entries.append(_entry(f.pixels, stream, data, name=f.name, file_format=f.file_format, mode=f.mode))
         streams.append(data)
         per_file.append(dict(name=f.name, stream=stream, bytes=len(data), **{k: v for k, v in info.items()
-                                                                              if k in ("candidates", "tiles")}))
+                                                                              if k in ("candidates", "tiles", "probe")}))
     blob = write_imageset(ImageSet("files", entries, folder=folder), streams)
     return blob, {"mode": "images", "files": per_file}
 

@@ -284,3 +284,33 @@ def test_a_user_trained_colour_model_from_a_folder_codes_and_decodes(tmp_path):
     res = cli("decompress", tmp_path / "new.png.bfn", "--model", out, "-q")
     assert res.exit_code == 0, res.output
     assert np.array_equal(pixels_of(target)[1], pixels)
+
+
+@pytest.mark.parametrize("estimate,coded", [(0.5, True), (7.5, False)])
+def test_auto_mode_codes_the_bfn_stream_of_a_large_image_only_if_a_sample_of_tiles_promises_it(estimate, coded):
+    """An image of more than PROBE_ABOVE_TILES tiles: the model's estimate on SAMPLE_TILES of
+    them against the best classical stream decides whether the chain runs at all."""
+    from bfn_codec import imagecodec
+    from bfn_codec.models import load_model
+
+    calls = []
+    model = load_model("fmnist")
+    coding = imagecodec.Coding(encode_items=lambda tiles, m: (calls.append(len(tiles)) or b"\0" * 10, {}),
+                               model_for=lambda pixels: model, mode="auto",
+                               estimate_bits=lambda tiles, m: calls.append(("probe", len(tiles))) or estimate)
+    pixels = mosaic(28 * 9, 28 * 8)[None]  # 72 tiles
+    stream, data, info = imagecodec.encode_entry(pixels, coding)
+    assert calls[0] == ("probe", imagecodec.SAMPLE_TILES)
+    assert (stream == "bfn") == coded and (72 in calls) == coded
+    assert info["probe"]["estimate_bits_per_value"] == estimate and 0 < info["probe"]["classical_bits_per_value"] < 8
+
+
+def test_a_photograph_skips_the_network_when_the_model_does_not_fit_it():
+    """A smooth colour photograph-like image with the Fashion-MNIST model: the estimate on 16
+    tiles is far above WebP's, so no chain runs and the file is the classical stream."""
+    photo = _photo_like(300, 260, 0)
+    blob, info = compress_images([ImageFile("p.png", photo[None], "png", "RGB")], "fmnist")
+    f = info["files"][0]
+    assert f["stream"] in ("png", "webp") and "bfn" not in f["candidates"] and f["tiles"] == 3 * 11 * 10
+    assert f["probe"]["estimate_bits_per_value"] > f["probe"]["classical_bits_per_value"]
+    assert np.array_equal(decompress_images(blob)[1][0].pixels[0], photo)
