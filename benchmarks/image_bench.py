@@ -95,6 +95,7 @@ def main():
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=None)
+    ap.add_argument("--limit", type=int, default=None, help="only the first N photographs (by name)")
     ap.add_argument("--tiles", type=int, default=None)
     args = ap.parse_args()
     import torch
@@ -105,6 +106,9 @@ def main():
     paths = sorted(Path(args.images).glob("*.png"))
     paths = [p for p in paths if p.stem.rsplit("-", 1)[1] in args.kinds
              and (not args.sizes or p.stem.rsplit("-", 2)[1] in args.sizes)]
+    if args.limit:
+        stems = sorted({p.stem.split("-")[0] for p in paths})[:args.limit]
+        paths = [p for p in paths if p.stem.split("-")[0] in stems]
     if not paths:
         raise SystemExit(f"no images in {args.images} (python3 benchmarks/photo_data.py writes them)")
     codecs = classical_codecs()
@@ -158,7 +162,7 @@ def main():
               "summary": summary, "images": rows}
     sizes = "-".join(args.sizes) if args.sizes else "all"
     out = args.out or result_path("images", "photos", args.mode, args.rgb_model and Path(args.rgb_model).name,
-                                  sizes)
+                                  sizes, args.limit and f"first{args.limit}")
     write_result(out, result)
 
 

@@ -621,6 +621,67 @@ def pipelines_section() -> list[str]:
     return out
 
 
+def images_section(full: bool = True) -> list[str]:
+    """Held-out photographs against the classical image codecs (image_bench.py), 28x28 tiles of
+    them with the bundled 8-bit model (image_bench.py --tiles), and in the report the tiling
+    comparison (tiling_vs_conv.py) and large-image memory (image_memory.py)."""
+    out = []
+    for path in results_of("images", "photos"):
+        data = load(os.path.basename(path))
+        codecs = list(next(iter(data["summary"].values()))["classical_bits_per_value"])
+        model = data.get("rgb_model") or data.get("model") or "the bundled models"
+        out += [f"### Photographs (`benchmarks/image_bench.py`, mode {data['mode']})", "",
+                "Bits per value (pixel x channel) of whole files on the held-out photographs of "
+                "`lomiri-wallpapers-16.04` (`benchmarks/photo_data.py`), every stream decoded and "
+                f"compared; bfn-codec with {model}, default n, and which stream each image kept. "
+                f"File: `{os.path.basename(path)}`.", "",
+                "| images | bfn-codec (kept: bfn / png / webp) | " + " | ".join(codecs) + " | bfn-codec encode values/s |",
+                "|---|---|" + "---|" * len(codecs) + "---|"]
+        for key, g in data["summary"].items():
+            best = min(g["classical_bits_per_value"].values())
+            cells = [f"**{v:.3f}**" if v == best else f"{v:.3f}" for v in g["classical_bits_per_value"].values()]
+            kept = " / ".join(str(g["streams"].get(k, 0)) for k in ("bfn", "png", "webp"))
+            out.append(f"| {g['images']} × {key} | {g['bfn_bits_per_value']:.3f} ({kept}) | " + " | ".join(cells)
+                       + f" | {g['encode_values_per_s']:,.0f} |")
+        out.append("")
+    for path in results_of("images", "tiles"):
+        t = load(os.path.basename(path))
+        out += [f"28×28 grey tiles of the same photographs, {t['tiles']} of them as one array, bundled "
+                f"`{t['model']}` model, mode {t['mode']}: **{t['bytes']:,} bytes** (kept: {t['kept']}) against "
+                f"{t['png_bytes']:,} for one optimised PNG and {t['webp_bytes']:,} for lossless WebP of the "
+                f"same tiles: {t['over_best_fallback_bytes']:+,} bytes over the better one (`{os.path.basename(path)}`).", ""]
+    if not full:
+        return out
+    for path in results_of("tiling-vs-conv", "8bit"):
+        d = load(os.path.basename(path))
+        out += ["### Tiles or one convolutional pass (`benchmarks/tiling_vs_conv.py`)", "",
+                f"The bundled 8-bit U-Net (n = {d['steps']}, p = {d['grid_power']:g}) on the same pixels: as 28×28 "
+                "tiles (what bfn-codec codes) or as one whole-image item; L^n + L^r in bits/pixel (every step, "
+                f"two message draws). File: `{os.path.basename(path)}`.", "",
+                "| images | tiles | whole image | whole − tiles (± s.e.) |", "|---|---|---|---|"]
+        for key in ("fmnist", "photos"):
+            if key in d:
+                r = d[key]
+                se = f" ± {r['stderr']:.3f}" if r.get("stderr") is not None else ""
+                out.append(f"| {r['images']} × {r['height']}×{r['width']} {key} | {r['tiles_bits_per_pixel']:.3f} | "
+                           f"{r['whole_bits_per_pixel']:.3f} | {r['whole_minus_tiles_bits_per_pixel']:+.3f}{se} |")
+        calls = "; ".join(f"{k}: {v * 1000:.0f} ms" for k, v in d["call_seconds"].items())
+        out += ["", f"One network call on the same 50,176 pixels: {calls}.", ""]
+    for path in results_of("image-memory", "8bit"):
+        d = load(os.path.basename(path))
+        out += [f"### Large images (`benchmarks/image_memory.py`, n = {d['steps']}, --batch-size {d['batch_size']}, "
+                f"{d['threads']} threads)", "",
+                "Each side a child process, mode bfn (the chain over every tile), the decoded image compared. "
+                f"File: `{os.path.basename(path)}`.", "",
+                "| image | values | bits/value | encode s | decode s | encode peak RSS | decode peak RSS |",
+                "|---|---|---|---|---|---|---|"]
+        for name, r in d["cases"].items():
+            out.append(f"| {name} | {r['values']:,} | {r['bits_per_value']:.3f} | {r['encode_s']:.0f} | "
+                       f"{r['decode_s']:.0f} | {r['encode_peak_rss_mb']:,.0f} MB | {r['decode_peak_rss_mb']:,.0f} MB |")
+        out.append("")
+    return out
+
+
 def fuzz_section() -> list[str]:
     lines = []
     for path in sorted(glob.glob(os.path.join(RESULTS, "fuzz-*.json"))):
@@ -644,14 +705,15 @@ def report_text() -> str:
     sections = [*headline_section(), *portable_section(), *small_files_section(doc), *small_files_steps_section(),
                 *compare_section(doc), *curve_section(), *finetune_section(), *codec_section(),
                 *r_scan_section(), *tail_scan_section(), *support_floor_section(), *integer_ptq_section(), *throughput_section(), *classical_section(),
-                *pipelines_section(), *fuzz_section()]
+                *pipelines_section(), *images_section(), *fuzz_section()]
     sections = ["## " + line[4:] if line.startswith("### ") else line for line in sections]  # ## in its own file
     return "\n".join(head + sections).rstrip("\n") + "\n"
 
 
 def readme_block() -> str:
     """README.md between the markers: the headline, the small-files table, one plot, links."""
-    body = [START, "", *headline_section(), *portable_section(full=False), *small_files_section()]
+    body = [START, "", *headline_section(), *portable_section(full=False), *small_files_section(),
+            *images_section(full=False)]
     if os.path.exists(os.path.join(RESULTS, BITS_PLOT)):
         body += [f"![bits per pixel](benchmarks/results/{BITS_PLOT})", ""]
     body += ["Everything else (the table and plots against every classical codec, steps curves, "

@@ -101,6 +101,11 @@ def read_image(raw: bytes, name: str) -> ImageFile:
     pixels = np.asarray(img)
     pixels = pixels.astype(np.uint8) if mode == "1" else np.ascontiguousarray(pixels, dtype=np.uint8)
     pixels = pixels.reshape(1, img.height, img.width, MODES[mode])
+    try:  # decompress must be able to write the file back: found out now, on one pixel
+        write_image(pixels[0, :1, :1], mode, fmt)
+    except (OSError, ValueError, KeyError, DataError) as e:
+        raise DataError(f"{name}: {FILE_FORMATS[fmt][0]} files of {mode} pixels cannot be written back "
+                        f"({e}); convert it to PNG first") from None
     return ImageFile(name, pixels, fmt, mode)
 
 

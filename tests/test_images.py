@@ -314,3 +314,31 @@ def test_a_photograph_skips_the_network_when_the_model_does_not_fit_it():
     assert f["stream"] in ("png", "webp") and "bfn" not in f["candidates"] and f["tiles"] == 3 * 11 * 10
     assert f["probe"]["estimate_bits_per_value"] > f["probe"]["classical_bits_per_value"]
     assert np.array_equal(decompress_images(blob)[1][0].pixels[0], photo)
+
+
+GOLDEN = os.path.join(ROOT, "tests", "golden")
+
+
+def test_golden_version_5_files_decode_and_the_bfn_one_reencodes_to_the_same_bytes():
+    """Format version 5 is released: its golden files (tests/golden/make_v5.py, never rewritten)
+    decode in every later release. The BFN stream's bytes are a function of the portable
+    arithmetic, so its data must re-encode to the same file; the PNG / WebP streams are the
+    image libraries' (their encoders may change), so those are only decoded."""
+    import sys
+
+    sys.path.insert(0, GOLDEN)
+    from make_v5 import BFN_NAME, BFN_SETTINGS, FILES_NAME, bfn_data, files_data
+
+    blob = open(os.path.join(GOLDEN, BFN_NAME + ".bfn"), "rb").read()
+    x = np.load(os.path.join(GOLDEN, BFN_NAME + ".npy"))
+    assert np.array_equal(x, bfn_data())
+    assert read_imageset(blob).entries[0].stream == "bfn"
+    assert np.array_equal(bfn_codec.decompress(blob), x)
+    assert bfn_codec.compress(x, **BFN_SETTINGS) == blob
+    blob = open(os.path.join(GOLDEN, FILES_NAME + ".bfn"), "rb").read()
+    folder, files = decompress_images(blob)
+    expected = files_data()
+    assert folder and [f.name for f in files] == [f.name for f in expected]
+    for got, want in zip(files, expected):
+        assert (got.file_format, got.mode) == (want.file_format, want.mode)
+        assert np.array_equal(got.pixels, want.pixels), got.name
