@@ -14,9 +14,9 @@ import operator
 import numpy as np
 import torch
 
+from . import imagecodec
 from . import portable as portable_arithmetic
 from .chain import power_times
-from . import imagecodec
 from .coder import DEFAULT_R, ChainCoder, PortableChainCoder, make_plan
 from .data import DataError, as_items
 from .container import (DATA_HASH_BYTES, MAX_BATCH, MAX_TABLE_ENTRIES, FormatError, Header, chunk_bytes,
@@ -114,6 +114,8 @@ def compress(array, model=None, *, steps: int | None = None, r: float | None = N
              jobs: int = 1, chunk_items: int | None = None) -> bytes:
     """Compress a uint8 array with a BFN (bundled model name, checkpoint path, or model object;
     None picks a bundled model by the values: fmnist-binary for 0/1 data, fmnist otherwise).
+    Images of any size and (H, W, C) / (N, H, W, C) arrays are coded as tiles of the model's
+    item shape, beside PNG and lossless WebP (docs/images.md); image files: compress_images.
 
     ``steps``, ``r`` and ``grid_power`` (time grid t_i = (i/n)^p) default (None) to the model's
     measured choice (its config.json, ``info.codec``); all three are recorded in the file, so a
@@ -167,7 +169,9 @@ def compress_with_stats(array, model=None, *, steps: int | None = None, r: float
         shape_layout = layout or array_layout(array)
         if array.size and shape_layout not in ("HWC", "NHWC"):
             resolved = resolve_model(model, array, device)
-        if shape_layout in ("HWC", "NHWC") or (resolved is not None and not _fits(resolved, as_items(array)[0].shape[1:])):
+        tiles = shape_layout in ("HWC", "NHWC") or (resolved is not None and
+                                                    not _fits(resolved, as_items(array)[0].shape[1:]))
+        if tiles:
             blob, info = imagecodec.compress_array(array, shape_layout, _image_coding(model, mode, device, settings))
             return _readable(blob), info
     items, items_layout = as_items(array)
