@@ -251,17 +251,20 @@ def _fits(model, item_shape) -> bool:
 def _image_coding(model, mode: str, device: str, settings: dict) -> imagecodec.Coding:
     """How imagecodec codes images: tiles through compress_with_stats (version-3 files, chunked
     with jobs), the model given or, per set of images, the bundled one their values pick."""
-    loaded = {}
+    loaded, specs = {}, {}
 
     def model_for(pixels):
         key = model if isinstance(model, str) or model is None else id(model)
         key = key if key is not None else default_model_name(pixels)
         if key not in loaded:
             loaded[key] = resolve_model(model if model is not None else key, pixels, device)
+            if isinstance(key, str):  # worker processes (jobs > 1) load the model by its name
+                specs[id(loaded[key])] = key
         return loaded[key]
 
     def encode_items(tiles, tile_model):
-        return compress_with_stats(tiles, tile_model, mode="bfn" if mode == "bfn" else "auto", layout="NCHW",
+        chosen = specs.get(id(tile_model), tile_model) if settings["jobs"] > 1 else tile_model
+        return compress_with_stats(tiles, chosen, mode="bfn" if mode == "bfn" else "auto", layout="NCHW",
                                    classical=False, **settings)
 
     def estimate_bits(tiles, tile_model):

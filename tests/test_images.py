@@ -342,3 +342,17 @@ def test_golden_version_5_files_decode_and_the_bfn_one_reencodes_to_the_same_byt
     for got, want in zip(files, expected):
         assert (got.file_format, got.mode) == (want.file_format, want.mode)
         assert np.array_equal(got.pixels, want.pixels), got.name
+
+
+@pytest.mark.slow
+def test_jobs_code_an_images_tiles_in_chunks_and_it_round_trips():
+    """--jobs with an image: its BFN stream is a chunked (version-4) file of its tiles, coded by
+    worker processes that load the model by name."""
+    from bfn_codec.container import is_archive
+    from bfn_codec.imageset import stream_bytes
+
+    image = ImageFile("a.png", mosaic(112, 112)[None], "png", "L")
+    blob, info = compress_images([image], "fmnist", mode="bfn", steps=2, jobs=2, chunk_items=8)
+    entry = read_imageset(blob).entries[0]
+    assert entry.stream == "bfn" and is_archive(stream_bytes(blob, entry))
+    assert np.array_equal(decompress_images(blob, jobs=2)[1][0].pixels, image.pixels)
