@@ -463,13 +463,18 @@ def _mode_summary(stats: dict) -> str:
 
 def _describe_stats(stats: dict) -> str:
     if stats.get("mode") == "images":
-        return "\n  ".join(f"{f['name']}: {f['stream']} {f['bytes']:,} bytes (candidates: " +
+        pool = stats.get("pool")
+        head = ([f"pool of the small images: {pool['images']} images, {pool['tiles']} tiles, {pool['bytes']:,} bytes"
+                 + (f" against {pool['classical_bytes']:,} for their best classical streams"
+                    if pool["classical_bytes"] is not None else "")
+                 + ("" if pool["used"] else ": not used")] if pool else [])
+        return "\n  ".join(head + [f"{f['name']}: {f['stream']} {f['bytes']:,} bytes (candidates: " +
                             ", ".join(f"{s} {b:,}" for s, b in f["candidates"].items()) +
                             (f"; {f['tiles']} tiles" if "tiles" in f else "") + (
                                 f"; BFN stream not coded: the model's estimate on {f['probe']['tiles']} tiles, "
                                 f"{f['probe']['estimate_bits_per_value']:.3f} bits/value, is not below "
                                 f"{f['probe']['classical_bits_per_value']:.3f}" if "probe" in f and "bfn" not in
-                                f["candidates"] else "") + ")" for f in stats["files"])
+                                f["candidates"] else "") + ")" for f in stats["files"]])
     if stats.get("mode") in ("png", "webp"):
         return f"a classical {stats['mode']} picture of the images: smaller than the BFN stream and LZMA2"
     if stats.get("mode") == "chunked":
@@ -640,8 +645,18 @@ def _archive_info(path: str, blob: bytes, as_json: bool) -> None:
 def _imageset_info(path: str, blob: bytes, as_json: bool) -> None:
     """``info`` of a version-5 file: one line per entry (its stream, and the BFN stream's header)."""
     from .container import is_archive, read
-    from .imageset import read_imageset, stream_bytes
+    from .imageset import pool_bytes, read_imageset, stream_bytes
     from .zoo import bundled_model_for
+
+    def bfn_fields(data):
+        if is_archive(data):
+            return {"bfn_mode": "chunked"}
+        h, _ = read(data)
+        fields = {"tiles": h.count, "tile_shape": list(h.item_shape), "bfn_mode": h.mode}
+        if h.batches:
+            fields.update(model=h.model_id or bundled_model_for(h.model_hash) or "?", steps=h.steps,
+                          coder_revision=h.coder_revision)
+        return fields
 
     index = read_imageset(blob)
     rows = []
@@ -651,18 +666,19 @@ def _imageset_info(path: str, blob: bytes, as_json: bool) -> None:
                "bits_per_value": 8 * e.length / (e.count * e.height * e.width * e.channels)}
         if e.file_format:
             row.update(file_format=e.file_format, mode=e.mode)
-        data = stream_bytes(blob, e)
-        if e.stream == "bfn" and not is_archive(data):
-            h, _ = read(data)
-            row.update(tiles=h.count, tile_shape=list(h.item_shape), bfn_mode=h.mode)
-            if h.batches:
-                row.update(model=h.model_id or bundled_model_for(h.model_hash) or "?", steps=h.steps,
-                           coder_revision=h.coder_revision)
+        if e.stream == "bfn":
+            row.update(bfn_fields(stream_bytes(blob, e)))
         rows.append(row)
     values = sum(e.count * e.height * e.width * e.channels for e in index.entries)
+    pooled = [e for e in index.entries if e.stream == "pool"]
     res = {"file": path, "bytes": len(blob), "format_version": 5, "kind": index.kind,
-           "folder": index.folder, "entries": len(rows), "index_bytes": len(blob) - sum(e.length for e in index.entries),
+           "folder": index.folder, "entries": len(rows),
+           "index_bytes": len(blob) - index.pool_length - sum(e.length for e in index.entries),
            "achieved_bits_per_value": 8 * len(blob) / values}
+    if pooled:
+        pool_values = sum(e.count * e.height * e.width * e.channels for e in pooled)
+        res["pool"] = {"images": len(pooled), "bytes": index.pool_length,
+                       "bits_per_value": 8 * index.pool_length / pool_values, **bfn_fields(pool_bytes(blob, index))}
     if index.kind == "array":
         res.update(array_shape=list(index.array_shape), layout=index.layout)
     if as_json:
@@ -671,6 +687,9 @@ def _imageset_info(path: str, blob: bytes, as_json: bool) -> None:
     for k, v in res.items():
         click.echo(f"{k:>30}: {v:.5f}" if isinstance(v, float) else f"{k:>30}: {v}")
     for row in rows:
+        if row["stream"] == "pool":
+            click.echo(f"{row['name'][:30]:>30}: {row['width']}x{row['height']}x{row['channels']}, in the pool")
+            continue
         extra = (f", {row['tiles']} tiles of {tuple(row['tile_shape'])} ({row['bfn_mode']}"
                  + (f", {row['model']} n={row['steps']} rev {row['coder_revision']}" if "model" in row else "")
                  + ")" if "tiles" in row else "")

@@ -9,12 +9,17 @@ H x W x C pixels in one stream:
 * ``bfn``: a complete version-3 file (container.py) of the images' tiles (images.to_tiles for
   the item shape in that file's header): the BFN chain, or its LZMA2 fallback;
 * ``png`` / ``webp``: a classical lossless picture of the N images stacked vertically
-  (classical.py).
+  (classical.py);
+* ``pool`` (image files only): the entry's tiles are the next ones of the file's pool, one BFN
+  stream of the tiles of every pooled entry in entry order, so that small images share one
+  chain and one seed instead of paying a seed each.
 
-Layout: magic, version 5, flags (bit 0: kind array, bit 1: the input was a folder), for an array
-its layout code and shape, the entry count, per entry its fields (below), then the streams one
-after the other, and a CRC-32 of everything before it. Each entry carries an 8-byte prefix of
-``pixels_checksum`` of its pixels, so a wrong decode of any stream is an error, never data.
+Layout: magic, version 5, flags (bit 0: kind array, bit 1: the input was a folder, bit 2: a
+pool), for an array its layout code and shape, the entry count, per entry its fields (below),
+the pool's length if there is one, then the pool and the streams one after the other, and a
+CRC-32 of everything before it. Each entry carries an 8-byte prefix of ``pixels_checksum`` of
+its pixels and of what else it says (``entry_context``: name, format, mode; an array's layout
+and shape), so a wrong decode of any stream, or a wrong field, is an error, never data.
 """
 from __future__ import annotations
 
@@ -29,8 +34,8 @@ from .container import MAGIC, FormatError, _Reader, _varint
 from .images import ARRAY_LAYOUTS, FILE_FORMATS, MODES, nhwc_shape
 
 IMAGESET_VERSION = 5
-FLAG_ARRAY, FLAG_FOLDER = 1, 2
-STREAM_CODES = {0: "bfn", 1: "png", 2: "webp"}
+FLAG_ARRAY, FLAG_FOLDER, FLAG_POOL = 1, 2, 4
+STREAM_CODES = {0: "bfn", 1: "png", 2: "webp", 3: "pool"}
 STREAM_NUMBERS = {v: k for k, v in STREAM_CODES.items()}
 FORMAT_CODES = dict(enumerate(FILE_FORMATS))
 FORMAT_NUMBERS = {v: k for k, v in FORMAT_CODES.items()}
@@ -72,12 +77,28 @@ class ImageSet:
     folder: bool = False  # kind "files": the input was a folder (decompress writes a folder)
     layout: str = ""  # kind "array": images.ARRAY_LAYOUTS
     array_shape: tuple = ()  # kind "array": the user's array shape
+    # kind "files": the pool, one BFN stream (a version-3 or -4 file) of the tiles of every
+    # entry whose stream is "pool", in entry order: small images share one chain (and its seed)
+    pool_length: int = 0
+    pool_offset: int = 0  # set by read_imageset
 
 
-def pixels_checksum(images: np.ndarray) -> bytes:
-    """SHA-256 over the shape [N, H, W, C] and the pixels, C order."""
+def pixels_checksum(images: np.ndarray, context: bytes = b"") -> bytes:
+    """SHA-256 over the shape [N, H, W, C], the pixels (C order) and ``context``
+    (``entry_context``: what else decompress returns for them)."""
     images = np.ascontiguousarray(images, dtype=np.uint8)
-    return hashlib.sha256(struct.pack("<4Q", *images.shape) + images.tobytes()).digest()
+    return hashlib.sha256(struct.pack("<4Q", *images.shape) + images.tobytes() + context).digest()
+
+
+def entry_context(image_set: ImageSet, entry: Entry) -> bytes:
+    """Everything besides the pixels that decompress gives back for an entry, so that its
+    checksum covers it too: for image files the name, format, mode and whether they were a
+    folder; for an array its layout and shape."""
+    if image_set.kind == "array":
+        fields = ["array", image_set.layout, ",".join(map(str, image_set.array_shape))]
+    else:
+        fields = ["files", "folder" if image_set.folder else "file", entry.name, entry.file_format, entry.mode]
+    return "\0".join(fields).encode("utf-8")
 
 
 def is_imageset(blob) -> bool:
@@ -96,11 +117,16 @@ def check_name(name: str) -> str | None:
     return None
 
 
-def write_imageset(image_set: ImageSet, streams: list) -> bytes:
+def write_imageset(image_set: ImageSet, streams: list, pool: bytes = b"") -> bytes:
+    """The file: ``streams`` one per entry (b"" for pooled entries), ``pool`` the pooled entries'
+    BFN stream (b"": none)."""
     if len(streams) != len(image_set.entries):
         raise ValueError("one stream per entry")
     array = image_set.kind == "array"
-    flags = (FLAG_ARRAY if array else 0) | (FLAG_FOLDER if image_set.folder else 0)
+    pooled = any(e.stream == "pool" for e in image_set.entries)
+    if pooled != bool(pool) or (pooled and array):
+        raise ValueError("a pool needs pooled entries of image files, and pooled entries a pool")
+    flags = (FLAG_ARRAY if array else 0) | (FLAG_FOLDER if image_set.folder else 0) | (FLAG_POOL if pooled else 0)
     h = bytearray(MAGIC + bytes([IMAGESET_VERSION, flags]))
     if array:
         h += _varint(LAYOUT_NUMBERS[image_set.layout]) + _varint(len(image_set.array_shape))
@@ -117,7 +143,9 @@ def write_imageset(image_set: ImageSet, streams: list) -> bytes:
             h += _varint(len(name)) + name + bytes([FORMAT_NUMBERS[e.file_format], MODE_NUMBERS[e.mode]])
         h += b"".join(_varint(v) for v in e.shape) + bytes([STREAM_NUMBERS[e.stream]]) + _varint(e.length)
         h += e.pixels_hash[:PIXELS_HASH_BYTES]
-    body = bytes(h) + b"".join(bytes(s) for s in streams)
+    if pooled:
+        h += _varint(len(pool))
+    body = bytes(h) + bytes(pool) + b"".join(bytes(s) for s in streams)
     return body + struct.pack("<I", zlib.crc32(body) & 0xFFFFFFFF)
 
 
@@ -133,7 +161,7 @@ def read_imageset(blob) -> ImageSet:
     if zlib.crc32(blob[:end]) & 0xFFFFFFFF != struct.unpack_from("<I", blob, end)[0]:
         raise FormatError("file is corrupt (CRC-32 mismatch)")
     flags = blob[5]
-    if flags & ~(FLAG_ARRAY | FLAG_FOLDER) or (flags & FLAG_ARRAY and flags & FLAG_FOLDER):
+    if flags & ~(FLAG_ARRAY | FLAG_FOLDER | FLAG_POOL) or (flags & FLAG_ARRAY and flags & (FLAG_FOLDER | FLAG_POOL)):
         raise FormatError(f"unknown image-set flags 0x{flags:02x}")
     array = bool(flags & FLAG_ARRAY)
     r = _Reader(blob, 6, end)
@@ -177,6 +205,8 @@ def read_imageset(blob) -> ImageSet:
             raise FormatError(f"unknown stream code {stream}")
         e.stream = STREAM_CODES[stream]
         e.length = r.varint("stream length", 1 << 48)
+        if e.stream == "pool" and (e.length or not flags & FLAG_POOL):
+            raise FormatError("a pooled entry with a stream of its own, or without a pool")
         e.pixels_hash = r.raw(PIXELS_HASH_BYTES, "pixel checksum")
         image_set.entries.append(e)
     if array:
@@ -188,13 +218,24 @@ def read_imageset(blob) -> ImageSet:
         if expected != e.shape:
             raise FormatError(f"array of shape {image_set.array_shape} ({image_set.layout}) does not hold "
                               f"images of shape {e.shape}")
-    offset = r.pos
+    if flags & FLAG_POOL:
+        if not any(e.stream == "pool" for e in image_set.entries):
+            raise FormatError("a pool without pooled entries")
+        image_set.pool_length = r.varint("pool length", 1 << 48)
+        if image_set.pool_length == 0:
+            raise FormatError("an empty pool")
+    image_set.pool_offset = r.pos
+    offset = r.pos + image_set.pool_length
     for e in image_set.entries:
         e.offset = offset
         offset += e.length
     if offset != end:
         raise FormatError(f"the streams take {offset - r.pos} bytes, the file holds {end - r.pos}")
     return image_set
+
+
+def pool_bytes(blob, image_set: ImageSet) -> bytes:
+    return bytes(blob[image_set.pool_offset:image_set.pool_offset + image_set.pool_length])
 
 
 def stream_bytes(blob, entry: Entry) -> bytes:

@@ -70,6 +70,20 @@ def imageset_sample_files():
     return model, [(tiles, image), (png, image), (named, rgb)]
 
 
+def pooled_sample_files():
+    """A version-5 file of 12 small image files whose tiles share one chain (the pool), written
+    with the oracle model, and the last image (what decompress returns is checked through
+    decompress_images in the test's check)."""
+    from bfn_codec.api import compress_images
+    from bfn_codec.images import ImageFile
+
+    model, [(_, x), _] = sample_files()
+    files = [ImageFile(f"{i}.png", x[2 * i:2 * i + 2].transpose(1, 0, 2).reshape(1, 4, 8, 1), "png", "1")
+             for i in range(12)]
+    blob, _ = compress_images(files, model, steps=3, mode="bfn")
+    return model, [(blob, files)]
+
+
 def with_crc(body: bytes) -> bytes:
     return body + struct.pack("<I", zlib.crc32(body) & 0xFFFFFFFF)
 
@@ -120,6 +134,25 @@ def check_one(blob: bytes, model, original: np.ndarray):
     if not (out.shape == original.shape and np.array_equal(out, original)):
         return "returned different data without an error"
     return None
+
+
+def check_files(blob: bytes, model, original: list):
+    """check_one for image files: None if decompress_images ends in a FormatError or returns
+    exactly the original files (names, formats, modes, pixels)."""
+    from bfn_codec.api import decompress_images
+
+    try:
+        _, files = decompress_images(blob, model)
+    except FormatError as e:
+        return None if str(e) and "\n" not in str(e) else f"bad error message {str(e)!r}"
+    except BaseException as e:  # noqa: BLE001
+        if isinstance(e, KeyboardInterrupt):
+            raise
+        return f"{type(e).__name__}: {e}"
+    same = len(files) == len(original) and all(
+        (a.name, a.file_format, a.mode) == (b.name, b.file_format, b.mode) and np.array_equal(a.pixels, b.pixels)
+        for a, b in zip(files, original))
+    return None if same else "returned different files without an error"
 
 
 def chunked_sample_files():

@@ -327,7 +327,7 @@ def test_golden_version_5_files_decode_and_the_bfn_one_reencodes_to_the_same_byt
     import sys
 
     sys.path.insert(0, GOLDEN)
-    from make_v5 import BFN_NAME, BFN_SETTINGS, FILES_NAME, bfn_data, files_data
+    from make_v5 import BFN_NAME, BFN_SETTINGS, FILES_NAME, POOL_NAME, POOL_SETTINGS, bfn_data, files_data, pool_data
 
     blob = open(os.path.join(GOLDEN, BFN_NAME + ".bfn"), "rb").read()
     x = np.load(os.path.join(GOLDEN, BFN_NAME + ".npy"))
@@ -342,6 +342,12 @@ def test_golden_version_5_files_decode_and_the_bfn_one_reencodes_to_the_same_byt
     for got, want in zip(files, expected):
         assert (got.file_format, got.mode) == (want.file_format, want.mode)
         assert np.array_equal(got.pixels, want.pixels), got.name
+    blob = open(os.path.join(GOLDEN, POOL_NAME + ".bfn"), "rb").read()
+    assert {e.stream for e in read_imageset(blob).entries} == {"pool"}
+    folder, files = decompress_images(blob)
+    expected = pool_data()
+    assert folder and all(a.name == b.name and np.array_equal(a.pixels, b.pixels) for a, b in zip(files, expected))
+    assert compress_images(expected, folder=True, **POOL_SETTINGS)[0] == blob
 
 
 @pytest.mark.slow
@@ -356,3 +362,47 @@ def test_jobs_code_an_images_tiles_in_chunks_and_it_round_trips():
     entry = read_imageset(blob).entries[0]
     assert entry.stream == "bfn" and is_archive(stream_bytes(blob, entry))
     assert np.array_equal(decompress_images(blob, jobs=2)[1][0].pixels, image.pixels)
+
+
+def test_a_folder_of_small_images_shares_one_chain(tmp_path):
+    """Thirty 28x28 bilevel PNGs: coded one by one no chain would pay for its seed; pooled, their
+    tiles go through one chain and the folder costs less than their best classical streams."""
+    from bfn_codec.data import binarise
+
+    src = tmp_path / "small"
+    src.mkdir()
+    images = binarise(SAMPLE[150:180])
+    for i, image in enumerate(images):
+        Image.fromarray(image.astype(bool)).save(src / f"{i:02d}.png")
+    res = cli("compress", src, "-n", "6", "-v")
+    assert res.exit_code == 0, res.output
+    assert "streams pool 30" in res.output
+    blob = (tmp_path / "small.bfn").read_bytes()
+    index = read_imageset(blob)
+    assert index.pool_length and all(e.stream == "pool" for e in index.entries)
+    pool = read(blob[index.pool_offset:index.pool_offset + index.pool_length])[0]
+    assert pool.count == 30 and pool.batches  # one chain over the thirty tiles
+    stats = compress_images([ImageFile(f"{i:02d}.png", x[None, ..., None], "png", "1") for i, x in enumerate(images)],
+                            steps=6)[1]
+    assert stats["pool"]["used"] and stats["pool"]["bytes"] < stats["pool"]["classical_bytes"]
+    res = cli("decompress", tmp_path / "small.bfn", "-o", tmp_path / "back", "-q")
+    assert res.exit_code == 0, res.output
+    for i, image in enumerate(images):
+        mode, got = pixels_of(tmp_path / "back" / f"{i:02d}.png")
+        assert mode == "1" and np.array_equal(got.astype(np.uint8), image)
+
+
+@pytest.mark.parametrize("pool_bytes,pooled", [(10, True), (10**6, False)])
+def test_the_pool_is_kept_only_when_it_beats_the_classical_streams(pool_bytes, pooled):
+    from bfn_codec import imagecodec
+    from bfn_codec.models import load_model
+
+    model = load_model("fmnist")
+    coding = imagecodec.Coding(encode_items=lambda tiles, m: (b"\1" * pool_bytes, {}),
+                               model_for=lambda pixels: model, mode="auto")
+    files = [ImageFile(f"{i}.png", mosaic(28, 28, seed=i)[None], "png", "L") for i in range(4)]
+    blob, stats = imagecodec.compress_files(files, coding)
+    assert stats["pool"]["used"] == pooled and stats["pool"]["images"] == 4
+    assert {f["stream"] for f in stats["files"]} == ({"pool"} if pooled else {"png", "webp"} & {
+        f["stream"] for f in stats["files"]})
+    assert read_imageset(blob).pool_length == (pool_bytes if pooled else 0)

@@ -16,8 +16,8 @@ from bfn_codec.api import compress_with_stats
 from bfn_codec.environment import CODER_REVISION, environment
 from bfn_codec.container import MAGIC, FormatError, Header, _rle, environment_digest, read, read_archive, write
 
-from fuzzlib import (check_one, chunked_sample_files, discretised_sample_files, imageset_sample_files, mutate,
-                     portable_sample_files, sample_files, with_crc)
+from fuzzlib import (check_files, check_one, chunked_sample_files, discretised_sample_files, imageset_sample_files, mutate,
+                     pooled_sample_files, portable_sample_files, sample_files, with_crc)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -28,13 +28,20 @@ def files():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["binary-oracle", "discretised-windows", "portable", "chunked", "imageset"])
+@pytest.mark.parametrize("kind", ["binary-oracle", "discretised-windows", "portable", "chunked", "imageset",
+                                  "pooled"])
 def test_fuzz_fixed_seed(files, kind):
     """Thousands of mutated files: each ends in a FormatError or the exact original data."""
     model, samples = {"binary-oracle": lambda: files, "discretised-windows": discretised_sample_files,
                       "portable": portable_sample_files, "chunked": chunked_sample_files,
-                      "imageset": imageset_sample_files}[kind]()
-    if kind == "imageset":
+                      "imageset": imageset_sample_files, "pooled": pooled_sample_files}[kind]()
+    check = check_one
+    if kind == "pooled":
+        from bfn_codec.imageset import read_imageset
+
+        assert {e.stream for e in read_imageset(samples[0][0]).entries} == {"pool"}
+        check = check_files
+    elif kind == "imageset":
         from bfn_codec.imageset import read_imageset
 
         streams = [read_imageset(b).entries[0].stream for b, _ in samples]
@@ -49,12 +56,12 @@ def test_fuzz_fixed_seed(files, kind):
     for blob, original in samples:
         for cut in range(len(blob)):  # every truncation
             cases += 1
-            if (f := check_one(blob[:cut], model, original)) is not None:
+            if (f := check(blob[:cut], model, original)) is not None:
                 failures.append(("cut", cut, f))
         for _ in range(mutations):
             cases += 1
             bad = mutate(blob, rng)
-            if (f := check_one(bad, model, original)) is not None:
+            if (f := check(bad, model, original)) is not None:
                 failures.append(("mutation", bad[:40].hex(), f))
     assert cases > (2 * mutations + 100 if kind == "binary-oracle" else mutations + 100)
     assert not failures, failures[:5]

@@ -17,6 +17,8 @@ SAMPLE = os.path.join(HERE, "..", "..", "bfn_codec", "samples", "fmnist-test-256
 BFN_NAME, BFN_SETTINGS = "v5-array-fmnist-bfn", {"model": "fmnist", "steps": 6, "mode": "bfn"}
 # three image files of a folder, classical streams (mode fallback): grey PNG, RGB BMP, RGBA TIFF
 FILES_NAME = "v5-files-classical"
+# 24 small binarised image files (bilevel PNGs) whose tiles share the pool, through the chain
+POOL_NAME, POOL_SETTINGS = "v5-files-pool", {"model": "fmnist-binary", "steps": 6, "mode": "bfn"}
 
 
 def bfn_data() -> np.ndarray:
@@ -33,6 +35,14 @@ def files_data():
     rgba = np.stack([s[7], s[8], s[9], 255 - s[10]], -1)[:9, :28]
     return [ImageFile("a/grey.png", grey[None, ..., None], "png", "L"),
             ImageFile("b.bmp", rgb[None], "bmp", "RGB"), ImageFile("c.tiff", rgba[None], "tiff", "RGBA")]
+
+
+def pool_data():
+    from bfn_codec.data import binarise
+    from bfn_codec.images import ImageFile
+
+    s = binarise(np.load(SAMPLE)[120:144])
+    return [ImageFile(f"{i:02d}.png", s[i][None, :, :20 + i % 9, None], "png", "1") for i in range(24)]
 
 
 def write_once(path, write):
@@ -52,4 +62,6 @@ if __name__ == "__main__":
     files = files_data()
     blob, _ = compress_images(files, mode="fallback", folder=True)
     write_once(os.path.join(HERE, FILES_NAME + ".bfn"), lambda p: open(p, "wb").write(blob))
-    print(BFN_NAME, FILES_NAME, "written")
+    blob, _ = compress_images(pool_data(), folder=True, **POOL_SETTINGS)
+    write_once(os.path.join(HERE, POOL_NAME + ".bfn"), lambda p: open(p, "wb").write(blob))
+    print(BFN_NAME, FILES_NAME, POOL_NAME, "written")
