@@ -145,7 +145,10 @@ class BFNCodec(Codec):
         """The configured model when the chunk was written with it (no lookup, no second load);
         None lets the file's header name it (a chunk written with another configuration)."""
         from .api import model_identity, read_header
+        from .imageset import is_imageset
 
+        if is_imageset(blob):
+            return None  # a chunk kept as a PNG / WebP picture (mode auto) needs no model
         header = read_header(blob)
         if not header.batches:
             return None  # fallback chunks need no model
