@@ -142,20 +142,7 @@ def main():
         best = min(row["classical_bits_per_value"].items(), key=lambda kv: kv[1])
         print(f"[{i + 1}/{len(paths)}] {path.name}: bfn {row['bfn_bits_per_value']:.3f} ({entry['stream']}) "
               f"vs {best[0]} {best[1]:.3f} bits/value; {t1 - t0:.1f} s / {t2 - t1:.1f} s", flush=True)
-    groups = {}
-    for r in rows:
-        key = f"{r['width']}x{r['height']}-{'rgb' if r['channels'] == 3 else 'grey'}"
-        groups.setdefault(key, []).append(r)
-    summary = {}
-    for key, rs in sorted(groups.items()):
-        vals = sum(r["width"] * r["height"] * r["channels"] for r in rs)
-        total = lambda f: sum(f(r) * r["width"] * r["height"] * r["channels"] for r in rs) / vals  # noqa: E731
-        summary[key] = {"images": len(rs), "bfn_bits_per_value": total(lambda r: r["bfn_bits_per_value"]),
-                        "streams": {s: sum(r["bfn_stream"] == s for r in rs) for s in ("bfn", "png", "webp")},
-                        "classical_bits_per_value": {c: total(lambda r, c=c: r["classical_bits_per_value"][c])
-                                                     for c in codecs},
-                        "encode_values_per_s": vals / sum(r["encode_s"] for r in rs),
-                        "decode_values_per_s": vals / sum(r["decode_s"] for r in rs)}
+    summary = summarise(rows, list(codecs))
     result = {"images_dir": args.images, "mode": args.mode, "model": args.model, "rgb_model": args.rgb_model,
               "steps": args.steps, "threads": args.threads, "bfn_codec": bfn_codec.__version__,
               "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -164,6 +151,36 @@ def main():
     out = args.out or result_path("images", "photos", args.mode, args.rgb_model and Path(args.rgb_model).name,
                                   sizes, args.limit and f"first{args.limit}")
     write_result(out, result)
+
+
+def size_class(row: dict) -> str:
+    """The group of a photograph: its crop size (64x64, 256x256) or "large" (the 1024x768 crop,
+    or the whole reduced photograph where that is smaller: 342x269 to 1024x768)."""
+    w, h = row["width"], row["height"]
+    size = f"{w}x{h}" if (w, h) in ((64, 64), (256, 256)) else "large"
+    return f"{size} {'RGB' if row['channels'] == 3 else 'grey'}"
+
+
+def summarise(rows: list, codecs: list) -> dict:
+    """Per size class: bits per value over all its values, the streams kept, values/s."""
+    groups = {}
+    for r in rows:
+        groups.setdefault(size_class(r), []).append(r)
+    order = ["64x64 grey", "64x64 RGB", "256x256 grey", "256x256 RGB", "large grey", "large RGB"]
+    summary = {}
+    for key in sorted(groups, key=order.index):
+        rs = groups[key]
+        vals = sum(r["width"] * r["height"] * r["channels"] for r in rs)
+
+        def total(f):
+            return sum(f(r) * r["width"] * r["height"] * r["channels"] for r in rs) / vals
+        summary[key] = {"images": len(rs), "values": vals, "bfn_bits_per_value": total(lambda r: r["bfn_bits_per_value"]),
+                        "streams": {s: sum(r["bfn_stream"] == s for r in rs) for s in ("bfn", "png", "webp")},
+                        "classical_bits_per_value": {c: total(lambda r, c=c: r["classical_bits_per_value"][c])
+                                                     for c in codecs},
+                        "encode_values_per_s": vals / sum(r["encode_s"] for r in rs),
+                        "decode_values_per_s": vals / sum(r["decode_s"] for r in rs)}
+    return summary
 
 
 def tiles_run(args):

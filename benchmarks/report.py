@@ -180,7 +180,8 @@ def small_files_section(doc: str = "") -> list[str]:
                                       for label, _ in runs) + " |"
     out = ["### Small files (`benchmarks/small_inputs.py --yardsticks`)", "",
            "Whole files in bytes for the first images of the test set, each model at its default "
-           "settings (mode auto: the smaller of the BFN chain and the plain LZMA2 fallback), against "
+           "settings (mode auto as it was then: the smaller of the BFN chain and the plain LZMA2 fallback; "
+           "since format 5 auto also weighs a PNG / lossless WebP picture of the images), against "
            "xz -9e and zstd -19 on the same images as a .npy file (`np.save` of the (N, 28, 28) "
            "uint8 array). *bfn − best*: bfn-codec minus the smaller of xz and zstd (negative: "
            "bfn-codec is smaller). Files: " + ", ".join(f"`{name}`" for _, (name, _) in found) + ".", "",
@@ -629,20 +630,22 @@ def images_section(full: bool = True) -> list[str]:
     for path in results_of("images", "photos"):
         data = load(os.path.basename(path))
         codecs = list(next(iter(data["summary"].values()))["classical_bits_per_value"])
-        model = data.get("rgb_model") or data.get("model") or "the bundled models"
+        shown = codecs if full else [c for c in codecs if c.startswith(("PNG", "WebP")) or "max" in c]
+        model = data.get("rgb_model") or data.get("model") or "the bundled (Fashion-MNIST) models"
         out += [f"### Photographs (`benchmarks/image_bench.py`, mode {data['mode']})", "",
-                "Bits per value (pixel x channel) of whole files on the held-out photographs of "
-                "`lomiri-wallpapers-16.04` (`benchmarks/photo_data.py`), every stream decoded and "
-                f"compared; bfn-codec with {model}, default n, and which stream each image kept. "
-                f"File: `{os.path.basename(path)}`.", "",
-                "| images | bfn-codec (kept: bfn / png / webp) | " + " | ".join(codecs) + " | bfn-codec encode values/s |",
-                "|---|---|" + "---|" * len(codecs) + "---|"]
+                "Bits per value (pixel × channel) of whole files on the 15 held-out photographs of "
+                "`lomiri-wallpapers-16.04` (`benchmarks/photo_data.py`; large: the 1024×768 centre, or the "
+                "whole reduced photograph where smaller), every stream decoded and compared; bfn-codec with "
+                f"{model} at their default n, and how many images kept each of its streams. "
+                + ("" if full else "Every codec's column is in REPORT.md. ") + f"File: `{os.path.basename(path)}`.", "",
+                "| images | bfn-codec (kept: bfn / png / webp) | " + " | ".join(shown) + " |",
+                "|---|---|" + "---|" * len(shown)]
         for key, g in data["summary"].items():
             best = min(g["classical_bits_per_value"].values())
-            cells = [f"**{v:.3f}**" if v == best else f"{v:.3f}" for v in g["classical_bits_per_value"].values()]
+            cells = [f"**{g['classical_bits_per_value'][c]:.3f}**" if g["classical_bits_per_value"][c] == best
+                     else f"{g['classical_bits_per_value'][c]:.3f}" for c in shown]
             kept = " / ".join(str(g["streams"].get(k, 0)) for k in ("bfn", "png", "webp"))
-            out.append(f"| {g['images']} × {key} | {g['bfn_bits_per_value']:.3f} ({kept}) | " + " | ".join(cells)
-                       + f" | {g['encode_values_per_s']:,.0f} |")
+            out.append(f"| {g['images']} × {key} | {g['bfn_bits_per_value']:.3f} ({kept}) | " + " | ".join(cells) + " |")
         out.append("")
     for path in results_of("images", "tiles"):
         t = load(os.path.basename(path))
@@ -712,13 +715,12 @@ def report_text() -> str:
 
 def readme_block() -> str:
     """README.md between the markers: the headline, the small-files table, one plot, links."""
-    body = [START, "", *headline_section(), *portable_section(full=False), *small_files_section(),
-            *images_section(full=False)]
+    body = [START, "", *headline_section(), *portable_section(full=False), *images_section(full=False)]
     if os.path.exists(os.path.join(RESULTS, BITS_PLOT)):
         body += [f"![bits per pixel](benchmarks/results/{BITS_PLOT})", ""]
-    body += ["Everything else (the table and plots against every classical codec, steps curves, "
-             "fine-tuning, the coder against the model's own loss, grid ratio, support width, "
-             "throughput, fuzzing) is in [benchmarks/results/REPORT.md](benchmarks/results/REPORT.md), "
+    body += ["Everything else (small files against xz and zstd, the table and plots against every classical "
+             "codec, steps curves, fine-tuning, the coder against the model's own loss, grid ratio, support "
+             "width, throughput, tiles against one convolutional pass, large-image memory, fuzzing) is in [benchmarks/results/REPORT.md](benchmarks/results/REPORT.md), "
              "generated from the same files; [benchmarks/README.md](benchmarks/README.md) has the "
              "command behind each of them.", "", END]
     return "\n".join(body)
