@@ -611,6 +611,17 @@ def info(inputs, as_json, estimate, model_spec, threads):
     _info_files(inputs, as_json, estimate, model_spec, threads)
 
 
+def _print_fields(res: dict, table: str, rows: list, as_json: bool) -> bool:
+    """``info``'s summary of a file: JSON with its table (True: nothing more to print), or one
+    line per field, the caller's table lines to follow (False)."""
+    if as_json:
+        click.echo(json.dumps({**res, table: rows}, indent=2))
+        return True
+    for k, v in res.items():
+        click.echo(f"{k:>30}: {v:.5f}" if isinstance(v, float) else f"{k:>30}: {v}")
+    return False
+
+
 def _archive_info(path: str, blob: bytes, as_json: bool) -> None:
     """``info`` of a chunked file: the whole array, then one line per chunk (its own header)."""
     from .container import chunk_bytes, read, read_archive
@@ -630,11 +641,8 @@ def _archive_info(path: str, blob: bytes, as_json: bool) -> None:
     res = {"file": path, "bytes": len(blob), "format_version": 4, "items": a.count,
            "item_shape": list(a.item_shape), "layout": a.layout, "mode": "chunked", "chunks": len(a.chunks),
            "index_bytes": a.header_bytes, "achieved_bits_per_dim": 8 * len(blob) / dims if dims else None}
-    if as_json:
-        click.echo(json.dumps({**res, "chunk_table": rows}, indent=2))
+    if _print_fields(res, "chunk_table", rows, as_json):
         return
-    for k, v in res.items():
-        click.echo(f"{k:>30}: {v:.5f}" if isinstance(v, float) else f"{k:>30}: {v}")
     for row in rows:
         extra = (f", {row['model']} n={row['steps']} rev {row['coder_revision']}, seed {row['seed_items']} items"
                  if "model" in row else "")
@@ -681,11 +689,8 @@ def _imageset_info(path: str, blob: bytes, as_json: bool) -> None:
                        "bits_per_value": 8 * index.pool_length / pool_values, **bfn_fields(pool_bytes(blob, index))}
     if index.kind == "array":
         res.update(array_shape=list(index.array_shape), layout=index.layout)
-    if as_json:
-        click.echo(json.dumps({**res, "entry_table": rows}, indent=2))
+    if _print_fields(res, "entry_table", rows, as_json):
         return
-    for k, v in res.items():
-        click.echo(f"{k:>30}: {v:.5f}" if isinstance(v, float) else f"{k:>30}: {v}")
     for row in rows:
         if row["stream"] == "pool":
             click.echo(f"{row['name'][:30]:>30}: {row['width']}x{row['height']}x{row['channels']}, in the pool")

@@ -31,17 +31,17 @@ ModelFor = Callable[[np.ndarray], object]
 # estimate_bits(tiles [T, c, P, Q], model) -> the model's L^n + L^r on them, bits per value
 EstimateBits = Callable[[np.ndarray, object], float]
 
-# In auto mode an entry of more tiles than this first has the model's loss estimated on a sample
-# of SAMPLE_TILES of them (n + 1 network calls each, a few seconds): the BFN stream, which costs
+# In auto mode an entry of more tiles than a sample first has the model's loss estimated on
+# SAMPLE_TILES of them (n + 1 network calls each, a few seconds): the BFN stream, which costs
 # n + 1 network calls per tile on each side (minutes to hours for a photograph), is only coded if
 # that estimate is below the best classical stream's bits per value.
-PROBE_ABOVE_TILES = 64
 SAMPLE_TILES = 16
+PROBE_ABOVE_TILES = SAMPLE_TILES
 # Image files of at most this many tiles share one chain, the pool (imageset.py), when there are
 # several and their model is the same: a chain pays a seed of a few dozen items before it saves
 # anything, so small images coded one by one would never beat PNG. The pool is kept if it is
 # smaller than the pooled images' best classical streams together (mode auto), always in mode bfn.
-POOL_MAX_TILES = PROBE_ABOVE_TILES
+POOL_MAX_TILES = 64
 
 
 @dataclass
