@@ -58,6 +58,7 @@ def main():
         "1024x1024 RGB": lambda: centre(Image.open(BACKGROUNDS / "Dragonfly_by_Bolly.jpg").convert("RGB").reduce(3), 1024),
         "2048x2048 grey": lambda: centre(Image.open(BACKGROUNDS / "Bridge_by_Sander_Klootwijk.jpg").convert("L"), 2048),
     }
+    from bfn_codec.api import ENCODE_TABLE_ENTRIES
     from bfn_codec.models import load_model
 
     rows = {}
@@ -81,7 +82,10 @@ def main():
             print(name, rows[name], flush=True)
     model = load_model("fmnist")
     write_result(args.out or result_path("image-memory", "8bit", weights8(model.weights_sha256), f"n{args.steps}"),
-                 {"steps": args.steps, "threads": args.threads, "batch_size": args.batch_size, "cases": rows})
+                 {"steps": args.steps, "threads": args.threads, "batch_size": args.batch_size,
+                  # the batch the encoder used: --batch-size under its table cap (api.ENCODE_TABLE_ENTRIES)
+                  "effective_batch": min(args.batch_size, ENCODE_TABLE_ENTRIES // (28 * 28 * 256)),
+                  "cases": rows})
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from . import portable as portable_arithmetic
 from .chain import power_times
 from .coder import DEFAULT_R, ChainCoder, PortableChainCoder, make_plan
 from .data import DataError, as_items
-from .container import (DATA_HASH_BYTES, MAX_BATCH, MAX_TABLE_ENTRIES, FormatError, Header, chunk_bytes,
+from .container import (DATA_HASH_BYTES, MAX_BATCH, FormatError, Header, chunk_bytes,
                         codec_settings_problem, data_checksum, environment_digest, is_archive, quantise_setting,
                         read, read_archive, write)
 from .driver import decode_items, encode_chain
@@ -33,6 +33,12 @@ from .version import __version__
 
 DEFAULT_STEPS = 25
 DEFAULT_BATCH = 256
+# The encoder's own cap on a batch, in [B, D, K] table entries: the coder keeps about a dozen float64
+# tables of a batch's shape alive at once (receiver and bridge parameters, bin masses, frequencies), so
+# 2^23 entries hold a batch near 1 GB of memory whatever the input (41 8-bit 28x28 tiles; 21 MB each
+# measured), and the network gains little from batches above ~32 items on 2 cores (thread_scaling.py).
+# The decoder follows the file's batches and accepts up to MAX_TABLE_ENTRIES (container.py).
+ENCODE_TABLE_ENTRIES = 1 << 23
 
 
 # ----- items ---------------------------------------------------------------------------------
@@ -217,8 +223,7 @@ def compress_with_stats(array, model=None, *, steps: int | None = None, r: float
         header.model_hash = model_identity(model, PORTABLE_REVISION)
     chain = chain_coder(coded, header.coder_revision, steps, r, grid_power)
     chain.measure_trajectory = bool(trajectory)
-    # the decoder refuses batches whose [B, D, K] tables exceed MAX_TABLE_ENTRIES (container.py)
-    batch_size = max(1, min(int(batch_size), MAX_BATCH, MAX_TABLE_ENTRIES // (max(flat.shape[1], 1) * flow.K)))
+    batch_size = max(1, min(int(batch_size), MAX_BATCH, ENCODE_TABLE_ENTRIES // (max(flat.shape[1], 1) * flow.K)))
     info = {}
     with deterministic():
         blob = None

@@ -360,7 +360,8 @@ ENCODE_ONLY = ("steps", "grid_ratio", "grid_power", "batch_size", "mode", "arith
 @click.option("--grid-power", type=click.FloatRange(*GRID_POWER_RANGE), default=None,
               help="Time grid t_i = (i/n)^p (default: the model's; 1 is the paper's uniform grid).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True,
-              help="Largest lockstep batch.")
+              help="Largest lockstep batch (items coded together); the coder also caps it at 2^23 "
+                   "table entries (items x values x K: 41 8-bit 28x28 images), which bounds memory.")
 @click.option("--mode", default="auto", show_default=True, type=click.Choice(["auto", "bfn", "fallback"]),
               help="auto: the smaller of the BFN chain and the plain LZMA2 fallback coder.")
 @click.option("--arithmetic", default=None, type=click.Choice(["portable", "float"]),

@@ -200,6 +200,8 @@ def test_schedules_that_would_exhaust_memory_are_refused(files):
 
 @pytest.mark.slow
 def test_encoder_batches_respect_the_table_limit():
+    # the encoder's memory cap (api.ENCODE_TABLE_ENTRIES) is below what the decoder accepts
+    from bfn_codec.api import ENCODE_TABLE_ENTRIES
     from bfn_codec.container import MAX_TABLE_ENTRIES
     from conftest import draw, random_pi
 
@@ -208,7 +210,9 @@ def test_encoder_batches_respect_the_table_limit():
     model = bfn_codec.OracleModel(flow, pi, shape=(1, 64, 64))
     x = draw(pi, 30, seed=1).reshape(30, 64, 64)
     blob, stats = compress_with_stats(x, model=model, steps=2, mode="bfn", batch_size=4096)
-    assert max(stats["batches"]) * 64 * 64 * 256 <= MAX_TABLE_ENTRIES
+    assert ENCODE_TABLE_ENTRIES <= MAX_TABLE_ENTRIES
+    assert max(stats["batches"]) * 64 * 64 * 256 <= ENCODE_TABLE_ENTRIES
+    assert max(stats["batches"]) == ENCODE_TABLE_ENTRIES // (64 * 64 * 256)  # the cap, not something smaller
     assert np.array_equal(bfn_codec.decompress(blob, model=model), x)
 
 
