@@ -52,6 +52,8 @@ def main():
     ap.add_argument("--steps", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=256)
+    ap.add_argument("--cases", nargs="*", default=None, choices=["rgb", "grey"],
+                    help="only these cases (default both; two runs can share the machine's cores)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     cases = {
@@ -61,6 +63,8 @@ def main():
     from bfn_codec.api import ENCODE_TABLE_ENTRIES
     from bfn_codec.models import load_model
 
+    if args.cases:
+        cases = {name: make for name, make in cases.items() if name.split()[-1].lower() in args.cases}
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, make in cases.items():
