@@ -622,6 +622,28 @@ def pipelines_section() -> list[str]:
     return out
 
 
+def chain_speed_lines() -> list[str]:
+    """The chain's speed on photographs (image_bench.py --mode bfn: every tile through the BFN
+    stream) and what a 12-megapixel RGB photograph costs at that speed."""
+    out = []
+    for path in results_of("images", "photos"):
+        d = load(os.path.basename(path))
+        if d["mode"] != "bfn":
+            continue
+        rows = d["images"]
+        values = sum(r["width"] * r["height"] * r["channels"] for r in rows)
+        enc = values / sum(r["encode_s"] for r in rows)
+        dec = values / sum(r["decode_s"] for r in rows)
+        hours = [36e6 / v / 3600 for v in (enc, dec)]
+        names = ", ".join(r["file"] for r in rows)
+        out += [f"Speed of the BFN stream at the default n (bundled 8-bit model, each channel a grey image; "
+                f"{d['threads']} threads, mode bfn: every tile through the chain, {names}): **{enc:,.0f} values/s encoding, {dec:,.0f} decoding**, peak RSS "
+                f"{d['peak_rss_mb']:,.0f} MB; so a 12-megapixel RGB photograph (36 M values) takes about "
+                f"{hours[0]:.0f} h to encode and {hours[1]:.0f} h to decode on this CPU "
+                f"(`{os.path.basename(path)}`; docs/images.md says what would bring it down).", ""]
+    return out
+
+
 def images_section(full: bool = True) -> list[str]:
     """Held-out photographs against the classical image codecs (image_bench.py), 28x28 tiles of
     them with the bundled 8-bit model (image_bench.py --tiles), and in the report the tiling
@@ -629,6 +651,8 @@ def images_section(full: bool = True) -> list[str]:
     out = []
     for path in results_of("images", "photos"):
         data = load(os.path.basename(path))
+        if not full and data["mode"] != "auto":  # the README: what users get; speed runs below
+            continue
         codecs = list(next(iter(data["summary"].values()))["classical_bits_per_value"])
         shown = codecs if full else [c for c in codecs if c.startswith(("PNG", "WebP")) or "max" in c]
         model = data.get("rgb_model") or data.get("model") or "the bundled (Fashion-MNIST) models"
@@ -647,6 +671,12 @@ def images_section(full: bool = True) -> list[str]:
             kept = " / ".join(str(g["streams"].get(k, 0)) for k in ("bfn", "png", "webp"))
             out.append(f"| {g['images']} × {key} | {g['bfn_bits_per_value']:.3f} ({kept}) | " + " | ".join(cells) + " |")
         out.append("")
+        if full:
+            speeds = "; ".join(f"{key} {g['encode_values_per_s']:,.0f} / {g['decode_values_per_s']:,.0f}"
+                               for key, g in data["summary"].items())
+            out += [f"bfn-codec values/s per side (encode / decode, {data['threads']} threads, the classical "
+                    f"streams' time included): {speeds}.", ""]
+    out += chain_speed_lines()
     for path in results_of("images", "tiles"):
         t = load(os.path.basename(path))
         out += [f"28×28 grey tiles of the same photographs, {t['tiles']} of them as one array, bundled "
@@ -654,6 +684,12 @@ def images_section(full: bool = True) -> list[str]:
                 f"{t['png_bytes']:,} for one optimised PNG and {t['webp_bytes']:,} for lossless WebP of the "
                 f"same tiles: {t['over_best_fallback_bytes']:+,} bytes over the better one (`{os.path.basename(path)}`).", ""]
     if not full:
+        for path in results_of("image-memory", "8bit"):
+            d = load(os.path.basename(path))
+            peaks = "; ".join(f"{name} {r['encode_peak_rss_mb']:,.0f} / {r['decode_peak_rss_mb']:,.0f} MB"
+                              for name, r in d["cases"].items())
+            out += [f"Peak memory of large images through the chain (encode / decode, each side a process, "
+                    f"`{os.path.basename(path)}`): {peaks}.", ""]
         return out
     for path in results_of("tiling-vs-conv", "8bit"):
         d = load(os.path.basename(path))
@@ -672,8 +708,9 @@ def images_section(full: bool = True) -> list[str]:
         out += ["", f"One network call on the same 50,176 pixels: {calls}.", ""]
     for path in results_of("image-memory", "8bit"):
         d = load(os.path.basename(path))
-        out += [f"### Large images (`benchmarks/image_memory.py`, n = {d['steps']}, --batch-size {d['batch_size']}, "
-                f"{d['threads']} threads)", "",
+        batch = f", effective batch {d['effective_batch']}" if "effective_batch" in d else ""
+        out += [f"### Large images (`benchmarks/image_memory.py`, n = {d['steps']}, --batch-size {d['batch_size']}"
+                f"{batch}, {d['threads']} threads)", "",
                 "Each side a child process, mode bfn (the chain over every tile), the decoded image compared. "
                 f"File: `{os.path.basename(path)}`.", "",
                 "| image | values | bits/value | encode s | decode s | encode peak RSS | decode peak RSS |",

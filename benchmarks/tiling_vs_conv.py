@@ -65,7 +65,7 @@ def compare(model, images: np.ndarray, steps: int, times, seed: int) -> dict:
 
 def call_seconds(model, B: int, H: int, W: int, repeats: int = 5) -> float:
     m = whole_image_model(model, H, W)
-    S = torch.zeros(B, H * W, dtype=torch.float64)
+    S = torch.zeros(B, H * W, model.flow.stat_dim, dtype=torch.float64)  # the prior statistic
     t = torch.full((B,), 0.5, dtype=torch.float64)
     with torch.inference_mode():
         m.log_probs(S, t)
