@@ -249,11 +249,15 @@ def _photo_like(height, width, seed):
 
 
 @pytest.mark.slow
-def test_a_user_trained_colour_model_from_a_folder_codes_and_decodes(tmp_path):
+def test_a_user_trained_colour_model_from_a_folder_codes_and_decodes(tmp_path, monkeypatch):
     """train --dataset images:DIR@P on a generated folder of photographs of several sizes,
     loss, sample, calibrate, then compress an RGB file with --model DIR through the chain
-    (--mode bfn) and decompress it: the whole "your own data" path from a clean checkout."""
+    (--mode bfn) and decompress it; then bundle it (into a temporary zoo) and code with it by
+    name, the decoder finding it from the file alone: the whole "your own data" path."""
     import json
+
+    import bfn_codec.models
+    import bfn_codec.zoo
 
     photos = tmp_path / "photos"
     photos.mkdir()
@@ -285,6 +289,23 @@ def test_a_user_trained_colour_model_from_a_folder_codes_and_decodes(tmp_path):
     res = cli("decompress", tmp_path / "new.png.bfn", "--model", out, "-q")
     assert res.exit_code == 0, res.output
     assert np.array_equal(pixels_of(target)[1], pixels)
+
+    zoo = tmp_path / "zoo"  # bundle writes into the package's zoo: a temporary one here
+    monkeypatch.setattr(bfn_codec.zoo, "ZOO_DIR", zoo)
+    monkeypatch.setattr(bfn_codec.models, "ZOO_DIR", zoo)
+    res = cli("bundle", out, "my-photos", "-n", "3")
+    assert res.exit_code == 0, res.output
+    assert bfn_codec.zoo.available_models() == ["my-photos"]
+    res = cli("compress", target, "-o", tmp_path / "named.bfn", "--model", "my-photos", "--mode", "bfn", "-q")
+    assert res.exit_code == 0, res.output
+    blob = (tmp_path / "named.bfn").read_bytes()
+    entry = read_imageset(blob).entries[0]
+    inner = read(blob[entry.offset:entry.offset + entry.length])[0]
+    assert entry.stream == "bfn" and inner.steps == 3 and inner.coder_revision == 6  # the bundle's n, calibrated
+    assert bfn_codec.zoo.bundled_model_for(inner.model_hash) == "my-photos"
+    res = cli("decompress", tmp_path / "named.bfn", "-o", tmp_path / "back.png", "-q")  # no --model
+    assert res.exit_code == 0, res.output
+    assert np.array_equal(pixels_of(tmp_path / "back.png")[1], pixels)
 
 
 @pytest.mark.parametrize("estimate,coded", [(0.5, True), (7.5, False)])
