@@ -428,3 +428,18 @@ def test_the_pool_is_kept_only_when_it_beats_the_classical_streams(pool_bytes, p
     assert {f["stream"] for f in stats["files"]} == ({"pool"} if pooled else {"png", "webp"} & {
         f["stream"] for f in stats["files"]})
     assert read_imageset(blob).pool_length == (pool_bytes if pooled else 0)
+
+
+def test_samples_of_fewer_than_8_bits_come_back_as_the_same_image_in_8_bits(tmp_path):
+    """A PGM of maximum value 15 (docs/images.md): Pillow scales its samples to 0-255 on
+    reading, so the file decompresses as an 8-bit PGM of the same image (value 5 of 15 is 85 of
+    255), not as the stored values; pinned so that a change of that behaviour is seen."""
+    src = tmp_path / "low.pgm"
+    src.write_bytes(b"P5\n4 1\n15\n" + bytes([0, 5, 10, 15]))
+    res = cli("compress", src, "-q")
+    assert res.exit_code == 0, res.output
+    src.unlink()
+    res = cli("decompress", tmp_path / "low.pgm.bfn", "-q")
+    assert res.exit_code == 0, res.output
+    assert np.array_equal(pixels_of(src)[1].ravel(), [0, 85, 170, 255])
+    assert src.read_bytes().startswith(b"P5\n4 1\n255\n")
