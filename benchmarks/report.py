@@ -637,7 +637,8 @@ def chain_speed_lines() -> list[str]:
         hours = [36e6 / v / 3600 for v in (enc, dec)]
         names = ", ".join(r["file"] for r in rows)
         out += [f"Speed of the BFN stream at the default n (bundled 8-bit model, each channel a grey image; "
-                f"{d['threads']} threads, mode bfn: every tile through the chain, {names}): **{enc:,.0f} values/s encoding, {dec:,.0f} decoding**, peak RSS "
+                f"{d['threads']} threads, mode bfn: every tile through the chain, {names}): "
+                f"**{enc:,.0f} values/s encoding, {dec:,.0f} decoding**, peak RSS "
                 f"{d['peak_rss_mb']:,.0f} MB; so a 12-megapixel RGB photograph (36 M values) takes about "
                 f"{hours[0]:.0f} h to encode and {hours[1]:.0f} h to decode on this CPU "
                 f"(`{os.path.basename(path)}`; docs/images.md says what would bring it down).", ""]
