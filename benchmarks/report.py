@@ -677,7 +677,8 @@ def images_section(full: bool = True) -> list[str]:
                                for key, g in data["summary"].items())
             out += [f"bfn-codec values/s per side (encode / decode, {data['threads']} threads, the classical "
                     f"streams' time included): {speeds}.", ""]
-    out += chain_speed_lines()
+    if full:  # the README keeps the table; speed and memory are in REPORT.md
+        out += chain_speed_lines()
     for path in results_of("images", "tiles"):
         t = load(os.path.basename(path))
         out += [f"28×28 grey tiles of the same photographs, {t['tiles']} of them as one array, bundled "
@@ -685,12 +686,6 @@ def images_section(full: bool = True) -> list[str]:
                 f"{t['png_bytes']:,} for one optimised PNG and {t['webp_bytes']:,} for lossless WebP of the "
                 f"same tiles: {t['over_best_fallback_bytes']:+,} bytes over the better one (`{os.path.basename(path)}`).", ""]
     if not full:
-        for path in results_of("image-memory", "8bit"):
-            d = load(os.path.basename(path))
-            peaks = "; ".join(f"{name} {r['encode_peak_rss_mb']:,.0f} / {r['decode_peak_rss_mb']:,.0f} MB"
-                              for name, r in d["cases"].items())
-            out += [f"Peak memory of large images through the chain (encode / decode, each side a process, "
-                    f"`{os.path.basename(path)}`): {peaks}.", ""]
         return out
     for path in results_of("tiling-vs-conv", "8bit"):
         d = load(os.path.basename(path))
