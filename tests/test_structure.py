@@ -130,3 +130,27 @@ def test_a_result_records_the_command_that_wrote_it(tmp_path, monkeypatch):
     entries = json.loads(book.read_text())["results"]
     assert entries == {"codec-8bit-1234abcd-8-n25-p2.json": {
         "weights": "1234abcd", "command": "python3 benchmarks/codec_bench.py --limit 8"}}
+
+
+def test_bundled_models_are_reproducible_portable_and_within_the_size_budget():
+    """Every model in the zoo: safetensors whose SHA-256 is the one config.json records, the
+    training command and seed that produced it, an integer calibration of these very weights
+    (portable files) and codec defaults; all of them together under 25 MB."""
+    import hashlib
+    import json
+
+    zoo = os.path.join(PACKAGE, "zoo")
+    names = sorted(n for n in os.listdir(zoo) if os.path.isfile(os.path.join(zoo, n, "config.json")))
+    assert {"fmnist", "fmnist-binary"} <= set(names)
+    total = 0
+    for name in names:
+        cfg = json.load(open(os.path.join(zoo, name, "config.json")))
+        weights = open(os.path.join(zoo, name, "model.safetensors"), "rb").read()
+        total += len(weights)
+        assert hashlib.sha256(weights).hexdigest() == cfg["weights_sha256"], name
+        training = cfg["info"]["training"]
+        assert training["command"].startswith("bfn-codec train ") and isinstance(training["seed"], int), name
+        assert cfg["integer"]["weights_sha256"] == cfg["weights_sha256"], name
+        assert cfg["integer"]["command"].startswith("bfn-codec calibrate "), name
+        assert set(cfg["info"]["codec"]) == {"steps", "r", "grid_power"}, name
+    assert total < 25_000_000
