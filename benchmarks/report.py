@@ -180,8 +180,8 @@ def small_files_section(doc: str = "") -> list[str]:
                                       for label, _ in runs) + " |"
     out = ["### Small files (`benchmarks/small_inputs.py --yardsticks`)", "",
            "Whole files in bytes for the first images of the test set, each model at its default "
-           "settings (mode auto as it was then: the smaller of the BFN chain and the plain LZMA2 fallback; "
-           "since format 5 auto also weighs a PNG / lossless WebP picture of the images), against "
+           "settings (mode auto: the smallest of the BFN chain, plain LZMA2 and a PNG / lossless WebP "
+           "picture of the images; the mode column says which was kept), against "
            "xz -9e and zstd -19 on the same images as a .npy file (`np.save` of the (N, 28, 28) "
            "uint8 array). *bfn − best*: bfn-codec minus the smaller of xz and zstd (negative: "
            "bfn-codec is smaller). Files: " + ", ".join(f"`{name}`" for _, (name, _) in found) + ".", "",
