@@ -202,30 +202,36 @@ def train(dataset, out_dir, steps, batch_size, lr, lr_final, device, seed, resum
 @click.option("--limit", default=1000, show_default=True, help="Evaluate the first N items (0 = all).")
 @click.option("--repeats", default=1, show_default=True, help="Monte-Carlo passes over the items.")
 @click.option("--all-steps", is_flag=True, help="Sum all n steps exactly instead of one random step per item.")
+@click.option("--grid-power", type=click.FloatRange(0.125, 8.0), default=None,
+              help="The time grid t_i = (i/n)^p of L^n. Default: the model's own (the grid the codec "
+                   "codes with, `bfn-codec models`; 1, uniform, for a checkpoint never bundled).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option("--data-dir", default=None)
 @click.option("--threads", type=int, default=None)
 @friendly_errors
-def loss(model_spec, dataset, split, steps, limit, repeats, all_steps, as_json, data_dir, threads):
+def loss(model_spec, dataset, split, steps, limit, repeats, all_steps, grid_power, as_json, data_dir, threads):
     """Print L^n + L^r (the n-step code length) and L^inf in bits/dim with standard errors."""
+    from .api import model_defaults
     from .data import load_dataset
     from .evaluate import evaluate_loss
     from .models import load_model
+    from .portable import power_times
 
     _set_threads(threads)
     model = load_model(model_spec)
     data = load_dataset(dataset, split, data_dir)
     _check_match(model, data)
     items = data.images[:limit] if limit else data.images
+    grid_power = model_defaults(model)["grid_power"] if grid_power is None else grid_power
     res = evaluate_loss(model, items, steps=steps, repeats=repeats, all_steps=all_steps,
-                        progress=not as_json)
-    res.update({"model": model.name, "dataset": data.name})
+                        times=power_times(steps, grid_power), progress=not as_json)
+    res.update({"model": model.name, "dataset": data.name, "grid_power": grid_power})
     if as_json:
         click.echo(json.dumps(res, indent=2))
         return
     tot, inf = res["n_step_plus_reconstruction_bits_per_dim"], res["infinity_bits_per_dim"]
     click.echo(f"{data.name}, {len(items)} items x {repeats}, model {model.name}")
-    click.echo(f"L^n + L^r (n={steps}): {tot['mean']:.4f} ± {tot['stderr']:.4f} bits/dim")
+    click.echo(f"L^n + L^r (n={steps}, grid p={grid_power:g}): {tot['mean']:.4f} ± {tot['stderr']:.4f} bits/dim")
     click.echo(f"  L^n {res['n_step_bits_per_dim']['mean']:.4f}, L^r {res['reconstruction_bits_per_dim']['mean']:.4f}")
     click.echo(f"L^inf:              {inf['mean']:.4f} ± {inf['stderr']:.4f} bits/dim")
 

@@ -366,3 +366,27 @@ def test_torchrun_on_two_cpu_processes_is_the_single_process_run_split_in_two(np
     assert more.returncode == 0, more.stderr[-3000:]
     cfg3 = json.loads((tmp_path / "two" / "config.json").read_text())["info"]["training"]
     assert cfg3["step"] == 6 and cfg3["history"][-1]["step"] == 6
+
+
+def test_cli_loss_uses_the_models_own_time_grid_unless_told(tmp_path):
+    """`loss -n 10` on a bundled model estimates L^n + L^r on the grid its files are coded with
+    (info.codec.grid_power, 2 for fmnist): the same numbers as --grid-power 2, not the uniform
+    grid's."""
+    from bfn_codec.api import model_defaults
+    from bfn_codec.data import sample_images
+
+    path = tmp_path / "x.npy"
+    np.save(path, sample_images()[:16])
+    r = CliRunner()
+
+    def run(*extra):
+        res = r.invoke(main, ["loss", "--model", "fmnist", "--dataset", f"npy:{path}", "--split", "train",
+                              "--steps", "10", "--limit", "16", "--json", *extra])
+        assert res.exit_code == 0, res.output
+        return json.loads(res.output)
+
+    default, explicit, uniform = run(), run("--grid-power", "2"), run("--grid-power", "1")
+    assert model_defaults(load_model("fmnist"))["grid_power"] == 2.0 == default["grid_power"]
+    key = "n_step_plus_reconstruction_bits_per_dim"
+    assert default[key] == explicit[key] and uniform["grid_power"] == 1.0
+    assert uniform["n_step_bits_per_dim"]["mean"] != default["n_step_bits_per_dim"]["mean"]
