@@ -50,9 +50,19 @@ def from_items(items: np.ndarray, layout: str) -> np.ndarray:
     return items
 
 
-def default_model_name(items: np.ndarray) -> str:
-    """Values in {0, 1} pick the binary model, anything else the 8-bit model."""
-    return "fmnist-binary" if items.size and items.max() <= 1 else "fmnist"
+# The bundled model for 8-bit RGB images; without it each colour channel is coded as a grey image.
+COLOUR_MODEL = "photo-rgb"
+
+
+def default_model_name(items: np.ndarray, channels: int = 1) -> str:
+    """Values in {0, 1} pick the binary model; images of 3 channels (RGB, ``channels`` of the
+    [N, H, W, C] pixels) the bundled colour model where it is installed; anything else the 8-bit
+    grey model."""
+    if items.size and items.max() <= 1:
+        return "fmnist-binary"
+    if channels == 3 and COLOUR_MODEL in available_models():
+        return COLOUR_MODEL
+    return "fmnist"
 
 
 def resolve_model(model, items=None, device: str = "cpu"):
@@ -260,7 +270,7 @@ def _image_coding(model, mode: str, device: str, settings: dict) -> imagecodec.C
 
     def model_for(pixels):
         key = model if isinstance(model, str) or model is None else id(model)
-        key = key if key is not None else default_model_name(pixels)
+        key = key if key is not None else default_model_name(pixels, pixels.shape[-1])
         if key not in loaded:
             loaded[key] = resolve_model(model if model is not None else key, pixels, device)
             if isinstance(key, str):  # worker processes (jobs > 1) load the model by its name

@@ -372,6 +372,26 @@ def test_golden_version_5_files_decode_and_the_bfn_one_reencodes_to_the_same_byt
     assert compress_images(expected, folder=True, **POOL_SETTINGS)[0] == blob
 
 
+def test_the_bundled_colour_model_codes_rgb_images_and_its_golden_file_reencodes_to_the_same_bytes():
+    """An RGB image picks the bundled colour model by its three channels (no --model), and the
+    model's golden file (tests/golden/make_v5_rgb.py, never rewritten) decodes to its image and
+    the image re-encodes to the same bytes: the colour model's probabilities are pinned."""
+    import sys
+
+    sys.path.insert(0, GOLDEN)
+    from make_v5_rgb import RGB_NAME, RGB_SETTINGS, rgb_data
+
+    blob = open(os.path.join(GOLDEN, RGB_NAME + ".bfn"), "rb").read()
+    entry = read_imageset(blob).entries[0]
+    inner = read(blob[entry.offset:entry.offset + entry.length])[0]
+    assert entry.stream == "bfn" and inner.coder_revision == 6
+    assert bfn_codec.zoo.bundled_model_for(inner.model_hash) == "photo-rgb"
+    expected = rgb_data()
+    folder, files = decompress_images(blob)
+    assert not folder and files[0].name == "photo.png" and np.array_equal(files[0].pixels, expected[0].pixels)
+    assert compress_images(expected, **RGB_SETTINGS)[0] == blob
+
+
 @pytest.mark.slow
 def test_jobs_code_an_images_tiles_in_chunks_and_it_round_trips():
     """--jobs with an image: its BFN stream is a chunked (version-4) file of its tiles, coded by
