@@ -334,7 +334,7 @@ _FILE_OPTIONS = _options(
     click.option("-o", "--output", default=None, help="Output file (one input; - for standard output)."),
     click.option("--model", "model_spec", default=None,
                  help="Bundled model name or checkpoint directory (compressing: default fmnist-binary for "
-                      "0/1 data, fmnist otherwise; decompressing: the one the file names)."),
+                      "0/1 data, photo-rgb for RGB images, fmnist otherwise; decompressing: the one the file names)."),
     click.option("--device", default="cpu", show_default=True, type=click.Choice(["cpu", "cuda", "mps"]),
                  help="Where the network runs."),
     click.option("-f", "--force", is_flag=True,
