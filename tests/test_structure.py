@@ -139,13 +139,14 @@ def test_bundled_models_are_reproducible_portable_and_within_the_size_budget():
     import hashlib
     import json
 
-    zoo = os.path.join(PACKAGE, "zoo")
-    names = sorted(n for n in os.listdir(zoo) if os.path.isfile(os.path.join(zoo, n, "config.json")))
+    from bfn_codec.zoo import ZOO_DIR, available_models
+
+    names = available_models()
     assert {"fmnist", "fmnist-binary"} <= set(names)
     total = 0
     for name in names:
-        cfg = json.load(open(os.path.join(zoo, name, "config.json")))
-        weights = open(os.path.join(zoo, name, "model.safetensors"), "rb").read()
+        cfg = json.loads((ZOO_DIR / name / "config.json").read_text())
+        weights = (ZOO_DIR / name / "model.safetensors").read_bytes()
         total += len(weights)
         assert hashlib.sha256(weights).hexdigest() == cfg["weights_sha256"], name
         training = cfg["info"]["training"]

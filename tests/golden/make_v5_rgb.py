@@ -30,11 +30,10 @@ def rgb_data():
 
 if __name__ == "__main__":
     torch.set_num_threads(1)
+    from make_v5 import write_once
+
     from bfn_codec.api import compress_images
 
-    path = os.path.join(HERE, RGB_NAME + ".bfn")
-    if os.path.exists(path):
-        raise SystemExit(f"{path} exists: golden files are never rewritten")
     blob, _ = compress_images(rgb_data(), **RGB_SETTINGS)
-    open(path, "wb").write(blob)
+    write_once(os.path.join(HERE, RGB_NAME + ".bfn"), lambda p: open(p, "wb").write(blob))
     print(RGB_NAME, "written")
