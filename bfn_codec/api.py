@@ -14,7 +14,7 @@ import operator
 import numpy as np
 import torch
 
-from . import imagecodec
+from . import bytecodec, imagecodec
 from . import portable as portable_arithmetic
 from .chain import power_times
 from .coder import DEFAULT_R, ChainCoder, PortableChainCoder, make_plan
@@ -25,6 +25,8 @@ from .container import (DATA_HASH_BYTES, MAX_BATCH, FormatError, Header, chunk_b
 from .driver import decode_items, encode_chain
 from .environment import CODER_REVISION, PORTABLE_REVISION, deterministic, environment
 from .images import ImageFile, array_layout
+from .bytefile import is_bytefile
+from .bytestream import ITEM_SHAPE as BYTE_ITEM_SHAPE
 from .imageset import is_imageset, read_imageset
 from .models import PortableModel, has_portable_form, load_model, portable_model
 from .zoo import ModelError, available_models, bundled_model_for, portable_identity
@@ -52,6 +54,9 @@ def from_items(items: np.ndarray, layout: str) -> np.ndarray:
 
 # The bundled model for 8-bit RGB images; without it each colour channel is coded as a grey image.
 COLOUR_MODEL = "photo-rgb"
+# The bundled byte model (any file that is not an array or an image); without it such files are
+# stored or LZMA2-coded.
+BYTE_MODEL = "text-bytes"
 
 
 def default_model_name(items: np.ndarray, channels: int = 1) -> str:
@@ -130,6 +135,7 @@ def compress(array, model=None, *, steps: int | None = None, r: float | None = N
              jobs: int = 1, chunk_items: int | None = None) -> bytes:
     """Compress a uint8 array with a BFN (bundled model name, checkpoint path, or model object;
     None picks a bundled model by the values: fmnist-binary for 0/1 data, fmnist otherwise).
+    ``bytes`` (any file's contents) go to ``compress_bytes`` and decompress back to bytes.
     Images of any size and (H, W, C) / (N, H, W, C) arrays are coded as tiles of the model's
     item shape, beside PNG and lossless WebP (docs/images.md); image files: compress_images.
 
@@ -145,6 +151,10 @@ def compress(array, model=None, *, steps: int | None = None, r: float | None = N
     limits.DEFAULT_CHUNK_ITEMS) in ``jobs`` worker processes into one chunked file (format
     version 4), which decodes in parallel and chunk by chunk (``decompress_chunk``). The bytes
     depend on the chunk size, not on ``jobs``. An input of one chunk or less is a plain file."""
+    if isinstance(array, (bytes, bytearray, memoryview)):
+        return compress_bytes(array, model, steps=steps, r=r, grid_power=grid_power, mode=mode,
+                              batch_size=batch_size, device=device, progress=progress, portable=portable,
+                              jobs=jobs, chunk_items=chunk_items)[0]
     return compress_with_stats(array, model, steps=steps, r=r, grid_power=grid_power, mode=mode,
                                batch_size=batch_size, device=device, progress=progress, portable=portable,
                                jobs=jobs, chunk_items=chunk_items)[0]
@@ -293,6 +303,76 @@ def _image_coding(model, mode: str, device: str, settings: dict) -> imagecodec.C
     return imagecodec.Coding(encode_items, model_for, mode, estimate_bits)
 
 
+def default_byte_model():
+    """The bundled byte model where it is installed, else None (files are then stored or LZMA2-coded)."""
+    return BYTE_MODEL if BYTE_MODEL in available_models() else None
+
+
+def _byte_model(model, device: str):
+    model = resolve_model(model, device=device)
+    if tuple(model.shape) != BYTE_ITEM_SHAPE or model.flow.data_type != "discrete" or model.flow.K != 2:
+        raise DataError(f"model {model.name} codes items of shape {tuple(model.shape)} ({model.flow.data_type}, "
+                        f"K={model.flow.K}), not byte windows (binary, {BYTE_ITEM_SHAPE}): pick a byte model, "
+                        f"e.g. {BYTE_MODEL}")
+    return model
+
+
+def _byte_coding(model, mode: str, device: str, settings: dict) -> bytecodec.Coding:
+    loaded = []
+
+    def model_for():
+        if not loaded:
+            spec = model if model is not None else default_byte_model()
+            loaded.append(None if spec is None else _byte_model(spec, device))
+        return loaded[0]
+
+    def encode_items(items, byte_model):
+        chosen = model if settings["jobs"] > 1 and isinstance(model, str) else \
+            (BYTE_MODEL if settings["jobs"] > 1 and model is None else byte_model)
+        return compress_with_stats(items, chosen, mode="bfn" if mode == "bfn" else "auto", layout="NCHW",
+                                   classical=False, **settings)
+
+    def decode_items(stream):
+        return decompress(stream, model, device=device, progress=settings["progress"], jobs=settings["jobs"])
+
+    def estimate_bits(items, byte_model):
+        from .evaluate import per_item_total_bits
+
+        steps, _, grid_power = codec_settings(byte_model, settings["steps"], None, settings["grid_power"])
+        return per_item_total_bits(byte_model, items.reshape(len(items), -1), steps, batch_size=len(items),
+                                   times=power_times(steps, grid_power))
+
+    return bytecodec.Coding(encode_items, decode_items, model_for, mode, estimate_bits)
+
+
+def compress_bytes(data, model=None, *, name: str = "", mode: str = "auto", steps: int | None = None,
+                   r: float | None = None, grid_power: float | None = None, batch_size: int = DEFAULT_BATCH,
+                   device: str = "cpu", progress: bool = False, portable: bool | None = None, jobs: int = 1,
+                   chunk_items: int | None = None) -> tuple[bytes, dict]:
+    """Any file's bytes -> a version-6 file and its statistics. The bytes go through the byte
+    model (``model``, default the bundled ``text-bytes``) as 256-byte windows of 8 binary
+    variables per byte (bytestream.py), beside raw LZMA2 and the stored bytes; auto mode keeps
+    the smallest (bfn: always the model's stream; fallback: no network). ``name`` (a file name,
+    no folders) is stored and given back by ``decompress_bytes``."""
+    if mode not in ("auto", "bfn", "fallback"):
+        raise ValueError(f"mode must be auto, bfn or fallback, not {mode!r}")
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"compress_bytes takes bytes, not {type(data).__name__}")
+    settings = dict(steps=steps, r=r, grid_power=grid_power, batch_size=batch_size, device=device,
+                    progress=progress, trajectory=True, portable=portable, jobs=operator.index(jobs),
+                    chunk_items=chunk_items)
+    blob, info = bytecodec.compress(bytes(data), name, _byte_coding(model, mode, device, settings))
+    return _readable(blob), info
+
+
+def decompress_bytes(blob, model=None, *, device: str = "cpu", progress: bool = False,
+                     jobs: int = 1) -> tuple[str, bytes]:
+    """A version-6 file -> (the stored file name, the bytes), checked against the checksum."""
+    settings = dict(steps=None, r=None, grid_power=None, batch_size=DEFAULT_BATCH, device=device,
+                    progress=progress, trajectory=True, portable=None, jobs=jobs, chunk_items=None)
+    return bytecodec.decompress(blob, _byte_coding(model, "auto", device, settings).decode_items)
+
+
 def compress_images(files: list, model=None, *, folder: bool = False, mode: str = "auto",
                     steps: int | None = None, r: float | None = None, grid_power: float | None = None,
                     batch_size: int = DEFAULT_BATCH, device: str = "cpu", progress: bool = False,
@@ -338,6 +418,11 @@ def _readable(blob: bytes) -> bytes:
         if is_imageset(blob):
             read_imageset(blob)
             return blob
+        if is_bytefile(blob):
+            from .bytefile import read_bytefile
+
+            read_bytefile(blob)
+            return blob
         if is_archive(blob):
             archive = read_archive(blob)
             for i in range(len(archive.chunks)):
@@ -356,7 +441,8 @@ def read_header(blob: bytes) -> Header:
 
 def decompress(blob, model=None, *, device: str = "cpu", progress: bool = False, jobs: int = 1) -> np.ndarray:
     """Decode a bfn-codec file; the model is found from the header unless given. A chunked
-    file (compress with jobs/chunk_items) decodes its chunks in ``jobs`` worker processes."""
+    file (compress with jobs/chunk_items) decodes its chunks in ``jobs`` worker processes. A
+    file of bytes (compress_bytes) decodes to ``bytes``."""
     return decompress_with_stats(blob, model, device=device, progress=progress, jobs=jobs)[0]
 
 
@@ -380,6 +466,9 @@ def decompress_with_stats(blob, model=None, *, device: str = "cpu", progress: bo
     """``decompress`` for the command line and the benchmarks: also returns the time split.
     ``check_environment=False`` tries a chain-mode file written in another environment (the data
     hash still refuses a wrong result)."""
+    if isinstance(blob, (bytes, bytearray, memoryview)) and is_bytefile(blob):
+        _, data = decompress_bytes(blob, model, device=device, progress=progress, jobs=jobs)
+        return data, {"mode": "bytes"}
     if isinstance(blob, (bytes, bytearray, memoryview)) and is_imageset(blob):
         image_set, pixels = _decompress_imageset(blob, model, device, progress, jobs)
         if image_set.kind == "array":

@@ -122,7 +122,8 @@ def main():
 DATASET_HELP = ("fmnist (8-bit, 256 bins), fmnist-binary (pixel >= 128 -> 1), npy:PATH (a uint8 array "
                 "(N, H, W), (N, H, W, C), (N, C, H, W), (H, W) or (H, W, C)) or images:DIR (every image "
                 "file in a folder). @P after PATH or DIR cuts the images into whole P x P patches "
-                "(images:photos@32). Values <= 1 are treated as binary.")
+                "(images:photos@32). Values <= 1 are treated as binary. bytes:PATH: the bytes of a file, "
+                "or of every file in a folder, as 256-byte windows of 8 binary variables per byte (a byte model).")
 
 
 @main.command()
@@ -408,7 +409,7 @@ def compress(ctx, inputs, to_stdout, output, model_spec, device, force, keep, re
                                  remove, quiet, verbose, threads, jobs, chunk)
     import time
 
-    from .api import compress_images, compress_with_stats
+    from .api import compress_bytes, compress_images, compress_with_stats
     from .files import Output, install_cleanup_on_term
     from .inputs import read_input
 
@@ -440,14 +441,18 @@ def compress(ctx, inputs, to_stdout, output, model_spec, device, force, keep, re
 
                 blob, stats = compress_images(source.files, model_spec, folder=source.folder, on_file=on_file,
                                               **settings)
+            elif source.kind == "bytes":
+                if source.note and not quiet:
+                    click.echo(f"Note: {source.note}; coded as a file of bytes instead", err=True)
+                blob, stats = compress_bytes(source.data, model_spec, name=source.name, **settings)
             else:
                 blob, stats = compress_with_stats(source.array, model_spec, layout=source.layout, **settings)
             out.commit(blob)
         if not quiet:
             n = source.values
-            bits = f"{8 * len(blob) / n:.4f} bits/value, " if n else ""
-            what = (f"{len(source.files)} images" if source.folder else
-                    f"{n:,} values" if source.kind == "array" else f"{n:,} values")
+            unit = "byte" if source.kind == "bytes" else "value"
+            bits = f"{8 * len(blob) / n:.4f} bits/{unit}, " if n else ""
+            what = (f"{len(source.files)} images" if source.folder else f"{n:,} {unit}s")
             click.echo(f"{path}: {what} -> {len(blob):,} bytes ({bits}{_mode_summary(stats)}, "
                        f"{time.perf_counter() - t0:.1f} s) -> {'(stdout)' if out_path == '-' else out_path}",
                        err=True)
@@ -460,6 +465,8 @@ def compress(ctx, inputs, to_stdout, output, model_spec, device, force, keep, re
 
 
 def _mode_summary(stats: dict) -> str:
+    if stats.get("mode") == "bytes":
+        return f"stream {stats['stream']}" + (f", model {stats['model']}" if stats["stream"] == "bfn" else "")
     if stats.get("mode") == "images":
         counts = {}
         for f in stats["files"]:
@@ -469,6 +476,16 @@ def _mode_summary(stats: dict) -> str:
 
 
 def _describe_stats(stats: dict) -> str:
+    if stats.get("mode") == "bytes":
+        probe = stats.get("probe")
+        line = "candidates: " + ", ".join(f"{k} {v:,}" for k, v in stats["candidates"].items())
+        if probe:
+            line += (f"; the model's estimate on {probe['windows']} windows: {probe['estimate_bytes']:,} bytes for "
+                     f"the file against {probe['classical_bytes']:,}" + ("" if "bfn" in stats["candidates"]
+                                                                        else ", so the chain was not run"))
+        if "items" in stats and stats["items"].get("mode") == "bfn":
+            line += "\n  " + _describe_stats(stats["items"])
+        return line
     if stats.get("mode") == "images":
         pool = stats.get("pool")
         head = ([f"pool of the small images: {pool['images']} images, {pool['tiles']} tiles, {pool['bytes']:,} bytes"
@@ -522,6 +539,8 @@ def _decompress_files(ctx, inputs, to_stdout, output, model_spec, device, force,
     from .container import FormatError, is_archive, read_archive
     from .data import DataError
     from .files import Output, array_to_bytes, install_cleanup_on_term, read_input_bytes, write_folder
+    from .api import decompress_bytes
+    from .bytefile import is_bytefile, read_bytefile
     from .images import write_image
     from .imageset import is_imageset, read_imageset
 
@@ -533,6 +552,10 @@ def _decompress_files(ctx, inputs, to_stdout, output, model_spec, device, force,
     def one(path):
         out_path = _output_path(path, output, to_stdout, False)
         blob = read_input_bytes(path)
+        if is_bytefile(blob):
+            if chunk is not None:
+                raise FormatError("--chunk needs a chunked file (compress --jobs N or --chunk-items)")
+            return _write_bytes(path, blob, out_path)
         if is_imageset(blob) and read_imageset(blob).kind == "files":
             if chunk is not None:
                 raise FormatError("--chunk needs a chunked file (compress --jobs N or --chunk-items)")
@@ -564,6 +587,21 @@ def _decompress_files(ctx, inputs, to_stdout, output, model_spec, device, force,
                 click.echo(f"  n={header.steps} r={header.r:g} p={header.grid_power:g}; {len(header.batches)} "
                            f"batches; network {stats.get('network_seconds', 0):.1f} s in "
                            f"{stats.get('network_calls', 0)} calls", err=True)
+        if remove and not keep:
+            _remove_input(path)
+
+    def _write_bytes(path, blob, out_path):
+        index = read_bytefile(blob)
+        if index.name and not (output or to_stdout or path == "-" or path.endswith(".bfn")):
+            out_path = os.path.join(os.path.dirname(path), index.name)  # the name it was compressed from
+        t0 = time.perf_counter()
+        with Output(out_path, force, like=path, what="decompressed data") as out:
+            _, data = decompress_bytes(blob, model_spec, device=device, progress=not quiet, jobs=jobs)
+            out.commit(data)
+        if not quiet:
+            click.echo(f"{path}: {len(blob):,} bytes -> {len(data):,} bytes ({index.stream} stream, "
+                       f"{time.perf_counter() - t0:.1f} s, checksum verified) -> "
+                       f"{'(stdout)' if out_path == '-' else out_path}", err=True)
         if remove and not keep:
             _remove_input(path)
 
@@ -710,7 +748,36 @@ def _imageset_info(path: str, blob: bytes, as_json: bool) -> None:
                    f"bytes, {row['bits_per_value']:.4f} bits/value{extra}")
 
 
+def _bytefile_info(path: str, blob: bytes, as_json: bool) -> None:
+    """``info`` of a version-6 file: the stored file, its stream, and the BFN stream's header."""
+    from .bytefile import read_bytefile, stream_bytes
+    from .container import is_archive, read
+    from .zoo import bundled_model_for
+
+    index = read_bytefile(blob)
+    res = {"file": path, "bytes": len(blob), "format_version": 6, "name": index.name or "(standard input)",
+           "length": index.length, "alphabet": index.alphabet, "stream": index.stream,
+           "stream_bytes": index.stream_length, "header_bytes": len(blob) - index.stream_length,
+           "achieved_bits_per_byte": 8 * len(blob) / index.length if index.length else None}
+    if index.stream == "bfn":
+        data = stream_bytes(blob, index)
+        if is_archive(data):
+            res["bfn_mode"] = "chunked"
+        else:
+            h, _ = read(data)
+            res.update(windows=h.count, bfn_mode=h.mode)
+            if h.batches:
+                res.update(model=h.model_id or bundled_model_for(h.model_hash) or "?", steps=h.steps,
+                           r=h.r, grid_power=h.grid_power, coder_revision=h.coder_revision, seed_windows=h.seed_items)
+    if as_json:
+        click.echo(json.dumps(res, indent=2))
+        return
+    for k, v in res.items():
+        click.echo(f"{k:>30}: {v:.5f}" if isinstance(v, float) else f"{k:>30}: {'-' if v is None else v}")
+
+
 def _info_files(inputs, as_json, estimate, model_spec, threads):
+    from .bytefile import is_bytefile
     from .container import is_archive, read
     from .imageset import is_imageset
     from .files import read_input_bytes
@@ -721,6 +788,8 @@ def _info_files(inputs, as_json, estimate, model_spec, threads):
 
     def one(path):
         blob = read_input_bytes(path)
+        if is_bytefile(blob):
+            return _bytefile_info(path, blob, as_json)
         if is_imageset(blob):
             return _imageset_info(path, blob, as_json)
         if is_archive(blob):
@@ -796,7 +865,8 @@ def test_file(inputs, model_spec, quiet, threads, device, jobs):
 
 def _test_files(inputs, model_spec, quiet, threads, device, jobs=1):
     from .api import decompress as run
-    from .api import decompress_images
+    from .api import decompress_bytes, decompress_images
+    from .bytefile import is_bytefile
     from .imageset import is_imageset, read_imageset
     from .files import read_input_bytes
 
@@ -805,6 +875,10 @@ def _test_files(inputs, model_spec, quiet, threads, device, jobs=1):
 
     def one(path):
         blob = read_input_bytes(path)
+        if is_bytefile(blob):
+            _, data = decompress_bytes(blob, model_spec, device=device, progress=not quiet, jobs=jobs)
+            click.echo(f"{path}: OK ({len(data):,} bytes, checksum verified)")
+            return
         if is_imageset(blob) and read_imageset(blob).kind == "files":
             _, files = decompress_images(blob, model_spec, device=device, progress=not quiet, jobs=jobs)
             click.echo(f"{path}: OK ({len(files)} image{'s' if len(files) > 1 else ''}, checksums verified)")

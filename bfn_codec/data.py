@@ -161,7 +161,8 @@ def folder_images(path: str) -> list[np.ndarray]:
 
 def load_dataset(spec: str, split: str = "train", data_dir=None) -> Dataset:
     """``fmnist``, ``fmnist-binary``, ``npy:PATH`` (a uint8 array of any images.array_layout
-    shape) or ``images:DIR`` (every image file in a folder; values <= 1 mean binary data).
+    shape), ``images:DIR`` (every image file in a folder; values <= 1 mean binary data) or
+    ``bytes:PATH`` (the bytes of a file or of every file in a folder, as binary windows).
     ``@P`` after the path cuts every image into whole P x P patches (images:DIR needs it unless
     all its images have one size).
 
@@ -196,7 +197,33 @@ def load_dataset(spec: str, split: str = "train", data_dir=None) -> Dataset:
             images = images[train_idx if split == "train" else val_idx]
         return Dataset(f"{spec}:{split}", images, "discrete" if binary else "discretised",
                        2 if binary else 256)
-    raise DataError(f"unknown dataset {spec!r} (expected fmnist, fmnist-binary, npy:PATH or images:DIR)")
+    if spec.startswith("bytes:"):
+        items = corpus_items(spec.split(":", 1)[1])
+        if split in ("train", "validation"):
+            train_idx, val_idx = validation_split(len(items))
+            items = items[train_idx if split == "train" else val_idx]
+        return Dataset(f"{spec}:{split}", items, "discrete", 2)
+    raise DataError(f"unknown dataset {spec!r} (expected fmnist, fmnist-binary, npy:PATH, images:DIR "
+                    "or bytes:PATH)")
+
+
+def corpus_items(path: str) -> np.ndarray:
+    """``bytes:PATH``: every whole 256-byte window (bytestream.py) of the file PATH, or of every
+    file under the folder PATH (sorted names, each file on its own), at a stride of half a window."""
+    from .bytestream import WINDOW, corpus_items as windows
+
+    p = Path(path)
+    files = sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p]
+    parts = []
+    for f in files:
+        try:
+            parts.append(windows(f.read_bytes(), stride=WINDOW // 2))
+        except OSError as e:
+            raise DataError(f"cannot read {f}: {e.strerror or e}") from None
+    items = np.concatenate(parts) if parts else np.zeros((0,), dtype=np.uint8)
+    if not len(items):
+        raise DataError(f"{path}: no file holds a whole {WINDOW}-byte window")
+    return items
 
 
 def _concat_patches(nhwc: list, size: int) -> np.ndarray:

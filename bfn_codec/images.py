@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DataError
+from .errors import DataError, NotCodedAsImage
 
 # Our name of a file format -> (Pillow's format name, the suffixes it has)
 FILE_FORMATS = {
@@ -79,10 +79,10 @@ def read_image(raw: bytes, name: str) -> ImageFile:
             img = Image.open(io.BytesIO(raw))
             fmt = PILLOW_TO_FORMAT.get(img.format)
             if fmt is None:
-                raise DataError(f"{name}: {img.format} files are not supported (PNG, PGM/PPM, TIFF and BMP "
+                raise NotCodedAsImage(f"{name}: {img.format} files are not supported (PNG, PGM/PPM, TIFF and BMP "
                                 "are; bfn-codec restores pixels exactly, so convert it to PNG first)")
             if getattr(img, "n_frames", 1) > 1:
-                raise DataError(f"{name}: the file holds {img.n_frames} images (pages or frames); "
+                raise NotCodedAsImage(f"{name}: the file holds {img.n_frames} images (pages or frames); "
                                 "bfn-codec codes files of one image")
             img.load()
     except DataError:
@@ -96,7 +96,7 @@ def read_image(raw: bytes, name: str) -> ImageFile:
         mode = "RGBA" if ("transparency" in img.info or mode == "PA") else "RGB"
         img = img.convert(mode)
     if mode not in MODES:
-        raise DataError(f"{name}: {img.mode} images are not supported (8-bit grey, grey + alpha, RGB, RGBA, "
+        raise NotCodedAsImage(f"{name}: {img.mode} images are not supported (8-bit grey, grey + alpha, RGB, RGBA, "
                         "bilevel or palette images are)")
     pixels = np.asarray(img)
     pixels = pixels.astype(np.uint8) if mode == "1" else np.ascontiguousarray(pixels, dtype=np.uint8)
@@ -104,7 +104,7 @@ def read_image(raw: bytes, name: str) -> ImageFile:
     try:  # decompress must be able to write the file back: found out now, on one pixel
         write_image(pixels[0, :1, :1], mode, fmt)
     except (OSError, ValueError, KeyError, DataError) as e:
-        raise DataError(f"{name}: {FILE_FORMATS[fmt][0]} files of {mode} pixels cannot be written back "
+        raise NotCodedAsImage(f"{name}: {FILE_FORMATS[fmt][0]} files of {mode} pixels cannot be written back "
                         f"({e}); convert it to PNG first") from None
     return ImageFile(name, pixels, fmt, mode)
 

@@ -4,8 +4,13 @@
   order is the same on every machine); other files are skipped and listed in ``skipped``;
 * a file whose bytes are a .npy array, an IDX file (or either gzip'd): an array;
 * a file Pillow reads as PNG, PGM/PPM, TIFF or BMP: an image file;
-* a bfn-codec file: refused (it is compressed already).
-The kind is found from the bytes, never from the name.
+* a bfn-codec file: refused (it is compressed already);
+* any other file: its bytes (text, source code, PDFs, binaries; also a JPEG or a 16-bit PNG,
+  and a .npy array of another dtype: formats whose pixels or values we do not code, but whose
+  bytes come back exactly), with ``note`` saying why a file that looked like an image or an
+  array is coded as bytes.
+The kind is found from the bytes, never from the name. A corrupt image file stays an error
+(it would compress as bytes, but the user most likely wants to know).
 """
 from __future__ import annotations
 
@@ -17,28 +22,34 @@ import numpy as np
 
 from .container import MAGIC
 from .data import DataError
+from .errors import NotCodedAsImage
 from .files import NPY_MAGIC, parse_array, read_input_bytes
 from . import images
 from .images import is_image, read_image
 
-UNRECOGNISED = ("unrecognised input (expected an image file: PNG, PGM/PPM, TIFF or BMP; a folder of them; "
-                "a uint8 .npy array; or a Fashion-MNIST IDX file)")
-
-
 @dataclass
 class Input:
     path: str
-    kind: str  # "array" or "images"
+    kind: str  # "array", "images" or "bytes"
     array: np.ndarray | None = None
     layout: str | None = None  # kind "array": "IDX" for an IDX file, else None (read from the shape)
     files: list = field(default_factory=list)  # kind "images": [ImageFile]
     folder: bool = False
     skipped: list = field(default_factory=list)  # folder: [(relative name, why)]
+    data: bytes = b""  # kind "bytes": the file's contents
+    note: str = ""  # kind "bytes": why a file that looked like an image or array is coded as bytes
+
+    @property
+    def name(self) -> str:
+        """The file name stored for kind "bytes" (no folders; "" for standard input)."""
+        return "" if self.path == "-" else os.path.basename(self.path.rstrip("/"))
 
     @property
     def values(self) -> int:
         if self.kind == "array":
             return int(self.array.size)
+        if self.kind == "bytes":
+            return len(self.data)
         return sum(int(f.pixels.size) for f in self.files)
 
 
@@ -51,11 +62,18 @@ def classify(raw: bytes, name: str) -> Input:
     if raw[:4] == MAGIC:
         raise DataError(f"{name} is a bfn-codec file already (decompress it with -d)")
     if _is_array(raw):
-        array, layout = parse_array(raw, name)
+        try:
+            array, layout = parse_array(raw, name)
+        except DataError as e:
+            return Input(name, "bytes", data=raw, note=str(e))
         return Input(name, "array", array=array, layout=layout)
     if is_image(raw):
-        return Input(name, "images", files=[read_image(raw, Path(name).name if name != "-" else "stdin.png")])
-    raise DataError(f"{name}: {UNRECOGNISED}")
+        try:
+            image = read_image(raw, Path(name).name if name != "-" else "stdin.png")
+        except NotCodedAsImage as e:
+            return Input(name, "bytes", data=raw, note=str(e))
+        return Input(name, "images", files=[image])
+    return Input(name, "bytes", data=raw)
 
 
 def read_folder(path: str) -> Input:

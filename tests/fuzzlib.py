@@ -155,6 +155,48 @@ def check_files(blob: bytes, model, original: list):
     return None if same else "returned different files without an error"
 
 
+def tiny_byte_model(seed=0, calibrate_on: bytes | None = None, steps: int = 3):
+    """A small untrained U-Net of the byte layout (8 x 4 x 64 binary windows), optionally with
+    an integer calibration on ``calibrate_on`` for the portable arithmetic."""
+    from conftest import tiny_network
+
+    from bfn_codec.bytestream import ITEM_SHAPE, to_items
+    from bfn_codec.models import integer_config
+    from bfn_codec.portable import power_times
+
+    model = tiny_network(make_flow({"data_type": "discrete", "K": 2}), shape=ITEM_SHAPE, seed=seed, scale=0.05)
+    if calibrate_on is not None:
+        items = to_items(calibrate_on)
+        model.integer = integer_config(model, items.reshape(len(items), -1), steps, power_times(steps, 1.0))
+    return model
+
+
+def bytefile_sample_files():
+    """Version-6 files (any file's bytes): the BFN stream of a small byte model (portable
+    arithmetic), the same bytes as LZMA2, and as stored bytes, with the model."""
+    from bfn_codec.api import compress_bytes
+
+    data = (b"The quick brown fox jumps over the lazy dog. " * 30)[:1100] + bytes(range(40))
+    model = tiny_byte_model(calibrate_on=data)
+    files = [compress_bytes(data, model, name="fox.txt", steps=3, mode="bfn")[0],
+             compress_bytes(data, model, name="fox.txt", mode="fallback")[0],
+             compress_bytes(bytes(range(200)), model, name="r.bin", mode="fallback")[0]]
+    return model, [(files[0], data), (files[1], data), (files[2], bytes(range(200)))]
+
+
+def check_bytes(blob: bytes, model, original: bytes):
+    """check_one for version-6 files: a FormatError, or exactly the original bytes."""
+    try:
+        out = bfn_codec.decompress(blob, model=model)
+    except FormatError as e:
+        return None if str(e) and "\n" not in str(e) else f"bad error message {str(e)!r}"
+    except BaseException as e:  # noqa: BLE001
+        if isinstance(e, KeyboardInterrupt):
+            raise
+        return f"{type(e).__name__}: {e}"
+    return None if out == original else "returned different bytes without an error"
+
+
 def chunked_sample_files():
     """A chunked file (format version 4): three chunks of the oracle model's items, two through
     the chain and a short last one, with the model that wrote them."""

@@ -1,0 +1,70 @@
+"""The byte model's corpus: freely licensed English text and source code from Debian packages.
+
+    python3 benchmarks/text_corpus.py --out runs/text
+
+writes runs/text/train/ (the training files) and runs/text/heldout/ (never trained on), each file
+decompressed where the package ships it gzip'd, and runs/text/manifest.json (every file, its
+package, its SHA-256). The split is by package and file, so the held-out text shares no file
+with the training text:
+
+* train: the GNU manuals in /usr/share/info except coreutils' (packages bc, bzip2, diffutils,
+  ed, findutils, gettext, gnupg, grep, gzip, libffi, libtasn1, nettle, readline, sed, time,
+  wget: GFDL or GPL), git's documentation and release notes (/usr/share/doc/git/**/*.txt,
+  GPL-2) and the Python standard library's modules a*.py to m*.py (/usr/lib/python3.11, PSF);
+* held out: the coreutils manual (/usr/share/info/coreutils.info.gz: English technical prose,
+  968,434 bytes) and the standard library's n*.py to z*.py (source code).
+No Bible text is used (it is kept for independent evaluation).
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import json
+import subprocess
+from pathlib import Path
+
+INFO = Path("/usr/share/info")
+HELD_OUT_INFO = "coreutils.info.gz"
+PYLIB = Path("/usr/lib/python3.11")
+
+
+def package_of(path: Path) -> str:
+    try:
+        out = subprocess.run(["dpkg", "-S", str(path)], capture_output=True, text=True, check=True).stdout
+        return out.split(":", 1)[0]
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def read(path: Path) -> bytes:
+    raw = path.read_bytes()
+    return gzip.decompress(raw) if path.suffix == ".gz" else raw
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default="runs/text")
+    args = ap.parse_args()
+    out = Path(args.out)
+    train = sorted(p for p in INFO.glob("*.info*.gz") if p.name != HELD_OUT_INFO)
+    train += sorted(Path("/usr/share/doc/git").rglob("*.txt"))
+    train += sorted(p for p in PYLIB.glob("*.py") if "a" <= p.name[0] <= "m")
+    held = [INFO / HELD_OUT_INFO] + sorted(p for p in PYLIB.glob("*.py") if "n" <= p.name[0] <= "z")
+    manifest = {}
+    for part, files in (("train", train), ("heldout", held)):
+        (out / part).mkdir(parents=True, exist_ok=True)
+        entries = []
+        for src in files:
+            data = read(src)
+            name = str(src).strip("/").replace("/", "_").removesuffix(".gz")
+            (out / part / name).write_bytes(data)
+            entries.append({"source": str(src), "file": name, "bytes": len(data),
+                            "package": package_of(src), "sha256": hashlib.sha256(data).hexdigest()})
+        manifest[part] = entries
+        print(f"{part}: {len(entries)} files, {sum(e['bytes'] for e in entries):,} bytes")
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
