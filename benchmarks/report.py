@@ -718,6 +718,64 @@ def images_section(full: bool = True) -> list[str]:
     return out
 
 
+TEXT_TOOLS = ["gzip -9", "bzip2 -9", "xz -9e", "zstd --ultra -22", "brotli -q 11", "PPMd (7z -m0=PPMd -mx=9)",
+              "zpaq -m5"]
+
+
+def text_section(full: bool = True) -> list[str]:
+    """Any file (text_bench.py): bfn-codec at defaults and the byte model's own stream and loss
+    against the general-purpose compressors; in the report also L^n against n (steps_curve.py on
+    held-out text) and the two byte alphabets (byte_alphabets.py)."""
+    out = []
+    for path in results_of("text", "files"):
+        d = load(os.path.basename(path))
+        out += [f"### Text and any file (`benchmarks/text_bench.py`, model {d['model']} {d.get('weights8', '')})", "",
+                "Bits per byte, every byte of each compressed file counted, every result decoded and compared. "
+                "bfn-codec at defaults keeps the smallest of the byte model's BFN stream, LZMA2 and the stored "
+                f"bytes; the byte model's own stream (mode bfn) and its L^n + L^r are on each file's first "
+                f"{d['rows'][0]['head_bytes'] // 1024 if d['rows'] else 0} KB, next to gzip -9 and xz -9e on the same bytes. "
+                f"File: `{os.path.basename(path)}`.", "",
+                "| file | bytes | bfn-codec (stream) | " + " | ".join(TEXT_TOOLS if full else TEXT_TOOLS[:3]) +
+                " | first KB: bfn stream / L^n+L^r / gzip / xz | bfn stream B/s enc / dec |",
+                "|---|---|---|" + "---|" * (len(TEXT_TOOLS) if full else 3) + "---|---|"]
+        for r in d["rows"]:
+            tools = TEXT_TOOLS if full else TEXT_TOOLS[:3]
+            vals = {t: r["classical"][t].get("bits_per_byte") for t in tools}
+            best = min(v for v in vals.values() if v is not None)
+            cells = ["-" if vals[t] is None else (f"**{vals[t]:.3f}**" if vals[t] == best else f"{vals[t]:.3f}")
+                     for t in tools]
+            head = r["classical_head"]
+            out.append(f"| {os.path.basename(r['file'])} | {r['bytes']:,} | {r['auto']['bits_per_byte']:.3f} "
+                       f"({r['auto']['stream']}) | " + " | ".join(cells) +
+                       f" | {r['bfn_head']['bits_per_byte']:.3f} / {r['model_head']['Ln_plus_Lr_bits_per_byte']:.3f}"
+                       f" / {head['gzip -9']['bits_per_byte']:.3f} / {head['xz -9e']['bits_per_byte']:.3f} | "
+                       f"{r['bfn_head']['encode_bytes_per_s']:,.0f} / {r['bfn_head']['decode_bytes_per_s']:,.0f} |")
+        out.append("")
+    if not full:
+        return out
+    for path in results_of("curve", "text"):
+        d = load(os.path.basename(path))
+        rows = [f"| {r['steps']} | {8 * r['loss_bits_per_dim']:.3f} ± {8 * r['loss_stderr']:.3f} | "
+                + (f"{8 * r['chain_bits_per_dim']:.3f} | {8 * r['trajectory_bits_per_dim']:.3f} | "
+                   f"{r['chain_overhead_percent']:+.2f}% |" if r.get("chain_overhead_percent") is not None else "- | - | - |")
+                for r in d["curve"]]
+        out += [f"### The byte model against n (`benchmarks/steps_curve.py`, {d['items']} held-out windows)", "",
+                f"L^n + L^r in bits per byte on the time grid t_i = (i/n)^{d['grid_power']:g}; the chain on the first "
+                f"{d['code_items']} windows: its bits per byte and the ideal cost of the trajectories it coded. "
+                f"L^inf: {8 * d['infinity_bits_per_dim']:.3f} ± {8 * d['infinity_stderr']:.3f}. File: `{os.path.basename(path)}`.", "",
+                "| n | L^n + L^r | chain | trajectories | chain overhead |", "|---|---|---|---|---|", *rows, ""]
+    if os.path.exists(os.path.join(RESULTS, "byte-alphabets.json")):
+        d = load("byte-alphabets.json")
+        rows = [f"| {r['alphabet']} | {r['chain_encode_bytes_per_s']:,.0f} | {r['deficit_bits_per_window']:,.0f} | "
+                f"{r['net_bits_per_byte']:.3f} |" for r in d["rows"]]
+        out += [f"### Bytes as one K = 256 variable or 8 binary ones (`benchmarks/byte_alphabets.py`, n = {d['steps']})", "",
+                "The chain alone (no network: each alphabet's oracle model), on the same held-out bytes: encode speed, "
+                "the bits the chain borrows per 256-byte window before bits-back returns them (what its LZMA2 seed "
+                "must hold), and each oracle's rate (different models: not a comparison of alphabets).", "",
+                "| alphabet | chain encode B/s | seed bits per window | oracle bits/byte |", "|---|---|---|---|", *rows, ""]
+    return out
+
+
 def fuzz_section() -> list[str]:
     lines = []
     for path in sorted(glob.glob(os.path.join(RESULTS, "fuzz-*.json"))):
@@ -741,14 +799,15 @@ def report_text() -> str:
     sections = [*headline_section(), *portable_section(), *small_files_section(doc), *small_files_steps_section(),
                 *compare_section(doc), *curve_section(), *finetune_section(), *codec_section(),
                 *r_scan_section(), *tail_scan_section(), *support_floor_section(), *integer_ptq_section(), *throughput_section(), *classical_section(),
-                *pipelines_section(), *images_section(), *fuzz_section()]
+                *pipelines_section(), *images_section(), *text_section(), *fuzz_section()]
     sections = ["## " + line[4:] if line.startswith("### ") else line for line in sections]  # ## in its own file
     return "\n".join(head + sections).rstrip("\n") + "\n"
 
 
 def readme_block() -> str:
     """README.md between the markers: the headline, the small-files table, one plot, links."""
-    body = [START, "", *headline_section(), *portable_section(full=False), *images_section(full=False)]
+    body = [START, "", *headline_section(), *portable_section(full=False), *images_section(full=False),
+            *text_section(full=False)]
     if os.path.exists(os.path.join(RESULTS, BITS_PLOT)):
         body += [f"![bits per pixel](benchmarks/results/{BITS_PLOT})", ""]
     body += ["Everything else (small files against xz and zstd, the table and plots against every classical "

@@ -58,7 +58,8 @@ def power_grid(n: int, p: float) -> torch.Tensor:
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", required=True)
-    ap.add_argument("--dataset", required=True, help="fmnist or fmnist-binary")
+    ap.add_argument("--dataset", required=True, help="fmnist, fmnist-binary or any bfn-codec train dataset "
+                    "(bytes:FILE for the byte model: its windows at half-window strides)")
     ap.add_argument("--steps", type=_ints, default=[10, 25, 50, 100, 200, 500])
     ap.add_argument("--items", type=int, default=2000)
     ap.add_argument("--code-items", type=int, default=100, help="0 skips the coder")
@@ -77,7 +78,8 @@ def main(argv=None):
         except ValueError as e:
             ap.error(str(e))
     torch.set_num_threads(args.threads)
-    images = load_dataset(args.dataset, "test").images[:, 0]
+    images = load_dataset(args.dataset, "test").images
+    images = images[:, 0] if images.shape[1] == 1 else images  # one-channel images as (N, H, W)
     model = bfn_codec.load_model(args.model)
     D = int(np.prod(images.shape[1:]))
     power = model_defaults(model)["grid_power"] if args.grid_power is None else args.grid_power
@@ -97,7 +99,8 @@ def main(argv=None):
         if args.code_items:
             y = images[: args.code_items]
             t0 = time.perf_counter()
-            blob, stats = compress_with_stats(y, model, steps=n, mode="bfn", trajectory=True, grid_power=power)
+            blob, stats = compress_with_stats(y, model, steps=n, mode="bfn", trajectory=True, grid_power=power,
+                                              layout="NCHW" if y.ndim == 4 else None)
             seconds = time.perf_counter() - t0
             T = stats.get("trajectory_bits", np.zeros(0))
             header_bytes = len(blob) - len(read(blob)[1])

@@ -12,7 +12,10 @@ with the training text:
   wget: GFDL or GPL), git's documentation and release notes (/usr/share/doc/git/**/*.txt,
   GPL-2) and the Python standard library's modules a*.py to m*.py (/usr/lib/python3.11, PSF);
 * held out: the coreutils manual (/usr/share/info/coreutils.info.gz: English technical prose,
-  968,434 bytes) and the standard library's n*.py to z*.py (source code).
+  968,434 bytes) and the standard library's n*.py to z*.py (source code);
+* calib: three of the training files, one of each kind (argparse.py, git's 2.30.0 release notes,
+  the sed manual), on which `bfn-codec calibrate` measures the integer network's activation
+  ranges (docs/training.md).
 No Bible text is used (it is kept for independent evaluation).
 """
 from __future__ import annotations
@@ -27,6 +30,7 @@ from pathlib import Path
 INFO = Path("/usr/share/info")
 HELD_OUT_INFO = "coreutils.info.gz"
 PYLIB = Path("/usr/lib/python3.11")
+CALIBRATION = ["usr_lib_python3.11_argparse.py", "usr_share_doc_git_RelNotes_2.30.0.txt", "usr_share_info_sed.info"]
 
 
 def package_of(path: Path) -> str:
@@ -63,6 +67,9 @@ def main() -> None:
                             "package": package_of(src), "sha256": hashlib.sha256(data).hexdigest()})
         manifest[part] = entries
         print(f"{part}: {len(entries)} files, {sum(e['bytes'] for e in entries):,} bytes")
+    (out / "calib").mkdir(parents=True, exist_ok=True)
+    for name in CALIBRATION:
+        (out / "calib" / name).write_bytes((out / "train" / name).read_bytes())
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
 
 

@@ -335,7 +335,7 @@ _FILE_OPTIONS = _options(
     click.option("-o", "--output", default=None, help="Output file (one input; - for standard output)."),
     click.option("--model", "model_spec", default=None,
                  help="Bundled model name or checkpoint directory (compressing: default fmnist-binary for "
-                      "0/1 data, photo-rgb for RGB images, fmnist otherwise; decompressing: the one the file names)."),
+                      "0/1 data, photo-rgb for RGB images, fmnist otherwise, text-bytes for any other file; decompressing: the one the file names)."),
     click.option("--device", default="cpu", show_default=True, type=click.Choice(["cpu", "cuda", "mps"]),
                  help="Where the network runs."),
     click.option("-f", "--force", is_flag=True,
@@ -388,8 +388,10 @@ def compress(ctx, inputs, to_stdout, output, model_spec, device, force, keep, re
     """Compress each FILE to FILE.bfn: image files (PNG, PGM/PPM, TIFF, BMP; grey, RGB, RGBA, any
     size), folders of them (FOLDER to FOLDER.bfn; other files are skipped with a warning), uint8
     .npy arrays (N, H, W), (H, W), (H, W, C), (N, H, W, C) or (N, C, H, W), or Fashion-MNIST IDX
-    files (.gz too). No FILE, or -, reads standard input and writes standard output. The
-    default command: `bfn-codec FILE` is `bfn-codec compress FILE`."""
+    files (.gz too); any other file as its bytes (text, source code, PDFs, binaries, JPEGs:
+    the byte model's stream, LZMA2 or the bytes stored, whichever is smallest; decompress
+    restores them under the same name). No FILE, or -, reads standard input and writes standard
+    output. The default command: `bfn-codec FILE` is `bfn-codec compress FILE`."""
     if action:
         from click.core import ParameterSource
 
@@ -523,8 +525,9 @@ def _describe_stats(stats: dict) -> str:
 def decompress(ctx, inputs, to_stdout, output, model_spec, device, force, keep, remove, quiet, verbose, threads,
                jobs, chunk):
     """Decompress .bfn files, each FILE.bfn to FILE: image files and folders as they were (same
-    names, formats and pixels), arrays as .npy (or IDX if the input was IDX). No FILE, or -,
-    reads standard input and writes standard output. `bfn-codec -d` is the same."""
+    names, formats and pixels), arrays as .npy (or IDX if the input was IDX), any other file as
+    its exact bytes (a renamed .bfn goes back under the name it was compressed from). No FILE,
+    or -, reads standard input and writes standard output. `bfn-codec -d` is the same."""
     if chunk is not None and remove and not keep:
         raise click.UsageError("--rm with --chunk: the file holds more than the chunk written", ctx)
     _decompress_files(ctx, inputs or ("-",), to_stdout, output, model_spec, device, force, keep, remove,
@@ -748,8 +751,9 @@ def _imageset_info(path: str, blob: bytes, as_json: bool) -> None:
                    f"bytes, {row['bits_per_value']:.4f} bits/value{extra}")
 
 
-def _bytefile_info(path: str, blob: bytes, as_json: bool) -> None:
-    """``info`` of a version-6 file: the stored file, its stream, and the BFN stream's header."""
+def _bytefile_info(path: str, blob: bytes, as_json: bool, estimate: bool = False, model_spec=None) -> None:
+    """``info`` of a version-6 file: the stored file, its stream, and the BFN stream's header;
+    with ``estimate`` also the byte model's L^n + L^r on the file's windows."""
     from .bytefile import read_bytefile, stream_bytes
     from .container import is_archive, read
     from .zoo import bundled_model_for
@@ -769,6 +773,19 @@ def _bytefile_info(path: str, blob: bytes, as_json: bool) -> None:
             if h.batches:
                 res.update(model=h.model_id or bundled_model_for(h.model_hash) or "?", steps=h.steps,
                            r=h.r, grid_power=h.grid_power, coder_revision=h.coder_revision, seed_windows=h.seed_items)
+    if estimate and index.length:
+        from .api import BYTE_MODEL, decompress_bytes, estimate_loss
+        from .bytestream import to_items
+
+        if not as_json:
+            click.echo(f"{path}: decoding, then estimating the byte model's L^n + L^r on the same windows "
+                       "(n + 1 network calls per window each)", err=True)
+        _, data = decompress_bytes(blob, model_spec, progress=not as_json)
+        model = model_spec or (res["model"] if res.get("model", "?") != "?" else BYTE_MODEL)
+        est = estimate_loss(to_items(data), model=model, steps=res.get("steps"), grid_power=res.get("grid_power"),
+                            progress=not as_json)
+        res["model"], res["model_bits_per_byte"] = str(model), est["total_bits"] / index.length
+        res["overhead_percent"] = 100.0 * (res["achieved_bits_per_byte"] / res["model_bits_per_byte"] - 1.0)
     if as_json:
         click.echo(json.dumps(res, indent=2))
         return
@@ -789,7 +806,7 @@ def _info_files(inputs, as_json, estimate, model_spec, threads):
     def one(path):
         blob = read_input_bytes(path)
         if is_bytefile(blob):
-            return _bytefile_info(path, blob, as_json)
+            return _bytefile_info(path, blob, as_json, estimate, model_spec)
         if is_imageset(blob):
             return _imageset_info(path, blob, as_json)
         if is_archive(blob):

@@ -177,11 +177,12 @@ def bytefile_sample_files():
     from bfn_codec.api import compress_bytes
 
     data = (b"The quick brown fox jumps over the lazy dog. " * 30)[:1100] + bytes(range(40))
+    noise = np.random.default_rng(9).bytes(200)
     model = tiny_byte_model(calibrate_on=data)
     files = [compress_bytes(data, model, name="fox.txt", steps=3, mode="bfn")[0],
              compress_bytes(data, model, name="fox.txt", mode="fallback")[0],
-             compress_bytes(bytes(range(200)), model, name="r.bin", mode="fallback")[0]]
-    return model, [(files[0], data), (files[1], data), (files[2], bytes(range(200)))]
+             compress_bytes(noise, model, name="r.bin", mode="fallback")[0]]
+    return model, [(files[0], data), (files[1], data), (files[2], noise)]
 
 
 def check_bytes(blob: bytes, model, original: bytes):

@@ -1,6 +1,7 @@
 """Any file as bytes: the window layout, the version-6 container, the dispatcher and the CLI."""
 import io
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -15,6 +16,10 @@ from bfn_codec.cli import main
 from bfn_codec.container import FormatError, read
 from bfn_codec.inputs import classify
 from fuzzlib import tiny_byte_model
+
+GOLDEN_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden")
+sys.path.insert(0, GOLDEN_DIR)
+from make_v6 import GOLDEN, golden_data  # noqa: E402
 
 TEXT = (b"Bayesian Flow Networks send data through noisy messages; the receiver's guesses drive the "
         b"coder. ") * 12
@@ -173,3 +178,30 @@ def test_cli_with_a_byte_model_codes_through_the_chain(tmp_path):
     assert res.exit_code == 0 and "stream bfn" in res.output, res.output
     res = cli("-d", "-c", tmp_path / "notes.txt.bfn", "--model", directory)
     assert res.exit_code == 0 and res.stdout_bytes == TEXT
+    # info --estimate: the model's own L^n + L^r on the file's windows, beside what the file costs
+    import json
+
+    res = cli("info", "--estimate", "--json", "--model", directory, tmp_path / "notes.txt.bfn")
+    assert res.exit_code == 0, res.output
+    info = json.loads(res.output[res.output.index("{"):])
+    assert info["stream"] == "bfn" and info["model_bits_per_byte"] > 0
+    assert info["overhead_percent"] == pytest.approx(100 * (info["achieved_bits_per_byte"] / info["model_bits_per_byte"] - 1))
+
+
+# ----- golden files ------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", sorted(GOLDEN))
+def test_golden_byte_files_decode_and_their_bytes_reencode_to_the_same_file(name):
+    """tests/golden/make_v6.py wrote these once: each decodes to its bytes and name, and the
+    bytes re-encode to the same file, so the byte model's probabilities (portable arithmetic)
+    and the container are pinned."""
+    from bfn_codec.zoo import bundled_model_for
+
+    stored, settings = GOLDEN[name]
+    blob = open(os.path.join(GOLDEN_DIR, name + ".bfn"), "rb").read()
+    index = read_bytefile(blob)
+    assert index.stream == {"v6-bfn-text-bytes": "bfn", "v6-lzma2": "lzma2", "v6-stored": "stored"}[name]
+    if index.stream == "bfn":
+        inner = read(blob[index.offset:index.offset + index.stream_length])[0]
+        assert inner.coder_revision == 6 and inner.batches and bundled_model_for(inner.model_hash) == "text-bytes"
+    assert decompress_bytes(blob) == (stored, golden_data(name))
+    assert compress_bytes(golden_data(name), name=stored, **settings)[0] == blob

@@ -139,7 +139,8 @@ def test_models_without_an_integer_calibration_code_with_revision_5_or_say_why(t
 
 # Each setting runs in its own process: ONEDNN_MAX_CPU_ISA and MKL's switch are read once, at
 # load time. The integer network must give the same integers under every one of them, and so
-# every file decodes under every one (each subprocess decodes both golden files and re-encodes).
+# every file decodes under every one (each subprocess decodes the portable golden files of every
+# bundled model and re-encodes their data to the same stream).
 SETTINGS = {
     "4 threads": ({}, 4),
     "oneDNN AVX2": ({"ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}, 2),
@@ -159,6 +160,17 @@ for name in sorted(FILES):
     ok = bool(np.array_equal(bfn_codec.decompress(blob), x))
     again = bfn_codec.compress(x, model=FILES[name][0], mode="bfn", portable=True)
     out[name] = [ok, read(again)[1] == read(blob)[1]]
+# the byte model's and the colour model's golden files (formats 6 and 5)
+from make_v6 import GOLDEN as V6, golden_data as v6_data
+from make_v5_rgb import RGB_NAME, RGB_SETTINGS, rgb_data
+from bfn_codec.api import compress_bytes, compress_images, decompress_images
+name = "v6-bfn-text-bytes"
+blob = open({golden!r} + "/" + name + ".bfn", "rb").read()
+out[name] = [bfn_codec.decompress(blob) == v6_data(name),
+             compress_bytes(v6_data(name), name=V6[name][0], **V6[name][1])[0] == blob]
+blob = open({golden!r} + "/" + RGB_NAME + ".bfn", "rb").read()
+out[RGB_NAME] = [bool(np.array_equal(decompress_images(blob)[1][0].pixels, rgb_data()[0].pixels)),
+                 compress_images(rgb_data(), **RGB_SETTINGS)[0] == blob]
 print(json.dumps(out))
 """
 
@@ -172,7 +184,7 @@ def test_files_decode_and_reencode_identically_under_other_kernels(setting):
                          env=env, capture_output=True, text=True, timeout=900)
     assert res.returncode == 0, res.stderr[-2000:]
     out = json.loads(res.stdout.strip().splitlines()[-1])
-    assert out == {name: [True, True] for name in FILES}, out
+    assert out == {name: [True, True] for name in [*FILES, "v6-bfn-text-bytes", "v5-rgb-photo-rgb"]}, out
 
 
 def test_integer_outputs_agree_across_kernels_and_batch_splits():
