@@ -361,6 +361,10 @@ def compress_bytes(data, model=None, *, name: str = "", mode: str = "auto", step
     settings = dict(steps=steps, r=r, grid_power=grid_power, batch_size=batch_size, device=device,
                     progress=progress, trajectory=True, portable=portable, jobs=operator.index(jobs),
                     chunk_items=chunk_items)
+    from .bytefile import name_problem
+
+    if name_problem(name):  # a name the format cannot carry (e.g. with a backslash) is not stored
+        name = ""
     blob, info = bytecodec.compress(bytes(data), name, _byte_coding(model, mode, device, settings))
     return _readable(blob), info
 

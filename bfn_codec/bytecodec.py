@@ -86,7 +86,7 @@ def compress(data: bytes, name: str, coding: Coding) -> tuple[bytes, dict]:
             stats["items"] = item_stats
             stats["model"] = model.name
     if coding.mode == "bfn" and "bfn" not in candidates and data:
-        raise FormatError("no byte model to code with (mode bfn)")
+        raise ValueError("mode bfn needs a byte model, and none is installed: pass one with --model")
     stream = "bfn" if coding.mode == "bfn" and data else min(candidates, key=lambda k: len(candidates[k]))
     stats["stream"] = stream
     stats["candidates"] = {k: len(v) for k, v in candidates.items()}

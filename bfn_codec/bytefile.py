@@ -48,6 +48,16 @@ class ByteFile:
     offset: int = 0  # where the stream starts (set by read_bytefile)
 
 
+def name_problem(name: str) -> str | None:
+    """What is wrong with a stored name (None: nothing, or no name): a plain file name, no
+    folders (the version-5 rules, and no '/'), so decompress writes it only next to the .bfn."""
+    if not name:
+        return None
+    if "/" in name:
+        return "not a plain file name"
+    return check_name(name)
+
+
 def bytes_checksum(data: bytes, name: str) -> bytes:
     return hashlib.sha256(struct.pack("<Q", len(data)) + bytes(data) + b"\0" + name.encode("utf-8")).digest()
 
@@ -59,8 +69,8 @@ def is_bytefile(blob) -> bool:
 def write_bytefile(index: ByteFile, stream: bytes) -> bytes:
     if len(stream) != index.stream_length:
         raise ValueError("the stream's length does not match the index")
-    if index.name and check_name(index.name):
-        raise ValueError(f"file name {index.name!r}: {check_name(index.name)}")
+    if name_problem(index.name):
+        raise ValueError(f"file name {index.name!r}: {name_problem(index.name)}")
     name = index.name.encode("utf-8")
     body = (MAGIC + bytes([BYTEFILE_VERSION, 0, ALPHABET_NUMBERS[index.alphabet]]) + _varint(len(name)) + name
             + _varint(index.length) + bytes([STREAM_NUMBERS[index.stream]]) + _varint(len(stream))
@@ -88,8 +98,8 @@ def read_bytefile(blob) -> ByteFile:
         name = r.raw(size, "file name").decode("utf-8")
     except UnicodeDecodeError:
         raise FormatError("the file name is not UTF-8") from None
-    if name and check_name(name):
-        raise FormatError(f"stored file name {name[:80]!r} is refused: {check_name(name)}")
+    if name_problem(name):
+        raise FormatError(f"stored file name {name[:80]!r} is refused: {name_problem(name)}")
     length = r.varint("length", MAX_LENGTH)
     stream = r.take("<B", "stream")
     if stream not in STREAM_CODES:

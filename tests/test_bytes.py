@@ -102,6 +102,22 @@ def test_a_model_of_another_shape_is_a_clear_error():
         compress_bytes(TEXT, "fmnist-binary", mode="bfn")
 
 
+def test_names_the_format_cannot_carry_are_not_stored_and_hostile_names_are_refused(byte_model):
+    from bfn_codec.bytefile import ByteFile, bytes_checksum, write_bytefile
+
+    blob, _ = compress_bytes(b"data", byte_model, name="a\\b.txt")  # a legal Linux name, not storable
+    assert decompress_bytes(blob) == ("", b"data")
+    body = bytearray(compress_bytes(b"data", byte_model, name="x/y.txt".replace("/", "_"))[0][:-4])
+    body[body.index(b"x_y")+1] = ord("/")  # a folder in the stored name, with a valid CRC
+    import struct
+    import zlib
+
+    with pytest.raises(FormatError, match="not a plain file name"):
+        read_bytefile(bytes(body) + struct.pack("<I", zlib.crc32(bytes(body)) & 0xFFFFFFFF))
+    with pytest.raises(ValueError):
+        write_bytefile(ByteFile("../up", 0, "stored", 0, bytes_checksum(b"", "../up")[:8]), b"")
+
+
 def test_corrupt_byte_files_are_format_errors(byte_model):
     blob, _ = compress_bytes(TEXT, byte_model, name="f.txt", mode="fallback")
     for bad in (blob[:-1], blob[:10], blob[:4] + bytes([6]) + blob[5:-4] + b"\0\0\0\0"):
