@@ -659,6 +659,15 @@ def info(inputs, as_json, estimate, model_spec, threads):
     _info_files(inputs, as_json, estimate, model_spec, threads)
 
 
+def _echo_fields(res: dict, as_json: bool) -> None:
+    """``info``'s fields: one JSON object, or one line per field."""
+    if as_json:
+        click.echo(json.dumps(res, indent=2))
+        return
+    for k, v in res.items():
+        click.echo(f"{k:>30}: {v:.5f}" if isinstance(v, float) else f"{k:>30}: {'-' if v is None else v}")
+
+
 def _print_fields(res: dict, table: str, rows: list, as_json: bool) -> bool:
     """``info``'s summary of a file: JSON with its table (True: nothing more to print), or one
     line per field, the caller's table lines to follow (False)."""
@@ -786,11 +795,7 @@ def _bytefile_info(path: str, blob: bytes, as_json: bool, estimate: bool = False
                             progress=not as_json)
         res["model"], res["model_bits_per_byte"] = str(model), est["total_bits"] / index.length
         res["overhead_percent"] = 100.0 * (res["achieved_bits_per_byte"] / res["model_bits_per_byte"] - 1.0)
-    if as_json:
-        click.echo(json.dumps(res, indent=2))
-        return
-    for k, v in res.items():
-        click.echo(f"{k:>30}: {v:.5f}" if isinstance(v, float) else f"{k:>30}: {'-' if v is None else v}")
+    _echo_fields(res, as_json)
 
 
 def _info_files(inputs, as_json, estimate, model_spec, threads):
@@ -856,11 +861,7 @@ def _info_files(inputs, as_json, estimate, model_spec, threads):
             res["model_bits_per_dim"] = est["bits_per_dim"]
             res["model_stderr_bits_per_dim"] = est["stderr_bits_per_dim"]
             res["overhead_percent"] = 100.0 * (res["achieved_bits_per_dim"] / est["bits_per_dim"] - 1.0)
-        if as_json:
-            click.echo(json.dumps(res, indent=2))
-            return
-        for k, v in res.items():
-            click.echo(f"{k:>30}: {v:.5f}" if isinstance(v, float) else f"{k:>30}: {'-' if v is None else v}")
+        _echo_fields(res, as_json)
 
     _for_each_file(inputs, one)
 

@@ -118,22 +118,24 @@ def mutate(blob: bytes, rng) -> bytes:
     return bytes(b[:p]) + rng.bytes(int(rng.integers(1, 16))) + bytes(b[p:])
 
 
-def check_one(blob: bytes, model, original: np.ndarray):
-    """None if the decoder behaved (clear error, or the exact original); else a description."""
+def _behaved(decode, same, what: str):
+    """None if ``decode()`` ended in a one-line FormatError or returned what ``same`` accepts;
+    else a description of the failure."""
     try:
-        out = bfn_codec.decompress(blob, model=model)
+        out = decode()
     except FormatError as e:
-        msg = str(e)
-        if not msg or "\n" in msg:
-            return f"bad error message {msg!r}"
-        return None
+        return None if str(e) and "\n" not in str(e) else f"bad error message {str(e)!r}"
     except BaseException as e:  # noqa: BLE001 - anything else is a failure of the decoder
         if isinstance(e, KeyboardInterrupt):
             raise
         return f"{type(e).__name__}: {e}"
-    if not (out.shape == original.shape and np.array_equal(out, original)):
-        return "returned different data without an error"
-    return None
+    return None if same(out) else f"returned different {what} without an error"
+
+
+def check_one(blob: bytes, model, original: np.ndarray):
+    """None if the decoder behaved (clear error, or the exact original); else a description."""
+    return _behaved(lambda: bfn_codec.decompress(blob, model=model),
+                    lambda out: out.shape == original.shape and np.array_equal(out, original), "data")
 
 
 def check_files(blob: bytes, model, original: list):
@@ -141,18 +143,13 @@ def check_files(blob: bytes, model, original: list):
     exactly the original files (names, formats, modes, pixels)."""
     from bfn_codec.api import decompress_images
 
-    try:
-        _, files = decompress_images(blob, model)
-    except FormatError as e:
-        return None if str(e) and "\n" not in str(e) else f"bad error message {str(e)!r}"
-    except BaseException as e:  # noqa: BLE001
-        if isinstance(e, KeyboardInterrupt):
-            raise
-        return f"{type(e).__name__}: {e}"
-    same = len(files) == len(original) and all(
-        (a.name, a.file_format, a.mode) == (b.name, b.file_format, b.mode) and np.array_equal(a.pixels, b.pixels)
-        for a, b in zip(files, original))
-    return None if same else "returned different files without an error"
+    def same(decoded):
+        files = decoded[1]
+        return len(files) == len(original) and all(
+            (a.name, a.file_format, a.mode) == (b.name, b.file_format, b.mode) and np.array_equal(a.pixels, b.pixels)
+            for a, b in zip(files, original))
+
+    return _behaved(lambda: decompress_images(blob, model), same, "files")
 
 
 def tiny_byte_model(seed=0, calibrate_on: bytes | None = None, steps: int = 3):
@@ -187,15 +184,7 @@ def bytefile_sample_files():
 
 def check_bytes(blob: bytes, model, original: bytes):
     """check_one for version-6 files: a FormatError, or exactly the original bytes."""
-    try:
-        out = bfn_codec.decompress(blob, model=model)
-    except FormatError as e:
-        return None if str(e) and "\n" not in str(e) else f"bad error message {str(e)!r}"
-    except BaseException as e:  # noqa: BLE001
-        if isinstance(e, KeyboardInterrupt):
-            raise
-        return f"{type(e).__name__}: {e}"
-    return None if out == original else "returned different bytes without an error"
+    return _behaved(lambda: bfn_codec.decompress(blob, model=model), lambda out: out == original, "bytes")
 
 
 def chunked_sample_files():
