@@ -14,13 +14,12 @@ alphabet would reach needs a K = 256 network, which no session here has trained.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 
-import bfn_codec
+from result_names import write_result
 from bfn_codec import bytestream
 from bfn_codec.models import OracleModel, make_flow
 
@@ -81,8 +80,7 @@ def main():
     out = {"command": "python3 benchmarks/byte_alphabets.py " + " ".join(
         f"--{k} {v}" for k, v in vars(args).items() if k != "out"), "steps": args.steps, "rows": rows,
         "speed_ratio_binary_over_k256": ratio}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
+    write_result(args.out, out)
 
 
 if __name__ == "__main__":

@@ -729,14 +729,15 @@ def text_section(full: bool = True) -> list[str]:
     out = []
     for path in results_of("text", "files"):
         d = load(os.path.basename(path))
+        head_kb = d["rows"][0]["head_bytes"] // 1024 if d["rows"] else 0
         out += [f"### Text and any file (`benchmarks/text_bench.py`, model {d['model']} {d.get('weights8', '')})", "",
                 "Bits per byte, every byte of each compressed file counted, every result decoded and compared. "
                 "bfn-codec at defaults keeps the smallest of the byte model's BFN stream, LZMA2 and the stored "
                 f"bytes; the byte model's own stream (mode bfn) and its L^n + L^r are on each file's first "
-                f"{d['rows'][0]['head_bytes'] // 1024 if d['rows'] else 0} KB, next to gzip -9 and xz -9e on the same bytes. "
+                f"{head_kb} KB, next to gzip -9 and xz -9e on the same bytes. "
                 f"File: `{os.path.basename(path)}`.", "",
                 "| file | bytes | bfn-codec (stream) | " + " | ".join(TEXT_TOOLS if full else TEXT_TOOLS[:3]) +
-                " | first KB: bfn stream / L^n+L^r / gzip / xz | bfn stream B/s enc / dec |",
+                f" | first {head_kb} KB: bfn stream / L^n+L^r / gzip / xz | bfn stream B/s enc / dec |",
                 "|---|---|---|" + "---|" * (len(TEXT_TOOLS) if full else 3) + "---|---|"]
         for r in d["rows"]:
             tools = TEXT_TOOLS if full else TEXT_TOOLS[:3]

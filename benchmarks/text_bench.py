@@ -15,7 +15,6 @@ Bits per byte count every byte of each compressed file (headers included).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -23,14 +22,13 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from bfn_codec import bytestream
 from bfn_codec.api import codec_settings, compress_bytes, decompress_bytes, load_model
 from bfn_codec.chain import power_times
 from bfn_codec.evaluate import evaluate_loss, per_item_total_bits
-from result_names import result_path, weights8
+from result_names import result_path, weights8, write_result
 
 HELD_OUT = "runs/text/heldout"
 DEFAULT_FILES = [f"{HELD_OUT}/usr_share_info_coreutils.info", f"{HELD_OUT}/usr_lib_python3.11_typing.py",
@@ -150,10 +148,7 @@ def main() -> None:
     out = {"command": "python3 benchmarks/text_bench.py " + " ".join(args.files) +
            f" --model {args.model} --bfn-bytes {args.bfn_bytes} --threads {args.threads}",
            "model": args.model, "weights8": weights8(model.weights_sha256), "threads": args.threads, "rows": rows}
-    path = Path(args.out or result_path("text", "files", weights8(model.weights_sha256)))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out, indent=2) + "\n")
-    print(f"wrote {path}")
+    write_result(args.out or result_path("text", "files", weights8(model.weights_sha256)), out)
 
 
 if __name__ == "__main__":
