@@ -730,15 +730,17 @@ def text_section(full: bool = True) -> list[str]:
     for path in results_of("text", "files"):
         d = load(os.path.basename(path))
         head_kb = d["rows"][0]["head_bytes"] // 1024 if d["rows"] else 0
+        caption = ("Bits per byte, every byte of each compressed file counted, every result decoded and compared. "
+                   "bfn-codec at defaults keeps the smallest of the byte model's BFN stream, LZMA2 and the stored "
+                   f"bytes; the byte model's own stream (mode bfn) and its L^n + L^r are on each file's first "
+                   f"{head_kb} KB, next to gzip -9 and xz -9e on the same bytes. " if full else
+                   f"Bits per byte of held-out files; the byte model's own stream on the first {head_kb} KB. "
+                   "Every tool, and speeds, in REPORT.md. ")
         out += [f"### Text and any file (`benchmarks/text_bench.py`, model {d['model']} {d.get('weights8', '')})", "",
-                "Bits per byte, every byte of each compressed file counted, every result decoded and compared. "
-                "bfn-codec at defaults keeps the smallest of the byte model's BFN stream, LZMA2 and the stored "
-                f"bytes; the byte model's own stream (mode bfn) and its L^n + L^r are on each file's first "
-                f"{head_kb} KB, next to gzip -9 and xz -9e on the same bytes. "
-                f"File: `{os.path.basename(path)}`.", "",
+                caption + f"File: `{os.path.basename(path)}`.", "",
                 "| file | bytes | bfn-codec (stream) | " + " | ".join(TEXT_TOOLS if full else TEXT_TOOLS[:3]) +
-                f" | first {head_kb} KB: bfn stream / L^n+L^r / gzip / xz | bfn stream B/s enc / dec |",
-                "|---|---|---|" + "---|" * (len(TEXT_TOOLS) if full else 3) + "---|---|"]
+                f" | first {head_kb} KB: bfn stream / L^n+L^r / gzip / xz |" + (" bfn stream B/s enc / dec |" if full else ""),
+                "|---|---|---|" + "---|" * (len(TEXT_TOOLS) if full else 3) + "---|" + ("---|" if full else "")]
         for r in d["rows"]:
             tools = TEXT_TOOLS if full else TEXT_TOOLS[:3]
             vals = {t: r["classical"][t].get("bits_per_byte") for t in tools}
@@ -749,8 +751,9 @@ def text_section(full: bool = True) -> list[str]:
             out.append(f"| {os.path.basename(r['file'])} | {r['bytes']:,} | {r['auto']['bits_per_byte']:.3f} "
                        f"({r['auto']['stream']}) | " + " | ".join(cells) +
                        f" | {r['bfn_head']['bits_per_byte']:.3f} / {r['model_head']['Ln_plus_Lr_bits_per_byte']:.3f}"
-                       f" / {head['gzip -9']['bits_per_byte']:.3f} / {head['xz -9e']['bits_per_byte']:.3f} | "
-                       f"{r['bfn_head']['encode_bytes_per_s']:,.0f} / {r['bfn_head']['decode_bytes_per_s']:,.0f} |")
+                       f" / {head['gzip -9']['bits_per_byte']:.3f} / {head['xz -9e']['bits_per_byte']:.3f} |"
+                       + (f" {r['bfn_head']['encode_bytes_per_s']:,.0f} / {r['bfn_head']['decode_bytes_per_s']:,.0f} |"
+                          if full else ""))
         out.append("")
     if not full:
         return out
@@ -811,11 +814,9 @@ def readme_block() -> str:
             *text_section(full=False)]
     if os.path.exists(os.path.join(RESULTS, BITS_PLOT)):
         body += [f"![bits per pixel](benchmarks/results/{BITS_PLOT})", ""]
-    body += ["Everything else (small files against xz and zstd, the table and plots against every classical "
-             "codec, steps curves, fine-tuning, the coder against the model's own loss, grid ratio, support "
-             "width, throughput, tiles against one convolutional pass, large-image memory, fuzzing) is in [benchmarks/results/REPORT.md](benchmarks/results/REPORT.md), "
-             "generated from the same files; [benchmarks/README.md](benchmarks/README.md) has the "
-             "command behind each of them.", "", END]
+    body += ["Everything else (every classical codec, steps curves, the coder against the model's loss, "
+             "speeds, memory, fuzzing) is in [benchmarks/results/REPORT.md](benchmarks/results/REPORT.md); "
+             "[benchmarks/README.md](benchmarks/README.md) has the command behind each result.", "", END]
     return "\n".join(body)
 
 
