@@ -2,6 +2,8 @@
 
     python3 benchmarks/text_corpus.py --out runs/text          # the held-out files (once)
     python3 benchmarks/text_bench.py            # -> benchmarks/results/text-files-<weights8>.json
+    python3 benchmarks/text_bench.py runs/text/text8/heldout.txt --model text8-chars \
+        --out benchmarks/results/text8-files-<weights8>.json   # the text8-style model (K = 27)
 
 For each file: bfn-codec at defaults (mode auto: the smallest of the byte model's BFN stream,
 LZMA2 and the stored bytes), the byte model's own stream (mode bfn) and its loss (L^n + L^r at
@@ -24,8 +26,8 @@ from pathlib import Path
 
 import torch
 
-from bfn_codec import bytestream
 from bfn_codec.api import codec_settings, compress_bytes, decompress_bytes, load_model
+from bfn_codec.bytecodec import ALPHABETS, alphabet_of
 from bfn_codec.chain import power_times
 from bfn_codec.evaluate import evaluate_loss, per_item_total_bits
 from result_names import result_path, weights8, write_result
@@ -94,20 +96,20 @@ def bfn(data: bytes, model, mode: str, name: str) -> dict:
     if back != (name, data):
         raise SystemExit(f"bfn-codec ({mode}) did not decode {name} to the original")
     return {"bytes": len(blob), "bits_per_byte": 8 * len(blob) / len(data), "stream": stats["stream"],
-            "candidates": stats["candidates"], "probe": stats.get("probe"), "encode_s": enc, "decode_s": dec,
+            "candidates": stats["candidates"], "probes": stats.get("probes"), "encode_s": enc, "decode_s": dec,
             "encode_bytes_per_s": len(data) / enc, "decode_bytes_per_s": len(data) / dec}
 
 
 def model_loss(data: bytes, model) -> dict:
     """The model's L^n + L^r (the codec's n and grid, all n steps, 2 message draws) and L^inf
     on the windows of ``data``, in bits per byte of data (the last window's padding counted)."""
-    items = bytestream.to_items(data)
+    items = ALPHABETS[alphabet_of(model)].to_items(data)
     steps, _, p = codec_settings(model, None, None, None)
     with torch.inference_mode():
         bits = per_item_total_bits(model, items.reshape(len(items), -1), steps, batch_size=32,
                                    times=power_times(steps, p))
         linf = evaluate_loss(model, items, steps=steps, repeats=4, batch_size=32)
-    per_byte = 2048 / 256  # bits/dim -> bits/byte
+    per_byte = model.D / 256  # bits/dim -> bits/byte (256 bytes or characters per window)
     return {"steps": steps, "grid_power": p, "windows": len(items),
             "Ln_plus_Lr_bits_per_byte": float(bits.sum() / len(data)),
             "Linf_bits_per_byte": linf["infinity_bits_per_dim"]["mean"] * per_byte,

@@ -16,6 +16,10 @@ with the training text:
 * calib: three of the training files, one of each kind (argparse.py, git's 2.30.0 release notes,
   the sed manual), on which `bfn-codec calibrate` measures the integer network's activation
   ranges (docs/training.md).
+* text8/: the text8-style corpus of the K = 27 model (bfn_codec/text8.py ``normalise``: a-z and
+  single spaces): train.txt from the training split's prose (the manuals and git's documents,
+  not the Python modules), heldout.txt from the coreutils manual, and calib.txt, the first
+  64 KB of train.txt.
 No Bible text is used (it is kept for independent evaluation).
 """
 from __future__ import annotations
@@ -70,6 +74,20 @@ def main() -> None:
     (out / "calib").mkdir(parents=True, exist_ok=True)
     for name in CALIBRATION:
         (out / "calib" / name).write_bytes((out / "train" / name).read_bytes())
+    from bfn_codec.text8 import normalise
+
+    prose = [out / "train" / e["file"] for e in manifest["train"] if not e["file"].endswith(".py")]
+    (out / "text8").mkdir(parents=True, exist_ok=True)
+    text = b" ".join(normalise(f.read_bytes()) for f in prose)
+    (out / "text8" / "train.txt").write_bytes(text)
+    (out / "text8" / "calib.txt").write_bytes(text[:1 << 16])
+    held = normalise((out / "heldout" / manifest["heldout"][0]["file"]).read_bytes())
+    (out / "text8" / "heldout.txt").write_bytes(held)
+    manifest["text8"] = {"train": {"from": [f.name for f in prose], "characters": len(text),
+                                   "sha256": hashlib.sha256(text).hexdigest()},
+                         "heldout": {"from": manifest["heldout"][0]["file"], "characters": len(held),
+                                     "sha256": hashlib.sha256(held).hexdigest()}}
+    print(f"text8: train {len(text):,} characters, heldout {len(held):,}")
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
 
 

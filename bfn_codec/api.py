@@ -26,7 +26,6 @@ from .driver import decode_items, encode_chain
 from .environment import CODER_REVISION, PORTABLE_REVISION, deterministic, environment
 from .images import ImageFile, array_layout
 from .bytefile import is_bytefile
-from .bytestream import ITEM_SHAPE as BYTE_ITEM_SHAPE
 from .imageset import is_imageset, read_imageset
 from .models import PortableModel, has_portable_form, load_model, portable_model
 from .zoo import ModelError, available_models, bundled_model_for, portable_identity
@@ -55,8 +54,11 @@ def from_items(items: np.ndarray, layout: str) -> np.ndarray:
 # The bundled model for 8-bit RGB images; without it each colour channel is coded as a grey image.
 COLOUR_MODEL = "photo-rgb"
 # The bundled byte model (any file that is not an array or an image); without it such files are
-# stored or LZMA2-coded.
+# stored or LZMA2-coded. Files of only "a".."z" and spaces also try the bundled text8-style model
+# (K = 27 per character, bytecodec.ALPHABETS).
 BYTE_MODEL = "text-bytes"
+TEXT8_MODEL = "text8-chars"
+BYTE_MODELS = {"bytes8": BYTE_MODEL, "text8": TEXT8_MODEL}  # the default model of each alphabet
 
 
 def default_model_name(items: np.ndarray, channels: int = 1) -> str:
@@ -303,32 +305,40 @@ def _image_coding(model, mode: str, device: str, settings: dict) -> imagecodec.C
     return imagecodec.Coding(encode_items, model_for, mode, estimate_bits)
 
 
-def default_byte_model():
-    """The bundled byte model where it is installed, else None (files are then stored or LZMA2-coded)."""
-    return BYTE_MODEL if BYTE_MODEL in available_models() else None
+def default_byte_model(alphabet: str = "bytes8"):
+    """The bundled model of an alphabet where it is installed, else None (files are then stored,
+    LZMA2-coded or coded under another alphabet)."""
+    name = BYTE_MODELS[alphabet]
+    return name if name in available_models() else None
 
 
 def _byte_model(model, device: str):
     model = resolve_model(model, device=device)
-    if tuple(model.shape) != BYTE_ITEM_SHAPE or model.flow.data_type != "discrete" or model.flow.K != 2:
+    if bytecodec.alphabet_of(model) is None:
         raise DataError(f"model {model.name} codes items of shape {tuple(model.shape)} ({model.flow.data_type}, "
-                        f"K={model.flow.K}), not byte windows (binary, {BYTE_ITEM_SHAPE}): pick a byte model, "
-                        f"e.g. {BYTE_MODEL}")
+                        f"K={model.flow.K}), not byte windows (binary, (8, 4, 64)) or text8 windows (K=27, "
+                        f"(1, 4, 64)): pick a byte model, e.g. {BYTE_MODEL}")
     return model
 
 
 def _byte_coding(model, mode: str, device: str, settings: dict) -> bytecodec.Coding:
-    loaded = []
+    loaded: dict = {}
 
-    def model_for():
-        if not loaded:
-            spec = model if model is not None else default_byte_model()
-            loaded.append(None if spec is None else _byte_model(spec, device))
-        return loaded[0]
+    def model_for(alphabet: str):
+        if alphabet not in loaded:
+            if model is not None:  # the caller's model codes its own alphabet only
+                chosen = _byte_model(model, device)
+                loaded[alphabet] = chosen if bytecodec.alphabet_of(chosen) == alphabet else None
+            else:
+                spec = default_byte_model(alphabet)
+                loaded[alphabet] = None if spec is None else _byte_model(spec, device)
+        return loaded[alphabet]
 
     def encode_items(items, byte_model):
-        chosen = model if settings["jobs"] > 1 and isinstance(model, str) else \
-            (BYTE_MODEL if settings["jobs"] > 1 and model is None else byte_model)
+        # several jobs load the model again in each worker, by name: a bundled model's name
+        chosen = byte_model
+        if settings["jobs"] > 1:
+            chosen = model if isinstance(model, str) else (byte_model.name if model is None else byte_model)
         return compress_with_stats(items, chosen, mode="bfn" if mode == "bfn" else "auto", layout="NCHW",
                                    classical=False, **settings)
 
@@ -351,8 +361,11 @@ def compress_bytes(data, model=None, *, name: str = "", mode: str = "auto", step
                    chunk_items: int | None = None) -> tuple[bytes, dict]:
     """Any file's bytes -> a version-6 file and its statistics. The bytes go through the byte
     model (``model``, default the bundled ``text-bytes``) as 256-byte windows of 8 binary
-    variables per byte (bytestream.py), beside raw LZMA2 and the stored bytes; auto mode keeps
-    the smallest (bfn: always the model's stream; fallback: no network). ``name`` (a file name,
+    variables per byte (bytestream.py), and, when they are only "a".."z" and spaces, through the
+    text8-style model (default the bundled ``text8-chars``, K = 27 per character, text8.py),
+    beside raw LZMA2 and the stored bytes; auto mode keeps the smallest (bfn: the first model's
+    stream that takes the file; fallback: no network). A given ``model`` codes its own alphabet
+    only. ``name`` (a file name,
     no folders) is stored and given back by ``decompress_bytes``."""
     if mode not in ("auto", "bfn", "fallback"):
         raise ValueError(f"mode must be auto, bfn or fallback, not {mode!r}")

@@ -9,8 +9,11 @@ bytes are held by one of three streams, whichever is smallest in auto mode:
 * ``bfn``: a complete version-3 (or chunked version-4) file of the bytes' windows under an
   alphabet (below): the BFN chain of a byte model, with its own LZMA2 seed.
 
-Alphabets (how bytes become the items of a data type): 0, ``bytes8``: 256-byte windows of 8
-binary variables per byte in bytestream.py's layout, the last window padded with zero bytes.
+Alphabets (how bytes become the items of a data type; a stored or LZMA2 stream records 0):
+0, ``bytes8``: 256-byte windows of 8 binary variables per byte in bytestream.py's layout, the
+last window padded with zero bytes; 1, ``text8``: 256-character windows of one K = 27 variable
+per character (space, "a".."z": only files of those bytes) in text8.py's layout, the last
+window padded with spaces.
 
 Layout: magic, version 6, flags (0), the alphabet code, the file name (varint length and UTF-8;
 empty for standard input), the length in bytes (varint), the stream code, the stream's length
@@ -31,7 +34,7 @@ from .imageset import MAX_NAME_BYTES, check_name
 BYTEFILE_VERSION = 6
 STREAM_CODES = {0: "stored", 1: "lzma2", 2: "bfn"}
 STREAM_NUMBERS = {v: k for k, v in STREAM_CODES.items()}
-ALPHABET_CODES = {0: "bytes8"}
+ALPHABET_CODES = {0: "bytes8", 1: "text8"}
 ALPHABET_NUMBERS = {v: k for k, v in ALPHABET_CODES.items()}
 HASH_BYTES = 8
 MAX_LENGTH = 1 << 48

@@ -123,7 +123,9 @@ DATASET_HELP = ("fmnist (8-bit, 256 bins), fmnist-binary (pixel >= 128 -> 1), np
                 "(N, H, W), (N, H, W, C), (N, C, H, W), (H, W) or (H, W, C)) or images:DIR (every image "
                 "file in a folder). @P after PATH or DIR cuts the images into whole P x P patches "
                 "(images:photos@32). Values <= 1 are treated as binary. bytes:PATH: the bytes of a file, "
-                "or of every file in a folder, as 256-byte windows of 8 binary variables per byte (a byte model).")
+                "or of every file in a folder, as 256-byte windows of 8 binary variables per byte (a byte model). "
+                "text8:PATH: the same files in text8 style (a-z and space), 256 characters of K = 27 "
+                "classes per window.")
 
 
 @main.command()
@@ -468,7 +470,8 @@ def compress(ctx, inputs, to_stdout, output, model_spec, device, force, keep, re
 
 def _mode_summary(stats: dict) -> str:
     if stats.get("mode") == "bytes":
-        return f"stream {stats['stream']}" + (f", model {stats['model']}" if stats["stream"] == "bfn" else "")
+        return f"stream {stats['stream']}" + (f", model {stats['model']} ({stats['alphabet']})"
+                                              if stats["stream"] == "bfn" else "")
     if stats.get("mode") == "images":
         counts = {}
         for f in stats["files"]:
@@ -479,12 +482,11 @@ def _mode_summary(stats: dict) -> str:
 
 def _describe_stats(stats: dict) -> str:
     if stats.get("mode") == "bytes":
-        probe = stats.get("probe")
         line = "candidates: " + ", ".join(f"{k} {v:,}" for k, v in stats["candidates"].items())
-        if probe:
-            line += (f"; the model's estimate on {probe['windows']} windows: {probe['estimate_bytes']:,} bytes for "
-                     f"the file against {probe['classical_bytes']:,}" + ("" if "bfn" in stats["candidates"]
-                                                                        else ", so the chain was not run"))
+        for alphabet, probe in stats.get("probes", {}).items():
+            line += (f"; {probe['model']}'s estimate on {probe['windows']} {alphabet} windows: "
+                     f"{probe['estimate_bytes']:,} bytes for the file against {probe['classical_bytes']:,}"
+                     + ("" if f"bfn:{alphabet}" in stats["candidates"] else ", so its chain was not run"))
         if "items" in stats and stats["items"].get("mode") == "bfn":
             line += "\n  " + _describe_stats(stats["items"])
         return line
@@ -783,15 +785,15 @@ def _bytefile_info(path: str, blob: bytes, as_json: bool, estimate: bool = False
                 res.update(model=h.model_id or bundled_model_for(h.model_hash) or "?", steps=h.steps,
                            r=h.r, grid_power=h.grid_power, coder_revision=h.coder_revision, seed_windows=h.seed_items)
     if estimate and index.length:
-        from .api import BYTE_MODEL, decompress_bytes, estimate_loss
-        from .bytestream import to_items
+        from .api import BYTE_MODELS, decompress_bytes, estimate_loss
+        from .bytecodec import ALPHABETS
 
         if not as_json:
             click.echo(f"{path}: decoding, then estimating the byte model's L^n + L^r on the same windows "
                        "(n + 1 network calls per window each)", err=True)
         _, data = decompress_bytes(blob, model_spec, progress=not as_json)
-        model = model_spec or (res["model"] if res.get("model", "?") != "?" else BYTE_MODEL)
-        est = estimate_loss(to_items(data), model=model, steps=res.get("steps"), grid_power=res.get("grid_power"),
+        model = model_spec or (res["model"] if res.get("model", "?") != "?" else BYTE_MODELS[index.alphabet])
+        est = estimate_loss(ALPHABETS[index.alphabet].to_items(data), model=model, steps=res.get("steps"), grid_power=res.get("grid_power"),
                             progress=not as_json)
         res["model"], res["model_bits_per_byte"] = str(model), est["total_bits"] / index.length
         res["overhead_percent"] = 100.0 * (res["achieved_bits_per_byte"] / res["model_bits_per_byte"] - 1.0)
@@ -966,8 +968,12 @@ def demo(limit, steps, threads):
               help="Default grid ratio r.")
 @click.option("--grid-power", type=click.FloatRange(*GRID_POWER_RANGE), default=1.0, show_default=True,
               help="Default time-grid power p.")
+@click.option("--half", is_flag=True,
+              help="Store the weights as float16 (half the size). The model is then the rounded weights: "
+                   "the checkpoint's integer calibration is dropped, so run `bfn-codec calibrate` on the "
+                   "bundled copy.")
 @friendly_errors
-def bundle(checkpoint, name, steps, grid_ratio, grid_power):
+def bundle(checkpoint, name, steps, grid_ratio, grid_power, half):
     """Copy a checkpoint's EMA weights into the package's model zoo under NAME."""
     import shutil
 
@@ -976,8 +982,21 @@ def bundle(checkpoint, name, steps, grid_ratio, grid_power):
     model = load_model(checkpoint)
     dest = ZOO_DIR / name
     dest.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(f"{checkpoint}/model.safetensors", dest / "model.safetensors")
+    if half:
+        from safetensors.torch import load_file, save_file
+
+        state = load_file(f"{checkpoint}/model.safetensors")
+        largest = max(float(v.abs().max()) for v in state.values() if v.is_floating_point() and v.numel())
+        if largest >= 65504.0:
+            raise click.ClickException(f"a weight of magnitude {largest:g} does not fit float16")
+        save_file({k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in state.items()},
+                  str(dest / "model.safetensors"))
+        model.integer = None
+    else:
+        shutil.copyfile(f"{checkpoint}/model.safetensors", dest / "model.safetensors")
     cfg = model.config()
+    if half:
+        cfg["info"]["weights_dtype"] = "float16"
     cfg["name"] = name
     cfg["info"]["codec"] = {"steps": steps, "r": grid_ratio, "grid_power": grid_power}
     cfg["info"]["bundled_from"] = str(checkpoint)

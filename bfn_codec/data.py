@@ -162,7 +162,8 @@ def folder_images(path: str) -> list[np.ndarray]:
 def load_dataset(spec: str, split: str = "train", data_dir=None) -> Dataset:
     """``fmnist``, ``fmnist-binary``, ``npy:PATH`` (a uint8 array of any images.array_layout
     shape), ``images:DIR`` (every image file in a folder; values <= 1 mean binary data) or
-    ``bytes:PATH`` (the bytes of a file or of every file in a folder, as binary windows).
+    ``bytes:PATH`` (the bytes of a file or of every file in a folder, as binary windows) or
+    ``text8:PATH`` (the same files in text8 style, as windows of K = 27 characters).
     ``@P`` after the path cuts every image into whole P x P patches (images:DIR needs it unless
     all its images have one size).
 
@@ -203,14 +204,29 @@ def load_dataset(spec: str, split: str = "train", data_dir=None) -> Dataset:
             train_idx, val_idx = validation_split(len(items))
             items = items[train_idx if split == "train" else val_idx]
         return Dataset(f"{spec}:{split}", items, "discrete", 2)
-    raise DataError(f"unknown dataset {spec!r} (expected fmnist, fmnist-binary, npy:PATH, images:DIR "
-                    "or bytes:PATH)")
+    if spec.startswith("text8:"):
+        from .text8 import K
+
+        items = corpus_items(spec.split(":", 1)[1], text8=True)
+        if split in ("train", "validation"):
+            train_idx, val_idx = validation_split(len(items))
+            items = items[train_idx if split == "train" else val_idx]
+        return Dataset(f"{spec}:{split}", items, "discrete", K)
+    raise DataError(f"unknown dataset {spec!r} (expected fmnist, fmnist-binary, npy:PATH, images:DIR, "
+                    "bytes:PATH or text8:PATH)")
 
 
-def corpus_items(path: str) -> np.ndarray:
+def corpus_items(path: str, text8: bool = False) -> np.ndarray:
     """``bytes:PATH``: every whole 256-byte window (bytestream.py) of the file PATH, or of every
-    file under the folder PATH (sorted names, each file on its own), at a stride of half a window."""
-    from .bytestream import WINDOW, corpus_items as windows
+    file under the folder PATH (sorted names, each file on its own), at a stride of half a window.
+    ``text8``: each file normalised to text8 style first, windows of characters (text8.py)."""
+    from . import bytestream, text8 as text8_items
+    from .bytestream import WINDOW
+
+    def windows(data: bytes, stride: int):
+        if text8:
+            return text8_items.corpus_items(text8_items.normalise(data), stride)
+        return bytestream.corpus_items(data, stride)
 
     p = Path(path)
     files = sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p]
@@ -222,7 +238,7 @@ def corpus_items(path: str) -> np.ndarray:
             raise DataError(f"cannot read {f}: {e.strerror or e}") from None
     items = np.concatenate(parts) if parts else np.zeros((0,), dtype=np.uint8)
     if not len(items):
-        raise DataError(f"{path}: no file holds a whole {WINDOW}-byte window")
+        raise DataError(f"{path}: no file holds a whole window of {WINDOW} {'characters' if text8 else 'bytes'}")
     return items
 
 

@@ -93,13 +93,37 @@ class DiscreteBFN(BayesianFlow):
                                 torch.nn.functional.logsigmoid(logit1)], dim=-1)
         return torch.log_softmax(params + logits, dim=-1)
 
-    # ----- the portable arithmetic (binary data; portable.py) ------------------------------------
-    def _binary_only(self):
-        if self.K != 2:
-            raise NotImplementedError(f"portable coding of discrete data with K={self.K} is not implemented yet")
+    # ----- the portable arithmetic (portable.py) ---------------------------------------------
+    # K = 2 has its own closed forms (one coordinate, a logistic); K > 2 goes through the class
+    # logits B z and a softmax. Both use only correctly rounded operations and exactmath.
+    def _exact_basis(self) -> np.ndarray:
+        """B as numpy float64, built from correctly rounded operations (float(j), sqrt, /): the
+        same bits everywhere (``sum_zero_basis`` makes the same numbers through torch)."""
+        B = np.zeros((self.K, self.K - 1))
+        for j in range(1, self.K):
+            norm = math.sqrt(float(j * (j + 1)))
+            B[:j, j - 1] = -1.0 / norm
+            B[j, j - 1] = float(j) / norm
+        return B
+
+    def _class_logits_exact(self, S: np.ndarray) -> np.ndarray:
+        """B z per variable [..., K] from z = S [..., K-1]: the dot products summed in
+        coordinate order, one rounded multiply and add at a time."""
+        B = self._exact_basis()
+        logits = np.zeros(S.shape[:-1] + (self.K,))
+        for i in range(self.K - 1):
+            logits = logits + S[..., i:i + 1] * B[:, i]
+        return logits
+
+    @staticmethod
+    def _softmax_exact(logits: np.ndarray) -> np.ndarray:
+        """softmax over the last axis: exp(l - max) (every factor <= 1, the largest exactly 1),
+        normalised by the ordered sum (portable.ordered_sum's order)."""
+        e = exactmath.exp(logits - logits.max(-1, keepdims=True))
+        total = np.add.accumulate(e, axis=-1)[..., -1:]
+        return e / total
 
     def schedule_exact(self, times: np.ndarray):
-        self._binary_only()
         t = np.asarray(times, dtype=np.float64)
         betas = self.beta1 * (t * t)
         betas[0] = 0.0
@@ -107,16 +131,20 @@ class DiscreteBFN(BayesianFlow):
         return betas, alphas
 
     def net_input_exact(self, S: np.ndarray, t: float) -> np.ndarray:
-        """tanh(s/2) = (1 - e^-|s|) / (1 + e^-|s|) with the sign of s, s = sqrt(2) z."""
-        self._binary_only()
+        """K = 2: tanh(s/2) = (1 - e^-|s|) / (1 + e^-|s|) with the sign of s, s = sqrt(2) z.
+        K > 2: 2 theta - 1 with theta = softmax(B z)."""
+        if self.K > 2:
+            return 2.0 * self._softmax_exact(self._class_logits_exact(S)) - 1.0
         s = SQRT2 * S
         e = exactmath.exp(-np.abs(s))
         return np.where(s < 0, -1.0, 1.0) * ((1.0 - e) / (1.0 + e))
 
     def output_window_exact(self, params: np.ndarray, S: np.ndarray, t: float, z_max=None):
-        """P(x = 1) = sigmoid(l), l = the network's output + s: with e = exp(-|l|) the larger
-        class has 1 / (1 + e) and the smaller e / (1 + e), each without cancellation."""
-        self._binary_only()
+        """K = 2: P(x = 1) = sigmoid(l), l = the network's output + s: with e = exp(-|l|) the
+        larger class has 1 / (1 + e) and the smaller e / (1 + e), each without cancellation.
+        K > 2: softmax(network's outputs + B z), as ``output_log_probs``."""
+        if self.K > 2:
+            return None, self._softmax_exact(params + self._class_logits_exact(S))
         logit = params[..., 0] + SQRT2 * S[..., 0]
         e = exactmath.exp(-np.abs(logit))
         big, small = 1.0 / (1.0 + e), e / (1.0 + e)

@@ -168,6 +168,22 @@ def tiny_byte_model(seed=0, calibrate_on: bytes | None = None, steps: int = 3):
     return model
 
 
+def tiny_text8_model(seed=0, calibrate_on: bytes | None = None, steps: int = 3):
+    """A small untrained U-Net of the text8 layout (1 x 4 x 64, K = 27), optionally with an
+    integer calibration on ``calibrate_on`` (text8-style bytes) for the portable arithmetic."""
+    from conftest import tiny_network
+
+    from bfn_codec.models import integer_config
+    from bfn_codec.portable import power_times
+    from bfn_codec.text8 import ITEM_SHAPE, K, to_items
+
+    model = tiny_network(make_flow({"data_type": "discrete", "K": K}), shape=ITEM_SHAPE, seed=seed, scale=0.05)
+    if calibrate_on is not None:
+        items = to_items(calibrate_on)
+        model.integer = integer_config(model, items.reshape(len(items), -1), steps, power_times(steps, 1.0))
+    return model
+
+
 def bytefile_sample_files():
     """Version-6 files (any file's bytes): the BFN stream of a small byte model (portable
     arithmetic), the same bytes as LZMA2, and as stored bytes, with the model."""
@@ -180,6 +196,17 @@ def bytefile_sample_files():
              compress_bytes(data, model, name="fox.txt", mode="fallback")[0],
              compress_bytes(noise, model, name="r.bin", mode="fallback")[0]]
     return model, [(files[0], data), (files[1], data), (files[2], noise)]
+
+
+def text8_sample_files():
+    """A version-6 file of text8 characters (alphabet 1) through a small K = 27 model's chain
+    (portable arithmetic), with the model."""
+    from bfn_codec.api import compress_bytes
+    from bfn_codec.text8 import ALPHABET
+
+    data = np.random.default_rng(27).choice(np.frombuffer(ALPHABET, np.uint8), 12000).tobytes()
+    model = tiny_text8_model(calibrate_on=data[:512], steps=2)
+    return model, [(compress_bytes(data, model, name="w.txt", steps=2, mode="bfn")[0], data)]
 
 
 def check_bytes(blob: bytes, model, original: bytes):

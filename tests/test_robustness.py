@@ -16,7 +16,7 @@ from bfn_codec.api import compress_with_stats
 from bfn_codec.environment import CODER_REVISION, environment
 from bfn_codec.container import MAGIC, FormatError, Header, _rle, environment_digest, read, read_archive, write
 
-from fuzzlib import (bytefile_sample_files, check_bytes, check_files, check_one, chunked_sample_files, discretised_sample_files, imageset_sample_files, mutate,
+from fuzzlib import (bytefile_sample_files, text8_sample_files, check_bytes, check_files, check_one, chunked_sample_files, discretised_sample_files, imageset_sample_files, mutate,
                      pooled_sample_files, portable_sample_files, sample_files, with_crc)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -29,18 +29,25 @@ def files():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["binary-oracle", "discretised-windows", "portable", "chunked", "imageset",
-                                  "pooled", "bytes"])
+                                  "pooled", "bytes", "text8"])
 def test_fuzz_fixed_seed(files, kind):
     """Thousands of mutated files: each ends in a FormatError or the exact original data."""
     model, samples = {"binary-oracle": lambda: files, "discretised-windows": discretised_sample_files,
                       "portable": portable_sample_files, "chunked": chunked_sample_files,
                       "imageset": imageset_sample_files, "pooled": pooled_sample_files,
-                      "bytes": bytefile_sample_files}[kind]()
+                      "bytes": bytefile_sample_files, "text8": text8_sample_files}[kind]()
     check = check_one
     if kind == "bytes":
         from bfn_codec.bytefile import read_bytefile
 
         assert [read_bytefile(b).stream for b, _ in samples] == ["bfn", "lzma2", "stored"]
+        check = check_bytes
+    elif kind == "text8":
+        from bfn_codec.bytefile import read_bytefile
+
+        index = read_bytefile(samples[0][0])
+        inner = read(samples[0][0][index.offset:index.offset + index.stream_length])[0]
+        assert index.alphabet == "text8" and inner.batches and inner.coder_revision == 6  # the chain ran
         check = check_bytes
     elif kind == "pooled":
         from bfn_codec.imageset import read_imageset
