@@ -145,3 +145,34 @@ def test_cli_codes_a_text8_file_with_a_text8_model(tmp_path, model):
     assert res.exit_code == 0 and res.stdout_bytes == TEXT
     res = cli("info", "--json", tmp_path / "words.txt.bfn")
     assert res.exit_code == 0 and json.loads(res.output[res.output.index("{"):])["alphabet"] == "text8"
+
+
+def test_bundle_half_stores_float16_weights_that_calibrate_and_code(tmp_path, monkeypatch):
+    """`bundle --half`: the zoo copy holds float16 weights (half the bytes), drops the
+    checkpoint's calibration (it named other weights), and once calibrated codes portably."""
+    import bfn_codec.models
+    import bfn_codec.zoo
+    from safetensors.torch import load_file
+
+    src = tmp_path / "ckpt"
+    tiny_text8_model().save(src)
+    (tmp_path / "corpus.txt").write_bytes(TEXT * 3)
+    zoo = tmp_path / "zoo"
+    monkeypatch.setattr(bfn_codec.zoo, "ZOO_DIR", zoo)
+    monkeypatch.setattr(bfn_codec.models, "ZOO_DIR", zoo)
+    res = cli("bundle", src, "tiny-chars", "-n", "3", "--half")
+    assert res.exit_code == 0, res.output
+    weights = load_file(str(zoo / "tiny-chars" / "model.safetensors"))
+    assert {v.dtype for v in weights.values()} == {torch.float16}
+    full = (src / "model.safetensors").stat().st_size
+    assert (zoo / "tiny-chars" / "model.safetensors").stat().st_size < 0.6 * full
+    cfg = json.loads((zoo / "tiny-chars" / "config.json").read_text())
+    assert "integer" not in cfg and cfg["info"]["weights_dtype"] == "float16"
+    res = cli("calibrate", zoo / "tiny-chars", "--dataset", f"text8:{tmp_path / 'corpus.txt'}", "--items", "4")
+    assert res.exit_code == 0, res.output
+    data = bytes(np.random.default_rng(8).choice(np.frombuffer(text8.ALPHABET, np.uint8), 30000))
+    blob, stats = compress_bytes(data, "tiny-chars", mode="bfn")
+    index = read_bytefile(blob)
+    inner = read(blob[index.offset:index.offset + index.stream_length])[0]
+    assert inner.coder_revision == 6 and inner.steps == 3 and stats["model"] == "tiny-chars"
+    assert decompress_bytes(blob) == ("", data)  # the model found by its identity, in the zoo
