@@ -722,52 +722,72 @@ TEXT_TOOLS = ["gzip -9", "bzip2 -9", "xz -9e", "zstd --ultra -22", "brotli -q 11
               "zpaq -m5"]
 
 
+def _text_row(r: dict, tools: list, full: bool, label: str) -> str:
+    vals = {t: r["classical"][t].get("bits_per_byte") for t in tools}
+    best = min(v for v in vals.values() if v is not None)
+    cells = ["-" if vals[t] is None else (f"**{vals[t]:.3f}**" if vals[t] == best else f"{vals[t]:.3f}") for t in tools]
+    head = r["classical_head"]
+    return (f"| {label} | {r['bytes']:,} | {r['auto']['bits_per_byte']:.3f} ({r['auto']['stream']}) | " + " | ".join(cells)
+            + f" | {r['bfn_head']['bits_per_byte']:.3f} / {r['model_head']['Ln_plus_Lr_bits_per_byte']:.3f}"
+            f" / {head['gzip -9']['bits_per_byte']:.3f} / {head['xz -9e']['bits_per_byte']:.3f} |"
+            + (f" {r['bfn_head']['encode_bytes_per_s']:,.0f} / {r['bfn_head']['decode_bytes_per_s']:,.0f} |" if full else ""))
+
+
 def text_section(full: bool = True) -> list[str]:
-    """Any file (text_bench.py): bfn-codec at defaults and the byte model's own stream and loss
-    against the general-purpose compressors; in the report also L^n against n (steps_curve.py on
-    held-out text) and the two byte alphabets (byte_alphabets.py)."""
+    """Any file (text_bench.py): bfn-codec at defaults and the byte model's (or the text8-style
+    model's) own stream and loss against the general-purpose compressors; in the report also L^n
+    against n (steps_curve.py on held-out text) for both models and the two byte alphabets
+    (byte_alphabets.py). The README gets one table of every model's rows."""
     out = []
-    for path in results_of("text", "files"):
-        d = load(os.path.basename(path))
-        head_kb = d["rows"][0]["head_bytes"] // 1024 if d["rows"] else 0
-        caption = ("Bits per byte, every byte of each compressed file counted, every result decoded and compared. "
-                   "bfn-codec at defaults keeps the smallest of the byte model's BFN stream, LZMA2 and the stored "
-                   f"bytes; the byte model's own stream (mode bfn) and its L^n + L^r are on each file's first "
-                   f"{head_kb} KB, next to gzip -9 and xz -9e on the same bytes. " if full else
-                   f"Bits per byte of held-out files; the byte model's own stream on the first {head_kb} KB. "
+    tools = TEXT_TOOLS if full else TEXT_TOOLS[:3]
+    results = [load(os.path.basename(path)) | {"_file": os.path.basename(path)} for path in results_of("text", "files")]
+    results.sort(key=lambda d: d["model"] != "text-bytes")  # the byte model first
+    groups = [[d] for d in results] if full else ([results] if results else [])
+    for group in groups:
+        head_kb = group[0]["rows"][0]["head_bytes"] // 1024 if group[0]["rows"] else 0
+        models = ", ".join(f"{d['model']} {d.get('weights8', '')}" for d in group)
+        files = ", ".join(f"`{d['_file']}`" for d in group)
+        caption = ("Bits per byte (one character is one byte), every byte of each compressed file counted, every "
+                   "result decoded and compared. bfn-codec at defaults keeps the smallest of the model's BFN stream, "
+                   "LZMA2 and the stored bytes; the model's own stream (mode bfn) and its L^n + L^r are on each "
+                   f"file's first {head_kb} KB, next to gzip -9 and xz -9e on the same bytes. " if full else
+                   f"Bits per byte of held-out files; the model's own stream on the first {head_kb} KB. "
                    "Every tool, and speeds, in REPORT.md. ")
-        out += [f"### Text and any file (`benchmarks/text_bench.py`, model {d['model']} {d.get('weights8', '')})", "",
-                caption + f"File: `{os.path.basename(path)}`.", "",
-                "| file | bytes | bfn-codec (stream) | " + " | ".join(TEXT_TOOLS if full else TEXT_TOOLS[:3]) +
+        out += [f"### Text and any file (`benchmarks/text_bench.py`, model {models})", "",
+                caption + f"File{'s' if len(group) > 1 else ''}: {files}.", "",
+                "| file | bytes | bfn-codec (stream) | " + " | ".join(tools) +
                 f" | first {head_kb} KB: bfn stream / L^n+L^r / gzip / xz |" + (" bfn stream B/s enc / dec |" if full else ""),
-                "|---|---|---|" + "---|" * (len(TEXT_TOOLS) if full else 3) + "---|" + ("---|" if full else "")]
-        for r in d["rows"]:
-            tools = TEXT_TOOLS if full else TEXT_TOOLS[:3]
-            vals = {t: r["classical"][t].get("bits_per_byte") for t in tools}
-            best = min(v for v in vals.values() if v is not None)
-            cells = ["-" if vals[t] is None else (f"**{vals[t]:.3f}**" if vals[t] == best else f"{vals[t]:.3f}")
-                     for t in tools]
-            head = r["classical_head"]
-            out.append(f"| {os.path.basename(r['file'])} | {r['bytes']:,} | {r['auto']['bits_per_byte']:.3f} "
-                       f"({r['auto']['stream']}) | " + " | ".join(cells) +
-                       f" | {r['bfn_head']['bits_per_byte']:.3f} / {r['model_head']['Ln_plus_Lr_bits_per_byte']:.3f}"
-                       f" / {head['gzip -9']['bits_per_byte']:.3f} / {head['xz -9e']['bits_per_byte']:.3f} |"
-                       + (f" {r['bfn_head']['encode_bytes_per_s']:,.0f} / {r['bfn_head']['decode_bytes_per_s']:,.0f} |"
-                          if full else ""))
+                "|---|---|---|" + "---|" * len(tools) + "---|" + ("---|" if full else "")]
+        for d in group:
+            for r in d["rows"]:
+                label = os.path.basename(r["file"]) + (f" ({d['model']})" if len(group) > 1 else "")
+                out.append(_text_row(r, tools, full, label))
         out.append("")
     if not full:
         return out
-    for path in results_of("curve", "text"):
+    # curve-text-*: the byte model (bits/dim x 8 = bits/byte); curve-text8-*: the text8-style model (bits/char)
+    for data, per_unit, what, unit in (("text", 8, "The byte model", "byte"), ("text8", 1, "The text8-style model", "character")):
+        for path in results_of("curve", data):
+            d = load(os.path.basename(path))
+            k = per_unit
+            rows = [f"| {r['steps']} | {k * r['loss_bits_per_dim']:.3f} ± {k * r['loss_stderr']:.3f} | "
+                    + (f"{k * r['chain_bits_per_dim']:.3f} | {k * r['trajectory_bits_per_dim']:.3f} | "
+                       f"{r['chain_overhead_percent']:+.2f}% |" if r.get("chain_overhead_percent") is not None else "- | - | - |")
+                    for r in d["curve"]]
+            out += [f"### {what} against n (`benchmarks/steps_curve.py`, {d['items']} held-out windows)", "",
+                    f"L^n + L^r in bits per {unit} on the time grid t_i = (i/n)^{d['grid_power']:g}; the chain on the first "
+                    f"{d['code_items']} windows" + (f" (for n up to {d['code_max_steps']})" if d.get("code_max_steps") else "")
+                    + f": its bits per {unit} and the ideal cost of the trajectories it coded, leaving out the windows "
+                    "of its LZMA2 seed. "
+                    f"L^inf: {k * d['infinity_bits_per_dim']:.3f} ± {k * d['infinity_stderr']:.3f}. File: `{os.path.basename(path)}`.", "",
+                    "| n | L^n + L^r | chain | trajectories | chain overhead |", "|---|---|---|---|---|", *rows, ""]
+    for path in results_of("roundtrip", "text"):
         d = load(os.path.basename(path))
-        rows = [f"| {r['steps']} | {8 * r['loss_bits_per_dim']:.3f} ± {8 * r['loss_stderr']:.3f} | "
-                + (f"{8 * r['chain_bits_per_dim']:.3f} | {8 * r['trajectory_bits_per_dim']:.3f} | "
-                   f"{r['chain_overhead_percent']:+.2f}% |" if r.get("chain_overhead_percent") is not None else "- | - | - |")
-                for r in d["curve"]]
-        out += [f"### The byte model against n (`benchmarks/steps_curve.py`, {d['items']} held-out windows)", "",
-                f"L^n + L^r in bits per byte on the time grid t_i = (i/n)^{d['grid_power']:g}; the chain on the first "
-                f"{d['code_items']} windows: its bits per byte and the ideal cost of the trajectories it coded. "
-                f"L^inf: {8 * d['infinity_bits_per_dim']:.3f} ± {8 * d['infinity_stderr']:.3f}. File: `{os.path.basename(path)}`.", "",
-                "| n | L^n + L^r | chain | trajectories | chain overhead |", "|---|---|---|---|---|", *rows, ""]
+        out += [f"### A large file through the chain (`benchmarks/big_roundtrip.py`, model {d['model']} {d['weights8']})", "",
+                f"{d['bytes']:,} bytes of held-out text in mode bfn, decoded and compared: "
+                f"{'exact' if d['round_trip_exact'] else 'WRONG'}; {d['file_bytes']:,} bytes ({d['bits_per_byte']:.3f} bits/byte), "
+                f"{d['seed_windows']:,} of its {d['windows']:,} windows in the LZMA2 seed; encode {d['encode_bytes_per_s']:,.0f} B/s, "
+                f"decode {d['decode_bytes_per_s']:,.0f} B/s on {d['threads']} threads. File: `{os.path.basename(path)}`.", ""]
     if os.path.exists(os.path.join(RESULTS, "byte-alphabets.json")):
         d = load("byte-alphabets.json")
         rows = [f"| {r['alphabet']} | {r['chain_encode_bytes_per_s']:,.0f} | {r['deficit_bits_per_window']:,.0f} | "

@@ -63,6 +63,8 @@ def main(argv=None):
     ap.add_argument("--steps", type=_ints, default=[10, 25, 50, 100, 200, 500])
     ap.add_argument("--items", type=int, default=2000)
     ap.add_argument("--code-items", type=int, default=100, help="0 skips the coder")
+    ap.add_argument("--code-max-steps", type=int, default=None,
+                    help="run the coder only for n up to this (its time grows with n; larger n get the loss alone)")
     ap.add_argument("--grid-power", type=float, default=None,
                     help="time grid of the curve and the coder (default: the model's)")
     ap.add_argument("--grid-powers", type=_floats, default=[])
@@ -84,7 +86,8 @@ def main(argv=None):
     D = int(np.prod(images.shape[1:]))
     power = model_defaults(model)["grid_power"] if args.grid_power is None else args.grid_power
     res = {"model": args.model, "model_sha256": model.weights_sha256, "dataset": args.dataset,
-           "grid_power": power, "items": args.items, "code_items": args.code_items, "curve": [], "grid": [],
+           "grid_power": power, "items": args.items, "code_items": args.code_items,
+           "code_max_steps": args.code_max_steps, "curve": [], "grid": [],
            "threads": args.threads, "machine": f"{platform.machine()} {os.cpu_count()} cpus",
            "torch": torch.__version__}
     x = images[: args.items]
@@ -96,7 +99,7 @@ def main(argv=None):
                "loss_stderr": est["n_step_plus_reconstruction_bits_per_dim"]["stderr"],
                "estimate_seconds": time.perf_counter() - t0}
         linf.append(est["infinity_bits_per_dim"])
-        if args.code_items:
+        if args.code_items and (args.code_max_steps is None or n <= args.code_max_steps):
             y = images[: args.code_items]
             t0 = time.perf_counter()
             blob, stats = compress_with_stats(y, model, steps=n, mode="bfn", trajectory=True, grid_power=power,
