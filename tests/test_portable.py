@@ -170,10 +170,10 @@ def v6_payload(b):
     return read(bytefile.stream_bytes(b, bytefile.read_bytefile(b)))[1]
 def v5_payload(b):
     return read(imageset.stream_bytes(b, imageset.read_imageset(b).entries[0]))[1]
-name = "v6-bfn-text-bytes"
-blob = open({golden!r} + "/" + name + ".bfn", "rb").read()
-out[name] = [bfn_codec.decompress(blob) == v6_data(name),
-             v6_payload(compress_bytes(v6_data(name), name=V6[name][0], **V6[name][1])[0]) == v6_payload(blob)]
+for name in ("v6-bfn-text-bytes", "v6-bfn-text8-chars"):
+    blob = open({golden!r} + "/" + name + ".bfn", "rb").read()
+    out[name] = [bfn_codec.decompress(blob) == v6_data(name),
+                 v6_payload(compress_bytes(v6_data(name), name=V6[name][0], **V6[name][1])[0]) == v6_payload(blob)]
 blob = open({golden!r} + "/" + RGB_NAME + ".bfn", "rb").read()
 out[RGB_NAME] = [bool(np.array_equal(decompress_images(blob)[1][0].pixels, rgb_data()[0].pixels)),
                  v5_payload(compress_images(rgb_data(), **RGB_SETTINGS)[0]) == v5_payload(blob)]
@@ -190,7 +190,8 @@ def test_files_decode_and_reencode_identically_under_other_kernels(setting):
                          env=env, capture_output=True, text=True, timeout=900)
     assert res.returncode == 0, res.stderr[-2000:]
     out = json.loads(res.stdout.strip().splitlines()[-1])
-    assert out == {name: [True, True] for name in [*FILES, "v6-bfn-text-bytes", "v5-rgb-photo-rgb"]}, out
+    assert out == {name: [True, True] for name in [*FILES, "v6-bfn-text-bytes", "v6-bfn-text8-chars",
+                                                   "v5-rgb-photo-rgb"]}, out
 
 
 def test_integer_outputs_agree_across_kernels_and_batch_splits():
