@@ -771,8 +771,9 @@ def text_section(full: bool = True) -> list[str]:
             d = load(os.path.basename(path))
             k = per_unit
             rows = [f"| {r['steps']} | {k * r['loss_bits_per_dim']:.3f} ± {k * r['loss_stderr']:.3f} | "
-                    + (f"{k * r['chain_bits_per_dim']:.3f} | {k * r['trajectory_bits_per_dim']:.3f} | "
-                       f"{r['chain_overhead_percent']:+.2f}% |" if r.get("chain_overhead_percent") is not None else "- | - | - |")
+                    + (f"{r['chain_items']} | {k * r['chain_bits_per_dim']:.3f} | {k * r['trajectory_bits_per_dim']:.3f} | "
+                       f"{r['chain_overhead_percent']:+.2f}% |" if r.get("chain_overhead_percent") is not None
+                       else "- | - | - | - |")
                     for r in d["curve"]]
             out += [f"### {what} against n (`benchmarks/steps_curve.py`, {d['items']} held-out windows)", "",
                     f"L^n + L^r in bits per {unit} on the time grid t_i = (i/n)^{d['grid_power']:g}; the chain on the first "
@@ -780,7 +781,8 @@ def text_section(full: bool = True) -> list[str]:
                     + f": its bits per {unit} and the ideal cost of the trajectories it coded, leaving out the windows "
                     "of its LZMA2 seed. "
                     f"L^inf: {k * d['infinity_bits_per_dim']:.3f} ± {k * d['infinity_stderr']:.3f}. File: `{os.path.basename(path)}`.", "",
-                    "| n | L^n + L^r | chain | trajectories | chain overhead |", "|---|---|---|---|---|", *rows, ""]
+                    "| n | L^n + L^r | windows in the chain | chain | trajectories | chain overhead |",
+                    "|---|---|---|---|---|---|", *rows, ""]
     for path in results_of("roundtrip", "text"):
         d = load(os.path.basename(path))
         out += [f"### A large file through the chain (`benchmarks/big_roundtrip.py`, model {d['model']} {d['weights8']})", "",
@@ -835,8 +837,7 @@ def readme_block() -> str:
     if os.path.exists(os.path.join(RESULTS, BITS_PLOT)):
         body += [f"![bits per pixel](benchmarks/results/{BITS_PLOT})", ""]
     body += ["Everything else (every classical codec, steps curves, the coder against the model's loss, "
-             "speeds, memory, fuzzing) is in [benchmarks/results/REPORT.md](benchmarks/results/REPORT.md); "
-             "[benchmarks/README.md](benchmarks/README.md) has the command behind each result.", "", END]
+             "speeds, memory, fuzzing) is in [benchmarks/results/REPORT.md](benchmarks/results/REPORT.md).", "", END]
     return "\n".join(body)
 
 
