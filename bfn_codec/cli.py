@@ -391,8 +391,8 @@ def compress(ctx, inputs, to_stdout, output, model_spec, device, force, keep, re
     size), folders of them (FOLDER to FOLDER.bfn; other files are skipped with a warning), uint8
     .npy arrays (N, H, W), (H, W), (H, W, C), (N, H, W, C) or (N, C, H, W), or Fashion-MNIST IDX
     files (.gz too); any other file as its bytes (text, source code, PDFs, binaries, JPEGs:
-    the byte model's stream, LZMA2 or the bytes stored, whichever is smallest; decompress
-    restores them under the same name). No FILE, or -, reads standard input and writes standard
+    the byte model's stream, for text of only a-z and spaces also the text8-style model's, LZMA2
+    or the bytes stored, whichever is smallest; decompress restores them under the same name). No FILE, or -, reads standard input and writes standard
     output. The default command: `bfn-codec FILE` is `bfn-codec compress FILE`."""
     if action:
         from click.core import ParameterSource
@@ -764,7 +764,7 @@ def _imageset_info(path: str, blob: bytes, as_json: bool) -> None:
 
 def _bytefile_info(path: str, blob: bytes, as_json: bool, estimate: bool = False, model_spec=None) -> None:
     """``info`` of a version-6 file: the stored file, its stream, and the BFN stream's header;
-    with ``estimate`` also the byte model's L^n + L^r on the file's windows."""
+    with ``estimate`` also the model's (byte or text8) L^n + L^r on the file's windows."""
     from .bytefile import read_bytefile, stream_bytes
     from .container import is_archive, read
     from .zoo import bundled_model_for
@@ -789,7 +789,7 @@ def _bytefile_info(path: str, blob: bytes, as_json: bool, estimate: bool = False
         from .bytecodec import ALPHABETS
 
         if not as_json:
-            click.echo(f"{path}: decoding, then estimating the byte model's L^n + L^r on the same windows "
+            click.echo(f"{path}: decoding, then estimating the model's L^n + L^r on the same windows "
                        "(n + 1 network calls per window each)", err=True)
         _, data = decompress_bytes(blob, model_spec, progress=not as_json)
         model = model_spec or (res["model"] if res.get("model", "?") != "?" else BYTE_MODELS[index.alphabet])
