@@ -22,6 +22,7 @@ import torch
 
 from . import exactmath
 from .chain import F64, BayesianFlow, _bcast
+from .portable import ordered_sum
 
 SQRT2 = math.sqrt(2.0)  # correctly rounded (IEEE sqrt)
 
@@ -52,6 +53,7 @@ class DiscreteBFN(BayesianFlow):
         self.component_means = K * self.basis  # m_k = K b_k
         self.n_params = 1 if K == 2 else K  # network outputs per variable
         self.in_channels = 1 if K == 2 else K  # network inputs per variable
+        self._basis_exact = self._exact_basis()  # every exact network call uses it
 
     def config(self) -> dict:
         return {"data_type": self.data_type, "K": self.K, "beta1": self.beta1}
@@ -109,7 +111,7 @@ class DiscreteBFN(BayesianFlow):
     def _class_logits_exact(self, S: np.ndarray) -> np.ndarray:
         """B z per variable [..., K] from z = S [..., K-1]: the dot products summed in
         coordinate order, one rounded multiply and add at a time."""
-        B = self._exact_basis()
+        B = self._basis_exact
         logits = np.zeros(S.shape[:-1] + (self.K,))
         for i in range(self.K - 1):
             logits = logits + S[..., i:i + 1] * B[:, i]
@@ -118,10 +120,9 @@ class DiscreteBFN(BayesianFlow):
     @staticmethod
     def _softmax_exact(logits: np.ndarray) -> np.ndarray:
         """softmax over the last axis: exp(l - max) (every factor <= 1, the largest exactly 1),
-        normalised by the ordered sum (portable.ordered_sum's order)."""
+        normalised by the ordered sum."""
         e = exactmath.exp(logits - logits.max(-1, keepdims=True))
-        total = np.add.accumulate(e, axis=-1)[..., -1:]
-        return e / total
+        return e / ordered_sum(e)[..., None]
 
     def schedule_exact(self, times: np.ndarray):
         t = np.asarray(times, dtype=np.float64)
