@@ -42,18 +42,35 @@ def windows_needed(length: int) -> int:
     return -(-int(length) // WINDOW)
 
 
+def padded_windows(values: np.ndarray, pad: int = 0) -> np.ndarray:
+    """uint8 ``values`` (one per position) as [N, 256] windows, the last one filled with ``pad``."""
+    n = windows_needed(values.size)
+    padded = np.full(n * WINDOW, pad, dtype=np.uint8)
+    padded[:values.size] = values
+    return padded.reshape(n, WINDOW)
+
+
+def on_grid(windows: np.ndarray) -> np.ndarray:
+    """[N, C, 256] values per window position -> [N, C, 4 * 64] in the grid order (POSITIONS)."""
+    grid = np.zeros(windows.shape[:-1] + (ITEM_SHAPE[1] * ITEM_SHAPE[2],), dtype=windows.dtype)
+    grid[..., POSITIONS] = windows
+    return grid
+
+
+def window_starts(raw: np.ndarray, stride: int) -> np.ndarray:
+    """The values of every whole window of ``raw`` starting at multiples of ``stride``, flat."""
+    starts = np.arange(0, raw.size - WINDOW + 1, stride)
+    return raw[starts[:, None] + np.arange(WINDOW)].reshape(-1)
+
+
 def to_items(data: bytes | np.ndarray) -> np.ndarray:
     """The bytes as uint8 items [N, 8, 4, 64] of bits (N = ceil(len / 256), the last one padded
     with zero bytes; no bytes: no items)."""
     raw = np.frombuffer(data, dtype=np.uint8) if isinstance(data, (bytes, bytearray, memoryview)) \
         else np.asarray(data, dtype=np.uint8).reshape(-1)
-    n = windows_needed(raw.size)
-    padded = np.zeros(n * WINDOW, dtype=np.uint8)
-    padded[:raw.size] = raw
-    bits = (padded.reshape(n, WINDOW, 1) >> _SHIFTS) & 1  # [N, 256, 8]
-    items = np.zeros((n, BITS, ITEM_SHAPE[1] * ITEM_SHAPE[2]), dtype=np.uint8)
-    items[:, :, POSITIONS] = bits.transpose(0, 2, 1)
-    return items.reshape(n, *ITEM_SHAPE)
+    windows = padded_windows(raw)
+    bits = (windows[:, :, None] >> _SHIFTS) & 1  # [N, 256, 8]
+    return on_grid(bits.transpose(0, 2, 1)).reshape(len(windows), *ITEM_SHAPE)
 
 
 def from_items(items: np.ndarray, length: int) -> bytes:
@@ -70,8 +87,4 @@ def from_items(items: np.ndarray, length: int) -> bytes:
 
 def corpus_items(data: bytes, stride: int = WINDOW) -> np.ndarray:
     """Training items: every whole window of ``data`` starting at multiples of ``stride``."""
-    raw = np.frombuffer(data, dtype=np.uint8)
-    starts = np.arange(0, raw.size - WINDOW + 1, stride)
-    if not starts.size:
-        return np.zeros((0, *ITEM_SHAPE), dtype=np.uint8)
-    return to_items(raw[starts[:, None] + np.arange(WINDOW)].reshape(-1))
+    return to_items(window_starts(np.frombuffer(data, dtype=np.uint8), stride))

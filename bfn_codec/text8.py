@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .bytestream import POSITIONS, WINDOW, windows_needed
+from .bytestream import POSITIONS, WINDOW, on_grid, padded_windows, window_starts
 
 K = 27
 ALPHABET = b" abcdefghijklmnopqrstuvwxyz"  # class k is ALPHABET[k]
@@ -58,12 +58,8 @@ def to_items(data: bytes) -> np.ndarray:
     if classes.size and classes.max() == 255:
         bad = int(raw[np.argmax(classes == 255)])
         raise ValueError(f"byte {bad:#04x} is not in the text8 alphabet (a-z and space)")
-    n = windows_needed(raw.size)
-    padded = np.zeros(n * WINDOW, dtype=np.uint8)
-    padded[:raw.size] = classes
-    items = np.zeros((n, ITEM_SHAPE[1] * ITEM_SHAPE[2]), dtype=np.uint8)
-    items[:, POSITIONS] = padded.reshape(n, WINDOW)
-    return items.reshape(n, *ITEM_SHAPE)
+    windows = padded_windows(classes)  # class 0 (space) pads the last window
+    return on_grid(windows).reshape(len(windows), *ITEM_SHAPE)
 
 
 def from_items(items: np.ndarray, length: int) -> bytes:
@@ -82,8 +78,4 @@ def from_items(items: np.ndarray, length: int) -> bytes:
 def corpus_items(text: bytes, stride: int = WINDOW) -> np.ndarray:
     """Training items: every whole window of the already normalised ``text`` starting at
     multiples of ``stride``."""
-    raw = np.frombuffer(text, dtype=np.uint8)
-    starts = np.arange(0, raw.size - WINDOW + 1, stride)
-    if not starts.size:
-        return np.zeros((0, *ITEM_SHAPE), dtype=np.uint8)
-    return to_items(raw[starts[:, None] + np.arange(WINDOW)].reshape(-1).tobytes())
+    return to_items(window_starts(np.frombuffer(text, dtype=np.uint8), stride).tobytes())
