@@ -152,36 +152,33 @@ def check_files(blob: bytes, model, original: list):
     return _behaved(lambda: decompress_images(blob, model), same, "files")
 
 
-def tiny_byte_model(seed=0, calibrate_on: bytes | None = None, steps: int = 3):
-    """A small untrained U-Net of the byte layout (8 x 4 x 64 binary windows), optionally with
-    an integer calibration on ``calibrate_on`` for the portable arithmetic."""
+def _tiny_window_model(windows, K: int, seed, calibrate_on, steps):
+    """A small untrained U-Net of a window layout (bytestream or text8: ITEM_SHAPE, to_items),
+    optionally with an integer calibration on ``calibrate_on`` for the portable arithmetic."""
     from conftest import tiny_network
 
-    from bfn_codec.bytestream import ITEM_SHAPE, to_items
     from bfn_codec.models import integer_config
     from bfn_codec.portable import power_times
 
-    model = tiny_network(make_flow({"data_type": "discrete", "K": 2}), shape=ITEM_SHAPE, seed=seed, scale=0.05)
+    model = tiny_network(make_flow({"data_type": "discrete", "K": K}), shape=windows.ITEM_SHAPE, seed=seed, scale=0.05)
     if calibrate_on is not None:
-        items = to_items(calibrate_on)
+        items = windows.to_items(calibrate_on)
         model.integer = integer_config(model, items.reshape(len(items), -1), steps, power_times(steps, 1.0))
     return model
+
+
+def tiny_byte_model(seed=0, calibrate_on: bytes | None = None, steps: int = 3):
+    """The byte layout (8 x 4 x 64 binary windows)."""
+    from bfn_codec import bytestream
+
+    return _tiny_window_model(bytestream, 2, seed, calibrate_on, steps)
 
 
 def tiny_text8_model(seed=0, calibrate_on: bytes | None = None, steps: int = 3):
-    """A small untrained U-Net of the text8 layout (1 x 4 x 64, K = 27), optionally with an
-    integer calibration on ``calibrate_on`` (text8-style bytes) for the portable arithmetic."""
-    from conftest import tiny_network
+    """The text8 layout (1 x 4 x 64, K = 27); ``calibrate_on``: text8-style bytes."""
+    from bfn_codec import text8
 
-    from bfn_codec.models import integer_config
-    from bfn_codec.portable import power_times
-    from bfn_codec.text8 import ITEM_SHAPE, K, to_items
-
-    model = tiny_network(make_flow({"data_type": "discrete", "K": K}), shape=ITEM_SHAPE, seed=seed, scale=0.05)
-    if calibrate_on is not None:
-        items = to_items(calibrate_on)
-        model.integer = integer_config(model, items.reshape(len(items), -1), steps, power_times(steps, 1.0))
-    return model
+    return _tiny_window_model(text8, text8.K, seed, calibrate_on, steps)
 
 
 def bytefile_sample_files():
