@@ -17,13 +17,13 @@ import torch
 from . import bytecodec, imagecodec
 from . import portable as portable_arithmetic
 from .chain import power_times
-from .coder import DEFAULT_R, ChainCoder, PortableChainCoder, make_plan
+from .coder import DEFAULT_R, ChainCoder, KeptChainCoder, PortableChainCoder, make_plan
 from .data import DataError, as_items
 from .container import (DATA_HASH_BYTES, MAX_BATCH, FormatError, Header, chunk_bytes,
                         codec_settings_problem, data_checksum, environment_digest, is_archive, quantise_setting,
                         read, read_archive, write)
 from .driver import decode_items, encode_chain
-from .environment import CODER_REVISION, PORTABLE_REVISION, deterministic, environment
+from .environment import CODER_REVISION, PORTABLE_REVISION, PORTABLE_REVISIONS, deterministic, environment
 from .images import ImageFile, array_layout
 from .bytefile import is_bytefile
 from .imageset import is_imageset, read_imageset
@@ -175,10 +175,11 @@ def compress_with_stats(array, model=None, *, steps: int | None = None, r: float
     records their sum. ``trajectory=False`` skips that (4-8% of the encoding time) and writes
     a file without it.
 
-    ``portable``: True codes with revision 6 (the integer network and exact arithmetic: the
-    file decodes on any machine), False with revision 5 (float kernels: the file decodes only
-    where the environment matches), None (default) with 6 whenever the model has an integer
-    calibration (the bundled models do).
+    ``portable``: True codes with the newest portable revision, 7 (the integer network and
+    exact arithmetic: the file decodes on any machine), False with revision 5 (float kernels:
+    the file decodes only where the environment matches), None (default) with 7 whenever the
+    model has an integer calibration (the bundled models do); an int, an older portable
+    revision (6), which writes what that release wrote (the golden files' tests use it).
 
     Images that are not the model's item shape (any size, colour with a grey model, or an
     (H, W, C) / (N, H, W, C) array: ``images.array_layout``) are coded as tiles of the item
@@ -236,13 +237,12 @@ def compress_with_stats(array, model=None, *, steps: int | None = None, r: float
                     model_id="" if bundled_model_for(sha) else model.name[:255],
                     coder_revision=CODER_REVISION, threads=torch.get_num_threads(),
                     environment_digest=environment_digest(environment(device)))
-    if portable is None:
-        portable = has_portable_form(model)
+    revision = portable_revision(portable, model)
     coded = model
-    if portable and mode != "fallback":
+    if revision and mode != "fallback":
         coded = portable_model(model)  # a clear ModelError if the model has no integer calibration
-        header.coder_revision = PORTABLE_REVISION
-        header.model_hash = model_identity(model, PORTABLE_REVISION)
+        header.coder_revision = revision
+        header.model_hash = model_identity(model, revision)
     chain = chain_coder(coded, header.coder_revision, steps, r, grid_power)
     chain.measure_trajectory = bool(trajectory)
     batch_size = max(1, min(int(batch_size), MAX_BATCH, ENCODE_TABLE_ENTRIES // (max(flat.shape[1], 1) * flow.K)))
@@ -504,7 +504,7 @@ def decompress_with_stats(blob, model=None, *, device: str = "cpu", progress: bo
     if header.batches:
         model = _model_for(header, model, device)
         chain = chain_coder(model, header.coder_revision, header.steps, header.r, header.grid_power)
-        if header.coder_revision != PORTABLE_REVISION and check_environment:
+        if header.coder_revision not in PORTABLE_REVISIONS and check_environment:
             _check_environment(header, device)
     items = decode_items(header, payload, chain, progress, stats)
     if data_checksum(items, header.layout)[:len(header.data_hash)] != header.data_hash:
@@ -513,28 +513,40 @@ def decompress_with_stats(blob, model=None, *, device: str = "cpu", progress: bo
     return from_items(items, header.layout), stats
 
 
+def portable_revision(portable, model) -> int:
+    """The portable revision ``compress(portable=...)`` asks for, 0 for revision 5 (float)."""
+    if portable is None:
+        portable = has_portable_form(model)
+    if isinstance(portable, bool):
+        return PORTABLE_REVISION if portable else 0
+    if portable not in PORTABLE_REVISIONS:
+        raise ValueError(f"portable must be True, False, None or a portable revision {PORTABLE_REVISIONS}, "
+                         f"not {portable!r}")
+    return int(portable)
+
+
 def chain_coder(model, revision: int, steps: int, r: float, grid_power: float) -> ChainCoder:
-    """The chain coder of arithmetic revision ``revision`` (6: portable, 5: float kernels)."""
-    if revision == PORTABLE_REVISION:
+    """The chain coder of arithmetic revision ``revision`` (6 and 7: portable, 5: float kernels)."""
+    if revision in PORTABLE_REVISIONS:
         if not isinstance(model, PortableModel):
             if not has_portable_form(model):
-                raise FormatError(f"the file was written with the portable arithmetic (coder revision 6), which "
+                raise FormatError(f"the file was written with the portable arithmetic (coder revision {revision}), which "
                                   f"needs the model's integer network; model {model.name} has none for its weights")
             model = portable_model(model)
         plan = make_plan(model.flow, steps, r, times=portable_arithmetic.power_times(steps, grid_power), exact=True)
-        return PortableChainCoder(model, plan)
+        return (PortableChainCoder if revision == 6 else KeptChainCoder)(model, plan)
     if revision != CODER_REVISION:
         raise FormatError(f"the file was written by coder revision {revision}, which this build of bfn-codec "
                           f"({__version__}) does not decode: revisions 1-4 are read by the 0.1.0 release, "
-                          f"5 and 6 by this one")
+                          f"5 to {PORTABLE_REVISION} by this one")
     return ChainCoder(model, make_plan(model.flow, steps, r, times=power_times(steps, grid_power)))
 
 
 def model_identity(model, revision: int) -> bytes:
     """The model hash a file of this coder revision records: the weights' SHA-256, or for
-    revision 6 the portable identity (weights and integer calibration, zoo.portable_identity);
-    b"" when there is none."""
-    if revision == PORTABLE_REVISION:
+    a portable revision the portable identity (weights and integer calibration,
+    zoo.portable_identity); b"" when there is none."""
+    if revision in PORTABLE_REVISIONS:
         return portable_identity(model.weights_sha256, getattr(model, "integer", None)) or b""
     return bytes.fromhex(model.weights_sha256) if model.weights_sha256 else b""
 
@@ -552,7 +564,7 @@ def _model_for(header: Header, model, device: str):
     sha = model_identity(model, header.coder_revision) or b"\0" * 32
     if sha[:len(header.model_hash)] != header.model_hash:
         written = f"{header.model_id!r} " if header.model_id else ""
-        what = ("weights and integer calibration" if header.coder_revision == PORTABLE_REVISION
+        what = ("weights and integer calibration" if header.coder_revision in PORTABLE_REVISIONS
                 else "weights")
         raise FormatError(f"the file was written with model {written}({what} {header.model_hash.hex()[:12]}…), "
                           f"not with {model.name!r} ({sha.hex()[:12]}…)")

@@ -374,7 +374,7 @@ ENCODE_ONLY = ("steps", "grid_ratio", "grid_power", "batch_size", "mode", "arith
 @click.option("--mode", default="auto", show_default=True, type=click.Choice(["auto", "bfn", "fallback"]),
               help="auto: the smaller of the BFN chain and the plain LZMA2 fallback coder.")
 @click.option("--arithmetic", default=None, type=click.Choice(["portable", "float"]),
-              help="portable (coder revision 6, the default for models with an integer calibration, "
+              help="portable (coder revision 7, the default for models with an integer calibration, "
                    "as the bundled ones): the file decodes on any machine; float (revision 5): faster, "
                    "but the file decodes only with this machine's kernels and package versions.")
 @click.option("--chunk-items", type=click.IntRange(min=1), default=None,
@@ -805,7 +805,7 @@ def _info_files(inputs, as_json, estimate, model_spec, threads):
     from .container import is_archive, read
     from .imageset import is_imageset
     from .files import read_input_bytes
-    from .revisions import PORTABLE_REVISION
+    from .revisions import PORTABLE_REVISIONS
     from .zoo import bundled_model_for
 
     _set_threads(threads)
@@ -827,11 +827,11 @@ def _info_files(inputs, as_json, estimate, model_spec, threads):
             res.update(steps=h.steps, r=h.r, grid_power=h.grid_power,
                        model=h.model_id or bundled_model_for(h.model_hash) or "?",
                        model_sha256_prefix=h.model_hash.hex(), coder_revision=h.coder_revision,
-                       arithmetic=("portable: decodes on any machine" if h.coder_revision == PORTABLE_REVISION
+                       arithmetic=("portable: decodes on any machine" if h.coder_revision in PORTABLE_REVISIONS
                                    else "float: decodes only in the writer's environment"),
                        threads=h.threads, environment=h.environment or h.environment_digest.hex(),
                        batches=len(h.batches), largest_batch=max(h.batches))
-            if h.coder_revision == PORTABLE_REVISION:  # the hash covers weights and calibration
+            if h.coder_revision in PORTABLE_REVISIONS:  # the hash covers weights and calibration
                 res["model_sha256_prefix"] += " (weights + integer calibration)"
                 res["environment"] += " (the writer's, for information)"
         res["achieved_bits_per_dim"] = 8 * len(blob) / dims if dims else None
@@ -1014,7 +1014,7 @@ def bundle(checkpoint, name, steps, grid_ratio, grid_power, half):
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="torch CPU threads.")
 @friendly_errors
 def calibrate(checkpoint, dataset, items, seed, threads):
-    """Give a model its integer network, which portable coding (coder revision 6) runs.
+    """Give a model its integer network, which portable coding (coder revisions 6 and 7) runs.
 
     The largest activation of every layer is measured on the float network's inputs at each
     step of the model's default time grid, for the first ITEMS training items; from these the

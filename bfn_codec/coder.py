@@ -336,6 +336,20 @@ class ChainCoder:
     def _pop_categorical(coder, probs):
         return pop_categorical(coder, probs)
 
+    # the component k of a step: popped with the posterior and pushed with the weights w by the
+    # encoder, the other way round by the decoder (revision 7 codes them differently)
+    def _pop_component(self, coder, post):
+        return self._pop_categorical(coder, post)
+
+    def _push_component(self, coder, k, post):
+        self._push_categorical(coder, k, post)
+
+    def _push_weights(self, coder, k, w):
+        self._push_categorical(coder, k, w)
+
+    def _pop_weights(self, coder, w):
+        return self._pop_categorical(coder, w)
+
     def _step_nats(self, j_i: np.ndarray, j_prev: np.ndarray | None, i: int, w: np.ndarray,
                    x: np.ndarray, lo: np.ndarray | None = None) -> np.ndarray:
         """Ideal cost in nats, per item, of step i on the popped trajectory, with the continuous
@@ -418,13 +432,13 @@ class ChainCoder:
             else:
                 j_prev = None
             lo, w = self._weights(j_prev, i - 1, B)
-            k_local = self._pop_categorical(coder, self._posterior(j, j_prev, i, w, lo))
+            k_local = self._pop_component(coder, self._posterior(j, j_prev, i, w, lo))
             watch()
             k = k_local if lo is None else k_local + lo
             mean_r = self._receiver_means(j_prev, k, i, (B, D, c))
             self._push_gaussian(coder, j, mean_r, math.sqrt(self.v * p.alphas[i]), p.delta[i],
                                 int(p.support_receiver[i]))
-            self._push_categorical(coder, k_local, w)
+            self._push_weights(coder, k_local, w)
             if nats is not None:
                 t0 = time.perf_counter()
                 nats = nats + self._step_nats(j, j_prev, i, w, x, lo)
@@ -447,12 +461,12 @@ class ChainCoder:
             if coder.num_valid_bits() < floor:
                 raise RangeError("the coded data ran out")
             lo, w = self._weights(j_prev, i - 1, B)
-            k_local = self._pop_categorical(coder, w)
+            k_local = self._pop_weights(coder, w)
             k = k_local if lo is None else k_local + lo
             mean_r = self._receiver_means(j_prev, k, i, (B, D, c))
             j = self._pop_gaussian(coder, mean_r, math.sqrt(self.v * p.alphas[i]), p.delta[i],
                                    int(p.support_receiver[i]))
-            self._push_categorical(coder, k_local, self._posterior(j, j_prev, i, w, lo))
+            self._push_component(coder, k_local, self._posterior(j, j_prev, i, w, lo))
             if i >= 2:
                 mean_b, std_b = self._bridge(j, i)
                 self._push_gaussian(coder, j_prev, mean_b, std_b, p.delta[i - 1], int(p.support_bridge[i]))
@@ -507,3 +521,30 @@ class PortableChainCoder(ChainCoder):
     @staticmethod
     def _pop_categorical(coder, probs):
         return portable.pop_categorical(coder, probs)
+
+
+class KeptChainCoder(PortableChainCoder):
+    """The chain coder of revision 7: revision 6's arithmetic, with no table entry paying
+    constriction's 2^-24 floor where it cannot occur (docs/design.md §16): component posteriors
+    and weights on their kept entries (portable.pop_kept, push_escaped), Gaussians on tables of
+    +-5 std (portable.TABLES_REV7). The chain overhead no longer grows with n."""
+
+    @staticmethod
+    def _push_gaussian(coder, j, mean, std: float, delta, R):
+        portable.push_gaussian(coder, j, mean, std, delta, R, portable.TABLES_REV7)
+
+    @staticmethod
+    def _pop_gaussian(coder, mean, std: float, delta, R):
+        return portable.pop_gaussian(coder, mean, std, delta, R, portable.TABLES_REV7)
+
+    def _pop_component(self, coder, post):
+        return portable.pop_kept(coder, post)
+
+    def _push_component(self, coder, k, post):
+        portable.push_kept(coder, k, post)
+
+    def _push_weights(self, coder, k, w):
+        portable.push_escaped(coder, k, w)
+
+    def _pop_weights(self, coder, w):
+        return portable.pop_escaped(coder, w)

@@ -15,7 +15,7 @@ import numpy as np
 
 from .coder import RangeError, StackExhausted
 from .container import MAX_BATCHES, FormatError, write
-from .environment import PORTABLE_REVISION, deterministic
+from .environment import PORTABLE_REVISIONS, deterministic
 from .progress import Progress
 from .seed import seed_bytes, seed_items, words
 
@@ -155,9 +155,9 @@ def decode_items(header, payload: bytes, chain, progress: bool, stats: dict) -> 
         try:
             coder = AnsCoder(words(payload))
             work = chain.batch_work(max(header.batches)) if progress else None
-            # revision 5's float outputs depend on the thread count; revision 6's do not, so it
+            # revision 5's float outputs depend on the thread count; revisions 6 and 7's do not, so it
             # decodes with the caller's threads
-            threads = None if header.coder_revision == PORTABLE_REVISION else header.threads
+            threads = None if header.coder_revision in PORTABLE_REVISIONS else header.threads
             with deterministic(threads), Progress(header.count, "decompress", "items", enabled=progress,
                                                          start=header.seed_items, batches=header.batches[::-1],
                                                          work=work) as bar:
@@ -169,7 +169,7 @@ def decode_items(header, payload: bytes, chain, progress: bool, stats: dict) -> 
                     if coder.num_valid_bits() < MARGIN_BITS:
                         raise FormatError("corrupt stream (the coded data ran out)")
         except RangeError as e:
-            if header.coder_revision == PORTABLE_REVISION:
+            if header.coder_revision in PORTABLE_REVISIONS:
                 raise FormatError(f"corrupt stream ({e})") from None
             # The environment digest cannot see the CPU's instruction set, whose float32 kernels
             # change the network's last bits: the commonest cause of this error on intact files.

@@ -10,7 +10,7 @@ import contextlib
 import numpy as np
 import torch
 
-from .revisions import CODER_REVISION, PORTABLE_REVISION  # noqa: F401 - re-exported
+from .revisions import CODER_REVISION, PORTABLE_REVISION, PORTABLE_REVISIONS  # noqa: F401 - re-exported
 
 
 def _version(package: str) -> str:

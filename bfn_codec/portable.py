@@ -115,9 +115,9 @@ INNER_TAIL = 8.0  # a Gaussian's own table covers +-8 std (mass beyond: 1.2e-15)
 _UNIFORM = constriction.stream.model.Uniform()
 
 
-def inner_half_width(std: float) -> int:
+def inner_half_width(std: float, tail: float = INNER_TAIL) -> int:
     """T: a Gaussian of this std (grid units) has its own table on -T..T."""
-    return int(math.ceil(INNER_TAIL * std)) + 1
+    return int(math.ceil(tail * std)) + 1
 
 
 class GaussianTables:
@@ -132,7 +132,8 @@ class GaussianTables:
     must reach every component: +-1300 grid steps for 8-bit data), and the far bins, which
     would each take at least 2^-24 of the mass, take 2^-24 together (docs/design.md §15)."""
 
-    def __init__(self, limit_bytes: int = 256 << 20):
+    def __init__(self, tail: float = INNER_TAIL, limit_bytes: int = 256 << 20):
+        self.tail = tail  # the table's half-width in std (revision 6: 8, revision 7: 5)
         self._cache: dict[tuple[float, int, bool], np.ndarray] = {}
         self._bytes, self._limit = 0, limit_bytes
 
@@ -160,20 +161,25 @@ class GaussianTables:
             raise RangeError("non-finite model parameters (NaN or inf)")
         centre = np.rint(mu)
         j = np.rint((mu - centre) * MEAN_RESOLUTION).astype(np.int64) + MEAN_RESOLUTION // 2
-        T = inner_half_width(std)
+        T = inner_half_width(std, self.tail)
         if T >= R:
             return centre.astype(np.int64), self.table(std, R, False)[j], None
         return centre.astype(np.int64), self.table(std, T, True)[j], T
 
 
-TABLES = GaussianTables()
+TABLES = GaussianTables()  # revision 6: tables on +-8 std
+# Revision 7: tables on +-5 std, the bridge's own support (coder.DEFAULT_TAIL), so a receiver push
+# and a bridge pop carry about as many symbols, each with constriction's floor of 2^-24: the
+# floors a push pays and a pop earns back then cancel (docs/design.md §16).
+TABLES_REV7 = GaussianTables(tail=5.0)
 
 
-def push_gaussian(coder, j: np.ndarray, mean: np.ndarray, std: float, delta: float, R: int):
+def push_gaussian(coder, j: np.ndarray, mean: np.ndarray, std: float, delta: float, R: int,
+                  tables: GaussianTables = TABLES):
     """Push grid indices j under N(mean, std^2) on the grid of spacing delta (support +-R).
     With an escape (``GaussianTables``) the offsets outside -T..T are pushed first, uniformly,
     so that the decoder pops the table's symbol first and then, where it is the escape, them."""
-    centre, freq, T = TABLES.rows(mean / delta, std / delta, R)
+    centre, freq, T = tables.rows(mean / delta, std / delta, R)
     sym = (j - centre).ravel()
     if sym.size and np.abs(sym).max() > R:
         raise RangeError(f"value outside its support (|offset| {np.abs(sym).max()} > {R})")
@@ -188,8 +194,9 @@ def push_gaussian(coder, j: np.ndarray, mean: np.ndarray, std: float, delta: flo
     push_frequencies(coder, np.where(far, 2 * T + 1, sym + T), freq)
 
 
-def pop_gaussian(coder, mean: np.ndarray, std: float, delta: float, R: int) -> np.ndarray:
-    centre, freq, T = TABLES.rows(mean / delta, std / delta, R)
+def pop_gaussian(coder, mean: np.ndarray, std: float, delta: float, R: int,
+                 tables: GaussianTables = TABLES) -> np.ndarray:
+    centre, freq, T = tables.rows(mean / delta, std / delta, R)
     if T is None:
         return centre + pop_frequencies(coder, freq) - R
     sym = pop_frequencies(coder, freq) - T
@@ -198,6 +205,110 @@ def pop_gaussian(coder, mean: np.ndarray, std: float, delta: float, R: int) -> n
         index = coder.decode(_UNIFORM, np.full(int(far.sum()), 2 * (R - T), dtype=np.int32)).astype(np.int64)
         sym[far] = np.where(index < R - T, index - R, index + (2 * T + 1) - R)
     return centre + sym
+
+
+# ----- revision 7: categoricals coded on the entries that can occur ----------------------------
+# constriction gives every entry of a table at least 2^-24 (docs/design.md §10). An entry whose
+# real probability p is far below that costs a pop 2^-24 log(2^-24 / p) nats (the KL between the
+# floored table and the real one): late in the chain a component posterior has hundreds of such
+# entries (p ~ 1e-100 is common), and the sum grew with n to most of the coder's overhead. So in
+# revision 7 a table keeps only the entries with p >= 2^-26 of its row's total (``kept``,
+# exact comparisons of the same numbers on both sides), packed to the left in index order:
+#
+# * a posterior pop (``pop_kept`` / ``push_kept``) needs nothing else: the encoder can only pop a
+#   kept entry, and the decoder pushes it back with the same kept table. The dropped mass
+#   (under 2^-26 per entry) is what it costs. A row with one kept entry is not coded at all;
+# * a weights push (``push_escaped`` / ``pop_escaped``) must take any entry the posterior can
+#   pick, so the kept table carries one more symbol, the escape (the dropped mass, at least
+#   2^-24), and an escaped entry is then coded with the whole floored table. Escapes are rare:
+#   an entry is dropped only where its weight is under 2^-26.
+# Rows are grouped by their number of kept entries L (one constriction call per distinct L); the
+# decoder walks the groups in the opposite order, as a stack needs.
+KEEP_FRACTION = 2.0 ** -26
+
+
+def kept(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(mask [N, W] of entries with p >= 2^-26 of their row's ordered sum, count per row)."""
+    total = ordered_sum(probs)
+    keep = probs >= total[:, None] * KEEP_FRACTION  # times a power of two: exact
+    return keep, keep.sum(1)
+
+
+def _groups(keep: np.ndarray, counts: np.ndarray, descending: bool = False):
+    """(L, rows, kept columns [rows, L]) per distinct count L, in increasing order of L."""
+    out = []
+    for L in np.unique(counts):
+        rows = np.nonzero(counts == L)[0]
+        out.append((int(L), rows, np.nonzero(keep[rows])[1].reshape(len(rows), int(L))))
+    return out[::-1] if descending else out
+
+
+def _rank(cols: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """Position of entry k among a row's kept columns (len(row) where it is not kept)."""
+    hit = cols == k[:, None]
+    return np.where(hit.any(1), hit.argmax(1), cols.shape[1])
+
+
+def pop_kept(coder, probs: np.ndarray) -> np.ndarray:
+    """Pop k from each row of ``probs`` [..., W] on its kept entries."""
+    shape, rows2 = probs.shape[:-1], probs.reshape(-1, probs.shape[-1])
+    keep, counts = kept(rows2)
+    k = np.empty(len(rows2), dtype=np.int64)
+    for L, rows, cols in _groups(keep, counts):
+        sym = np.zeros(len(rows), dtype=np.int64) if L == 1 else \
+            pop_categorical(coder, np.take_along_axis(rows2[rows], cols, 1))
+        k[rows] = cols[np.arange(len(rows)), sym]
+    return k.reshape(shape)
+
+
+def push_kept(coder, k: np.ndarray, probs: np.ndarray):
+    """Push what ``pop_kept`` popped (the decoder's side), groups in the opposite order."""
+    rows2, k = probs.reshape(-1, probs.shape[-1]), np.asarray(k).reshape(-1)
+    keep, counts = kept(rows2)
+    for L, rows, cols in _groups(keep, counts, descending=True):
+        sym = _rank(cols, k[rows])
+        if sym.size and sym.max() >= L:
+            raise RangeError("a component outside its posterior's kept entries")
+        if L > 1:
+            push_categorical(coder, sym, np.take_along_axis(rows2[rows], cols, 1))
+
+
+def _escape_table(rows2: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    table = np.take_along_axis(rows2, cols, 1)
+    if cols.shape[1] == rows2.shape[1]:
+        return table  # nothing dropped: no escape symbol
+    rest = np.maximum(ordered_sum(rows2) - ordered_sum(table), 0.0)
+    return np.concatenate([table, rest[:, None]], 1)
+
+
+def push_escaped(coder, k: np.ndarray, probs: np.ndarray):
+    """Push k [...] with ``probs`` [..., W]: its rank among the kept entries, or the escape
+    and then k with the whole table (pushed first, so the decoder pops it last)."""
+    rows2, k = probs.reshape(-1, probs.shape[-1]), np.asarray(k).reshape(-1)
+    W = rows2.shape[1]
+    if k.size and (k.min() < 0 or k.max() >= W):
+        raise RangeError(f"symbol outside its table (0..{W - 1})")
+    keep, counts = kept(rows2)
+    out = ~keep[np.arange(len(rows2)), k]
+    if out.any():
+        push_categorical(coder, k[out], rows2[out])
+    for L, rows, cols in _groups(keep, counts):
+        push_categorical(coder, _rank(cols, k[rows]), _escape_table(rows2[rows], cols))
+
+
+def pop_escaped(coder, probs: np.ndarray) -> np.ndarray:
+    shape, rows2 = probs.shape[:-1], probs.reshape(-1, probs.shape[-1])
+    keep, counts = kept(rows2)
+    k = np.empty(len(rows2), dtype=np.int64)
+    out = np.zeros(len(rows2), dtype=bool)
+    for L, rows, cols in _groups(keep, counts, descending=True):
+        sym = pop_categorical(coder, _escape_table(rows2[rows], cols))
+        esc = sym == L
+        k[rows[~esc]] = cols[np.nonzero(~esc)[0], sym[~esc]]
+        out[rows[esc]] = True
+    if out.any():
+        k[out] = pop_categorical(coder, rows2[out])
+    return k.reshape(shape)
 
 
 # ----- posteriors --------------------------------------------------------------------------------

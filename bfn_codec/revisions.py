@@ -10,4 +10,7 @@ CODER_REVISION = 5
 # 6: the portable arithmetic (portable.py): the integer network and exact functions, the same
 # probabilities on every machine; its decoder needs no matching environment, and it is kept
 # unchanged in every later release (tests/golden holds files that prove it).
-PORTABLE_REVISION = 6
+# 7: revision 6 without the 2^-24 floors on entries that cannot occur (posteriors and weights on
+# their kept entries, Gaussian tables on +-5 std): the chain overhead stops growing with n.
+PORTABLE_REVISIONS = (6, 7)  # every portable revision, each decodable in every later release
+PORTABLE_REVISION = PORTABLE_REVISIONS[-1]  # what new portable files are written with

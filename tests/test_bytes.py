@@ -9,6 +9,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 import bfn_codec
+from bfn_codec.revisions import PORTABLE_REVISION
 from bfn_codec import bytestream
 from bfn_codec.api import compress_bytes, decompress_bytes
 from bfn_codec.bytefile import read_bytefile
@@ -89,7 +90,7 @@ def test_the_bfn_stream_is_portable_and_a_wrong_model_is_refused(byte_model):
     index = read_bytefile(blob)
     inner = read(blob[index.offset:index.offset + index.stream_length])[0]
     # the chain ran (after the windows of its LZMA2 seed), with the portable arithmetic
-    assert inner.coder_revision == 6 and inner.batches, stats
+    assert inner.coder_revision == PORTABLE_REVISION and inner.batches, stats
     other = tiny_byte_model(seed=1, calibrate_on=TEXT)
     # in-memory models have no weights hash to compare: the stream or the checksum refuses it
     with pytest.raises(FormatError, match="written with model|corrupt|checksum"):

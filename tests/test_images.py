@@ -8,6 +8,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 import bfn_codec
+from bfn_codec.revisions import PORTABLE_REVISION
 from bfn_codec.api import compress_images, compress_with_stats, decompress_images
 from bfn_codec.cli import main
 from bfn_codec.container import FormatError, read
@@ -286,7 +287,7 @@ def test_a_user_trained_colour_model_from_a_folder_codes_and_decodes(tmp_path, m
     entry = read_imageset(blob).entries[0]
     inner = read(blob[entry.offset:entry.offset + entry.length])[0]
     assert entry.stream == "bfn" and inner.item_shape == (3, 8, 8) and inner.batches
-    assert inner.coder_revision == 6  # calibrated: the portable arithmetic
+    assert inner.coder_revision == PORTABLE_REVISION  # calibrated: the portable arithmetic
     target.unlink()
     res = cli("decompress", tmp_path / "new.png.bfn", "--model", out, "-q")
     assert res.exit_code == 0, res.output
@@ -303,7 +304,7 @@ def test_a_user_trained_colour_model_from_a_folder_codes_and_decodes(tmp_path, m
     blob = (tmp_path / "named.bfn").read_bytes()
     entry = read_imageset(blob).entries[0]
     inner = read(blob[entry.offset:entry.offset + entry.length])[0]
-    assert entry.stream == "bfn" and inner.steps == 3 and inner.coder_revision == 6  # the bundle's n, calibrated
+    assert entry.stream == "bfn" and inner.steps == 3 and inner.coder_revision == PORTABLE_REVISION  # the bundle's n, calibrated
     assert bfn_codec.zoo.bundled_model_for(inner.model_hash) == "my-photos"
     res = cli("decompress", tmp_path / "named.bfn", "-o", tmp_path / "back.png", "-q")  # no --model
     assert res.exit_code == 0, res.output

@@ -1,6 +1,7 @@
-"""Coder revision 6, the portable arithmetic: integer frequencies, escape-coded Gaussians,
-files that decode the same under every kernel setting, and golden files that pin every
-probability (bfn_codec/portable.py, docs/format.md 'Arithmetic revisions')."""
+"""Coder revisions 6 and 7, the portable arithmetic: integer frequencies, escape-coded
+Gaussians, revision 7's kept tables, files that decode the same under every kernel setting, and
+golden files that pin every probability (bfn_codec/portable.py, docs/format.md 'Arithmetic
+revisions')."""
 import json
 import os
 import subprocess
@@ -19,6 +20,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GOLDEN = os.path.join(ROOT, "tests", "golden")
 sys.path.insert(0, GOLDEN)
 from make_rev6 import FILES, golden_data  # noqa: E402
+from make_rev7 import FILES as FILES7, golden_data as golden_data7, settings as settings7  # noqa: E402
 
 
 def _coder(seed=0):
@@ -88,13 +90,125 @@ def test_golden_files_decode_and_their_data_reencodes_to_the_same_stream(name):
     to a probability, a table or the network's integer arithmetic changes these streams."""
     blob = open(os.path.join(GOLDEN, name + ".bfn"), "rb").read()
     header, words = read(blob)
-    assert header.coder_revision == PORTABLE_REVISION and header.batches
+    assert header.coder_revision == 6 and header.batches
     original = np.load(os.path.join(GOLDEN, name + ".npy"))
     assert np.array_equal(bfn_codec.decompress(blob), original)
     model, _ = _sample(name)
-    again = bfn_codec.compress(original, model=model, mode="bfn", portable=True)
+    again = bfn_codec.compress(original, model=model, mode="bfn", portable=6)
     h2, words2 = read(again)
     assert words2 == words and h2.batches == header.batches and h2.seed_items == header.seed_items
+
+
+@pytest.mark.parametrize("name", sorted(FILES7))
+def test_revision_7_golden_files_decode_and_their_data_reencodes_to_the_same_stream(name):
+    blob = open(os.path.join(GOLDEN, name + ".bfn"), "rb").read()
+    header, words = read(blob)
+    assert header.coder_revision == 7 and header.batches
+    original = np.load(os.path.join(GOLDEN, name + ".npy"))
+    assert np.array_equal(original, golden_data7(name)[1])
+    assert np.array_equal(bfn_codec.decompress(blob), original)
+    h2, words2 = read(bfn_codec.compress(original, **settings7(name)))
+    assert words2 == words and h2.batches == header.batches and h2.seed_items == header.seed_items
+
+
+def _extreme_rows(rng, N=400, W=12):
+    """Probability rows as the chain meets them late: a few plausible entries, the rest down to
+    1e-200 (far below constriction's 2^-24), some rows with one entry only, some uniform."""
+    logits = -rng.exponential(60.0, (N, W))
+    logits[np.arange(N), rng.integers(0, W, N)] = 0.0
+    logits[: N // 8] = 0.0  # uniform rows: nothing dropped
+    p = np.exp(np.maximum(logits, -460.0))
+    p[N // 8: N // 4, 1:] = 1e-200  # one entry kept
+    p[N // 8: N // 4, 0] = 1.0
+    return p
+
+
+def test_kept_tables_pop_and_push_back_exactly_and_skip_the_impossible_entries():
+    """Revision 7's posterior pop (portable.pop_kept): only entries >= 2^-26 of their row can
+    come out, a row with one kept entry costs no bits, and push_kept restores the stack word
+    for word."""
+    rng = np.random.default_rng(3)
+    p = _extreme_rows(rng)
+    keep, counts = portable.kept(p)
+    coder = _coder(5)
+    before = coder.get_compressed().copy()
+    k = portable.pop_kept(coder, p.reshape(20, 20, -1))
+    assert k.shape == (20, 20)
+    k = k.reshape(-1)
+    assert keep[np.arange(len(p)), k].all()
+    portable.push_kept(coder, k, p)
+    assert np.array_equal(coder.get_compressed(), before)
+    single = p[50:100]
+    coder = _coder(6)
+    bits = coder.num_bits()
+    assert np.array_equal(portable.pop_kept(coder, single), np.zeros(50)) and coder.num_bits() == bits
+    with pytest.raises(portable.RangeError, match="kept"):
+        portable.push_kept(_coder(), np.full(len(single), 3), single)
+
+
+def test_escaped_weights_take_every_entry_and_charge_the_kept_ones_no_floor():
+    """Revision 7's weights push (portable.push_escaped): any entry can be coded, a dropped one
+    through the escape, and pop_escaped gives every one back; a likely entry of a table with
+    many impossible ones costs about its own -log2 p, not the W x 2^-24 of a floored table."""
+    rng = np.random.default_rng(4)
+    p = _extreme_rows(rng)
+    k = rng.integers(0, p.shape[1], len(p))  # many of them dropped entries: escapes
+    keep, _ = portable.kept(p)
+    assert (~keep[np.arange(len(p)), k]).sum() > 100
+    coder = _coder(7)
+    portable.push_escaped(coder, k, p)
+    assert np.array_equal(portable.pop_escaped(coder, p), k)
+    row = np.full((2000, 200), 1e-120)
+    row[:, 0] = 1.0
+    from bfn_codec.driver import exact_bits
+
+    plain, kept_coder = _coder(8), _coder(8)
+    b0 = exact_bits(plain)
+    portable.push_categorical(plain, np.zeros(2000, dtype=np.int64), row)
+    portable.push_escaped(kept_coder, np.zeros(2000, dtype=np.int64), row)
+    floored, escaped = exact_bits(plain) - b0, exact_bits(kept_coder) - b0
+    # 199 floors of 2^-24 per symbol against the escape's one or two
+    assert floored > 2000 * 190 * 2.0 ** -24 / np.log(2.0) and escaped < floored / 20, (floored, escaped)
+    with pytest.raises(portable.RangeError):
+        portable.push_escaped(_coder(), np.full(len(p), p.shape[1]), p)
+
+
+def _oracle_overhead(revision: int, n: int, r: float, items: int = 64) -> float:
+    """Bits per item the portable coder pays over -log2 pi(x) with the binary oracle source
+    (per-pixel marginals: the ideal is exact), revision 6 or 7, encode only."""
+    from bfn_codec.coder import ChainCoder, KeptChainCoder, PortableChainCoder, make_plan
+    from bfn_codec.data import binarise
+    from bfn_codec.driver import AnsCoder, exact_bits
+    from bfn_codec.models import OracleModel, make_flow
+
+    x = binarise(np.load(os.path.join(ROOT, "bfn_codec", "samples", "fmnist-test-256.npy"))[:items])
+    x = x.reshape(items, -1).astype(np.int64)
+    p1 = np.clip(x.mean(0), 0.02, 0.98)
+    model = OracleModel(make_flow({"data_type": "discrete", "K": 2}), np.stack([1 - p1, p1], 1), (1, 28, 28))
+    base = PortableChainCoder if revision == 6 else KeptChainCoder
+    chain = type("Oracle", (base,), {"_outputs": ChainCoder._outputs})(
+        model, make_plan(model.flow, n, r, times=portable.power_times(n, 2.0), exact=True))
+    coder = AnsCoder(np.random.default_rng(0).integers(0, 2 ** 32, 1 << 20, dtype=np.uint32), seal=True)
+    before = exact_bits(coder)
+    chain.encode(coder, x)
+    ideal = -np.log2(np.where(x == 1, p1, 1 - p1)).sum()
+    net = exact_bits(coder) - before
+    assert np.array_equal(chain.decode(coder, items), x)
+    return (net - ideal) / items, ideal / items
+
+
+@pytest.mark.slow
+def test_revision_7_removes_most_of_the_per_step_overhead_with_an_oracle_source():
+    """Issue #20 item 5: with an exact source the coder's overhead is its own. At n = 200
+    revision 7 costs less than revision 6 on the same grid, at r = 4 (where revision 6's floors
+    grow with the finer grid) under half as much, and within the oracle bound of +0.1%
+    (measured: docs/design.md §16, benchmarks/coder_overhead.py)."""
+    six, _ = _oracle_overhead(6, 200, 2.0)
+    seven, _ = _oracle_overhead(7, 200, 2.0)
+    six_fine, _ = _oracle_overhead(6, 200, 4.0)
+    seven_fine, ideal = _oracle_overhead(7, 200, 4.0)
+    assert seven < six, (six, seven)
+    assert 0 < seven_fine < 0.5 * six_fine and seven_fine < 1e-3 * ideal, (six_fine, seven_fine, ideal)
 
 
 def test_the_decoder_ignores_the_recorded_environment(monkeypatch):
@@ -105,7 +219,7 @@ def test_the_decoder_ignores_the_recorded_environment(monkeypatch):
     x = _sample("rev6-fmnist-binary-32")[1]
     blob6 = bfn_codec.compress(x, model="fmnist-binary", mode="bfn", portable=True)
     blob5 = bfn_codec.compress(x, model="fmnist-binary", mode="bfn", portable=False)
-    assert read(blob6)[0].coder_revision == 6 and read(blob5)[0].coder_revision == 5
+    assert read(blob6)[0].coder_revision == PORTABLE_REVISION and read(blob5)[0].coder_revision == 5
     monkeypatch.setattr(api, "environment", lambda device="cpu": "torch=99;numpy=99")
     assert np.array_equal(bfn_codec.decompress(blob6), x)
     with pytest.raises(FormatError, match="environment differs"):
@@ -152,13 +266,15 @@ sys.path.insert(0, {golden!r})
 import bfn_codec
 from bfn_codec.container import read
 from make_rev6 import FILES
+from make_rev7 import FILES as FILES7, settings as settings7
 torch.set_num_threads({threads})
 out = {{}}
-for name in sorted(FILES):
+for name in sorted(FILES) + sorted(FILES7):
     blob = open({golden!r} + "/" + name + ".bfn", "rb").read()
     x = np.load({golden!r} + "/" + name + ".npy")
     ok = bool(np.array_equal(bfn_codec.decompress(blob), x))
-    again = bfn_codec.compress(x, model=FILES[name][0], mode="bfn", portable=True)
+    again = bfn_codec.compress(x, **(settings7(name) if name in FILES7 else
+                                      dict(model=FILES[name][0], mode="bfn", portable=6)))
     out[name] = [ok, read(again)[1] == read(blob)[1]]
 # the byte model's and the colour model's golden files (formats 6 and 5): their BFN streams'
 # payloads (the inner header records the writer's thread count, for information)
@@ -190,7 +306,7 @@ def test_files_decode_and_reencode_identically_under_other_kernels(setting):
                          env=env, capture_output=True, text=True, timeout=900)
     assert res.returncode == 0, res.stderr[-2000:]
     out = json.loads(res.stdout.strip().splitlines()[-1])
-    assert out == {name: [True, True] for name in [*FILES, "v6-bfn-text-bytes", "v6-bfn-text8-chars",
+    assert out == {name: [True, True] for name in [*FILES, *FILES7, "v6-bfn-text-bytes", "v6-bfn-text8-chars",
                                                    "v5-rgb-photo-rgb"]}, out
 
 

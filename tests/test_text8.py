@@ -8,6 +8,7 @@ import torch
 from click.testing import CliRunner
 
 from bfn_codec import text8
+from bfn_codec.revisions import PORTABLE_REVISION
 from bfn_codec.api import compress_bytes, decompress_bytes
 from bfn_codec.bytefile import read_bytefile
 from bfn_codec.cli import main
@@ -90,7 +91,7 @@ def test_text8_round_trip_through_the_chain(model, data):
     assert index.stream == "bfn" and index.alphabet == "text8" and stats["alphabet"] == "text8"
     inner = read(blob[index.offset:index.offset + index.stream_length])[0]
     assert inner.K == 27 and inner.item_shape == text8.ITEM_SHAPE and inner.count == -(-len(data) // 256)
-    assert not inner.batches or inner.coder_revision == 6  # a single window may travel in the seed alone
+    assert not inner.batches or inner.coder_revision == PORTABLE_REVISION  # a single window may travel in the seed alone
     assert decompress_bytes(blob, model) == ("t.txt", data)
 
 
@@ -122,7 +123,7 @@ def test_a_long_text8_file_runs_the_chain_and_a_wrong_model_is_refused(model):
     blob, _ = compress_bytes(data, model, steps=3, mode="bfn")
     index = read_bytefile(blob)
     inner = read(blob[index.offset:index.offset + index.stream_length])[0]
-    assert inner.batches and inner.seed_items < inner.count and inner.coder_revision == 6
+    assert inner.batches and inner.seed_items < inner.count and inner.coder_revision == PORTABLE_REVISION
     assert decompress_bytes(blob, model)[1] == data
     with pytest.raises(Exception, match="model"):
         decompress_bytes(blob, tiny_byte_model(calibrate_on=TEXT))
@@ -174,5 +175,5 @@ def test_bundle_half_stores_float16_weights_that_calibrate_and_code(tmp_path, mo
     blob, stats = compress_bytes(data, "tiny-chars", mode="bfn")
     index = read_bytefile(blob)
     inner = read(blob[index.offset:index.offset + index.stream_length])[0]
-    assert inner.coder_revision == 6 and inner.steps == 3 and stats["model"] == "tiny-chars"
+    assert inner.coder_revision == PORTABLE_REVISION and inner.steps == 3 and stats["model"] == "tiny-chars"
     assert decompress_bytes(blob) == ("", data)  # the model found by its identity, in the zoo

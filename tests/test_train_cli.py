@@ -11,6 +11,7 @@ import torch
 from click.testing import CliRunner
 
 import bfn_codec
+from bfn_codec.revisions import PORTABLE_REVISION
 from bfn_codec.cli import main
 from bfn_codec.data import DataError, load_dataset, read_idx, validation_split
 from bfn_codec.models import ModelError, load_model
@@ -157,7 +158,7 @@ def test_calibrate_makes_a_trained_model_write_portable_files(tiny_run, npy_data
     cal = json.loads((run / "config.json").read_text())["integer"]
     assert cal["weights_sha256"] == load_model(str(run)).weights_sha256 and "calibrate" in cal["command"]
     blob = bfn_codec.compress(x, model=str(run), steps=8, mode="bfn")
-    assert read(blob)[0].coder_revision == 6
+    assert read(blob)[0].coder_revision == PORTABLE_REVISION
     assert np.array_equal(bfn_codec.decompress(blob, model=str(run)), x)
     model = load_model(str(run))
     with torch.no_grad():

@@ -39,5 +39,5 @@ if __name__ == "__main__":
     torch.set_num_threads(1)
     for name in FILES:
         model, x = golden_data(name)
-        blob = bfn_codec.compress(x, model=model, mode="bfn", portable=True)
+        blob = bfn_codec.compress(x, model=model, mode="bfn", portable=6)
         write_golden(name, blob, x)

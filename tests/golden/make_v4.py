@@ -15,7 +15,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SAMPLE = os.path.join(HERE, "..", "..", "bfn_codec", "samples", "fmnist-test-256.npy")
 NAME = "v4-fmnist-binary-70"
 # 70 images in chunks of 32: two chain chunks (portable arithmetic) and a short fallback chunk
-SETTINGS = {"model": "fmnist-binary", "steps": 12, "mode": "bfn", "chunk_items": 32}
+SETTINGS = {"model": "fmnist-binary", "steps": 12, "mode": "bfn", "chunk_items": 32, "portable": 6}
 
 
 def golden_data():

@@ -14,11 +14,11 @@ import bfn_codec
 HERE = os.path.dirname(os.path.abspath(__file__))
 SAMPLE = os.path.join(HERE, "..", "..", "bfn_codec", "samples", "fmnist-test-256.npy")
 # an array of one 112x130 grey image: 4 x 5 tiles through the chain (portable arithmetic)
-BFN_NAME, BFN_SETTINGS = "v5-array-fmnist-bfn", {"model": "fmnist", "steps": 6, "mode": "bfn"}
+BFN_NAME, BFN_SETTINGS = "v5-array-fmnist-bfn", {"model": "fmnist", "steps": 6, "mode": "bfn", "portable": 6}
 # three image files of a folder, classical streams (mode fallback): grey PNG, RGB BMP, RGBA TIFF
 FILES_NAME = "v5-files-classical"
 # 24 small binarised image files (bilevel PNGs) whose tiles share the pool, through the chain
-POOL_NAME, POOL_SETTINGS = "v5-files-pool", {"model": "fmnist-binary", "steps": 6, "mode": "bfn"}
+POOL_NAME, POOL_SETTINGS = "v5-files-pool", {"model": "fmnist-binary", "steps": 6, "mode": "bfn", "portable": 6}
 
 
 def bfn_data() -> np.ndarray:

@@ -11,7 +11,7 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 # one 45x70 RGB image file: 2 x 3 tiles of the model's 32x32 items (edges padded), through the
 # chain with the model picked by the image's three channels
-RGB_NAME, RGB_SETTINGS = "v5-rgb-photo-rgb", {"steps": 4, "mode": "bfn"}
+RGB_NAME, RGB_SETTINGS = "v5-rgb-photo-rgb", {"steps": 4, "mode": "bfn", "portable": 6}
 
 
 def rgb_data():

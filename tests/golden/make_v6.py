@@ -18,10 +18,10 @@ import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # name -> (file name stored, settings)
-GOLDEN = {"v6-bfn-text-bytes": ("notes.txt", {"model": "text-bytes", "steps": 4, "mode": "bfn"}),
+GOLDEN = {"v6-bfn-text-bytes": ("notes.txt", {"model": "text-bytes", "steps": 4, "mode": "bfn", "portable": 6}),
           "v6-lzma2": ("notes.txt", {"mode": "fallback"}),
           "v6-stored": ("noise.bin", {"mode": "fallback"}),
-          "v6-bfn-text8-chars": ("words.txt", {"model": "text8-chars", "steps": 4, "mode": "bfn"})}
+          "v6-bfn-text8-chars": ("words.txt", {"model": "text8-chars", "steps": 4, "mode": "bfn", "portable": 6})}
 
 
 def golden_data(name: str) -> bytes:
