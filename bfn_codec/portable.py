@@ -234,51 +234,103 @@ def kept(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return keep, keep.sum(1)
 
 
-def _groups(keep: np.ndarray, counts: np.ndarray, descending: bool = False):
-    """(L, rows, kept columns [rows, L]) per distinct count L, in increasing order of L."""
-    out = []
-    for L in np.unique(counts):
-        rows = np.nonzero(counts == L)[0]
-        out.append((int(L), rows, np.nonzero(keep[rows])[1].reshape(len(rows), int(L))))
-    return out[::-1] if descending else out
+class _Packed:
+    """A table's kept entries packed to the left, for every row at once: ``table`` [N, width]
+    (zeros after a row's own width), ``cols`` (the original column of each packed entry), and
+    the rows in the order of their group (kept count L increasing, row index increasing within
+    a group), as revision 7 codes them (``groups``, one constriction call per group). Trailing
+    zeros change no ordered sum (x + 0 = x exactly), so a padded row's frequencies are those of
+    the row alone (``_frequencies_rows``); one pass over all rows replaces one per group."""
+
+    def __init__(self, rows2: np.ndarray, escape: bool):
+        keep, counts = kept(rows2)
+        N, W = rows2.shape
+        self.counts = counts
+        # an escape symbol at position L where the row dropped anything (L < W)
+        self.widths = counts + ((counts < W) if escape else 0)
+        width = int(self.widths.max(initial=1))
+        r, c = np.nonzero(keep)  # row-major: each row's kept columns in increasing order
+        pos = np.arange(len(r)) - (np.cumsum(counts) - counts)[r]  # place within the row
+        self.table = np.zeros((N, width))
+        self.table[r, pos] = rows2[r, c]
+        self.cols = np.zeros((N, width), dtype=np.int64)
+        self.cols[r, pos] = c
+        if escape:
+            esc = np.nonzero(counts < W)[0]
+            self.table[esc, counts[esc]] = np.maximum(ordered_sum(rows2[esc]) - ordered_sum(self.table[esc]), 0.0)
+        self._flat = r * W + c  # increasing: the kept entries' positions in row-major order
+        self._starts, self.W = np.cumsum(counts) - counts, W
+        self.order = np.argsort(counts, kind="stable")
+
+    def groups(self, descending: bool = False):
+        """(L, rows) per distinct kept count L, increasing (or decreasing) in L."""
+        Ls, starts = np.unique(self.counts[self.order], return_index=True)
+        ends = np.append(starts[1:], len(self.order))
+        out = [(int(L), self.order[a:b]) for L, a, b in zip(Ls, starts, ends)]
+        return out[::-1] if descending else out
+
+    def frequencies(self) -> np.ndarray:
+        return _frequencies_rows(self.table, self.widths)
+
+    def symbols(self, k: np.ndarray) -> np.ndarray:
+        """Each row's symbol for entry k: its rank among the kept entries, or L where k was
+        dropped (the escape, or out of the posterior's table)."""
+        flat = np.arange(len(k)) * self.W + k
+        at = np.searchsorted(self._flat, flat)  # where (i, k) is, or would be, in the kept list
+        hit = self._flat[np.minimum(at, len(self._flat) - 1)] == flat if len(self._flat) else np.zeros(len(k), bool)
+        return np.where(hit, at - self._starts, self.counts)
 
 
-def _rank(cols: np.ndarray, k: np.ndarray) -> np.ndarray:
-    """Position of entry k among a row's kept columns (len(row) where it is not kept)."""
-    hit = cols == k[:, None]
-    return np.where(hit.any(1), hit.argmax(1), cols.shape[1])
+def _frequencies_rows(table: np.ndarray, widths: np.ndarray) -> np.ndarray:
+    """``frequencies`` of each row's first ``widths`` entries (the rest zeros), all rows in one
+    pass: the same operations on the same numbers as one call per row width (the zeros add
+    nothing to a sum, and take no rounding remainder: a row's largest frequency is positive)."""
+    if not table.size:
+        return table.copy()
+    target = float(TOTAL) - widths.astype(np.float64)
+    total = ordered_sum(table)
+    if not (np.all(np.isfinite(table)) and np.all(total > 0)):
+        raise RangeError("non-finite or empty probability table")
+    f = np.floor(table * (target / total)[:, None])
+    rest = target - ordered_sum(f)
+    top = np.argmax(f, axis=-1)[:, None]
+    np.put_along_axis(f, top, np.take_along_axis(f, top, -1) + rest[:, None], axis=-1)
+    return f
+
+
+def _push_group(coder, sym: np.ndarray, freq: np.ndarray, rows: np.ndarray, width: int):
+    push_frequencies(coder, sym[rows], freq[rows, :width])
+
+
+def _pop_group(coder, freq: np.ndarray, rows: np.ndarray, width: int) -> np.ndarray:
+    return pop_frequencies(coder, freq[rows, :width])
 
 
 def pop_kept(coder, probs: np.ndarray) -> np.ndarray:
     """Pop k from each row of ``probs`` [..., W] on its kept entries."""
     shape, rows2 = probs.shape[:-1], probs.reshape(-1, probs.shape[-1])
-    keep, counts = kept(rows2)
-    k = np.empty(len(rows2), dtype=np.int64)
-    for L, rows, cols in _groups(keep, counts):
-        sym = np.zeros(len(rows), dtype=np.int64) if L == 1 else \
-            pop_categorical(coder, np.take_along_axis(rows2[rows], cols, 1))
-        k[rows] = cols[np.arange(len(rows)), sym]
-    return k.reshape(shape)
+    packed = _Packed(rows2, escape=False)
+    freq = packed.frequencies()
+    sym = np.zeros(len(rows2), dtype=np.int64)  # a one-entry row is its entry, popped for free
+    for L, rows in packed.groups():
+        if L > 1:
+            sym[rows] = _pop_group(coder, freq, rows, L)
+    return packed.cols[np.arange(len(rows2)), sym].reshape(shape)
 
 
 def push_kept(coder, k: np.ndarray, probs: np.ndarray):
     """Push what ``pop_kept`` popped (the decoder's side), groups in the opposite order."""
     rows2, k = probs.reshape(-1, probs.shape[-1]), np.asarray(k).reshape(-1)
-    keep, counts = kept(rows2)
-    for L, rows, cols in _groups(keep, counts, descending=True):
-        sym = _rank(cols, k[rows])
-        if sym.size and sym.max() >= L:
-            raise RangeError("a component outside its posterior's kept entries")
+    if k.size and (k.min() < 0 or k.max() >= rows2.shape[1]):
+        raise RangeError("a component outside its posterior's kept entries")
+    packed = _Packed(rows2, escape=False)
+    sym = packed.symbols(k)
+    if sym.size and np.any(sym >= packed.counts):
+        raise RangeError("a component outside its posterior's kept entries")
+    freq = packed.frequencies()
+    for L, rows in packed.groups(descending=True):
         if L > 1:
-            push_categorical(coder, sym, np.take_along_axis(rows2[rows], cols, 1))
-
-
-def _escape_table(rows2: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    table = np.take_along_axis(rows2, cols, 1)
-    if cols.shape[1] == rows2.shape[1]:
-        return table  # nothing dropped: no escape symbol
-    rest = np.maximum(ordered_sum(rows2) - ordered_sum(table), 0.0)
-    return np.concatenate([table, rest[:, None]], 1)
+            _push_group(coder, sym, freq, rows, L)
 
 
 def push_escaped(coder, k: np.ndarray, probs: np.ndarray):
@@ -288,24 +340,29 @@ def push_escaped(coder, k: np.ndarray, probs: np.ndarray):
     W = rows2.shape[1]
     if k.size and (k.min() < 0 or k.max() >= W):
         raise RangeError(f"symbol outside its table (0..{W - 1})")
-    keep, counts = kept(rows2)
-    out = ~keep[np.arange(len(rows2)), k]
+    packed = _Packed(rows2, escape=True)
+    sym = packed.symbols(k)
+    out = sym == packed.counts
     if out.any():
         push_categorical(coder, k[out], rows2[out])
-    for L, rows, cols in _groups(keep, counts):
-        push_categorical(coder, _rank(cols, k[rows]), _escape_table(rows2[rows], cols))
+    freq = packed.frequencies()
+    for L, rows in packed.groups():
+        width = int(packed.widths[rows[0]])
+        if width > 1:  # a one-entry table (W = 1) costs nothing (and constriction refuses it)
+            _push_group(coder, sym, freq, rows, width)
 
 
 def pop_escaped(coder, probs: np.ndarray) -> np.ndarray:
     shape, rows2 = probs.shape[:-1], probs.reshape(-1, probs.shape[-1])
-    keep, counts = kept(rows2)
-    k = np.empty(len(rows2), dtype=np.int64)
-    out = np.zeros(len(rows2), dtype=bool)
-    for L, rows, cols in _groups(keep, counts, descending=True):
-        sym = pop_categorical(coder, _escape_table(rows2[rows], cols))
-        esc = sym == L
-        k[rows[~esc]] = cols[np.nonzero(~esc)[0], sym[~esc]]
-        out[rows[esc]] = True
+    packed = _Packed(rows2, escape=True)
+    freq = packed.frequencies()
+    sym = np.zeros(len(rows2), dtype=np.int64)
+    for L, rows in packed.groups(descending=True):
+        width = int(packed.widths[rows[0]])
+        if width > 1:
+            sym[rows] = _pop_group(coder, freq, rows, width)
+    out = sym == packed.counts
+    k = packed.cols[np.arange(len(rows2)), np.minimum(sym, packed.cols.shape[1] - 1)]
     if out.any():
         k[out] = pop_categorical(coder, rows2[out])
     return k.reshape(shape)

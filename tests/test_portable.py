@@ -173,6 +173,68 @@ def test_escaped_weights_take_every_entry_and_charge_the_kept_ones_no_floor():
         portable.push_escaped(_coder(), np.full(len(p), p.shape[1]), p)
 
 
+def _per_group_reference(coder, k, probs, escape: bool, push: bool):
+    """Revision 7's definition, one row group at a time: rows grouped by their kept count L (L
+    increasing; decreasing for the side that must undo the other), each group's kept entries in
+    column order (plus the escape symbol, the dropped mass, for weights), one constriction call
+    per group. portable.py builds every group's table in one pass; this test holds it to the
+    plain definition."""
+    keep, counts = portable.kept(probs)
+    W = probs.shape[1]
+    Ls = np.unique(counts)
+    out = np.zeros(len(probs), dtype=np.int64) if not push else None
+    if escape and push:
+        dropped = ~keep[np.arange(len(k)), k]
+        if dropped.any():
+            portable.push_categorical(coder, k[dropped], probs[dropped])
+    for L in (Ls if push == escape else Ls[::-1]):
+        rows = np.nonzero(counts == L)[0]
+        cols = [np.nonzero(keep[i])[0] for i in rows]
+        table = np.array([probs[i, c] for i, c in zip(rows, cols)])
+        if escape and L < W:
+            rest = np.maximum(portable.ordered_sum(probs[rows]) - portable.ordered_sum(table), 0.0)
+            table = np.concatenate([table, rest[:, None]], 1)
+        if table.shape[1] == 1:  # one symbol: nothing to code
+            if not push:
+                out[rows] = [c[0] for c in cols]
+            continue
+        if push:
+            sym = [int(np.searchsorted(c, k[i])) if keep[i, k[i]] else L for i, c in zip(rows, cols)]
+            portable.push_categorical(coder, np.array(sym), table)
+        else:
+            sym = portable.pop_categorical(coder, table)
+            out[rows] = [c[s] if s < L else -1 for c, s in zip(cols, sym)]
+    if escape and not push and (out < 0).any():
+        out[out < 0] = portable.pop_categorical(coder, probs[out < 0])
+    return out
+
+
+@pytest.mark.parametrize("escape", [False, True])
+def test_kept_tables_match_the_per_group_definition_word_for_word(escape):
+    rng = np.random.default_rng(11)
+    for trial in range(6):
+        N, W = int(rng.integers(50, 300)), int(rng.integers(2, 120))
+        logits = rng.normal(0.0, rng.uniform(1.0, 60.0), (N, W))
+        p = np.exp(logits - logits.max(1, keepdims=True)) * rng.uniform(0.1, 10.0, (N, 1))
+        if trial % 2:
+            p[rng.random((N, W)) < 0.5] = 0.0
+            p[:, 0] += 1e-3
+        a, b = _coder(trial), _coder(trial)
+        if escape:
+            k = np.where(rng.random(N) < 0.2, rng.integers(0, W, N), p.argmax(1))
+            portable.push_escaped(a, k, p)
+            _per_group_reference(b, k, p, escape=True, push=True)
+            assert np.array_equal(a.get_compressed(), b.get_compressed())
+            assert np.array_equal(portable.pop_escaped(a, p), _per_group_reference(b, None, p, True, False))
+        else:
+            k = portable.pop_kept(a, p)
+            assert np.array_equal(k, _per_group_reference(b, None, p, escape=False, push=False))
+            assert np.array_equal(a.get_compressed(), b.get_compressed())
+            portable.push_kept(a, k, p)
+            _per_group_reference(b, k, p, escape=False, push=True)
+        assert np.array_equal(a.get_compressed(), b.get_compressed())
+
+
 def _oracle_overhead(revision: int, n: int, r: float, items: int = 64) -> float:
     """Bits per item the portable coder pays over -log2 pi(x) with the binary oracle source
     (per-pixel marginals: the ideal is exact), revision 6 or 7, encode only."""
