@@ -54,7 +54,7 @@ def _pow2(k) -> torch.Tensor:
 
 
 TIME_CACHE_ENTRIES = 4096  # distinct time sets kept (a file uses n + 1 <= 1001 of them)
-SPLIT_MIN_VALUES = 1 << 16  # "auto" kernel: split convolutions from this many input values
+SPLIT_MIN_VALUES = 1 << 15  # "auto" kernel: split 3x3 convolutions from this many input values
 FLOAT32_EXACT = 2.0 ** 24  # float32 holds every integer below this; float64: 2^53
 
 
@@ -72,13 +72,15 @@ def _split_conv(q, w32, piece_bits: int, pieces: int, stride, padding) -> torch.
     the exact integer whatever the order or FMA use; the pieces recombine in float64 (exact)."""
     B = q.shape[0]
     unit = float(2 ** piece_bits)
-    parts, rest = [], q.to(torch.float32)  # |q| < 2^24: exact
-    for _ in range(pieces - 1):
-        top = torch.floor(rest * (1.0 / unit))
-        parts.append(rest - top * unit)
-        rest = top
-    parts.append(rest)
-    out = F.conv2d(torch.cat(parts, 0) if pieces > 1 else rest, w32, None, stride, padding)
+    # the pieces are written straight into one float32 batch (every value an integer below
+    # 2^24: exact): piece j = rest - 2^b floor(rest / 2^b), and the floor is the next rest
+    stacked = torch.empty((pieces * B,) + tuple(q.shape[1:]), dtype=torch.float32)
+    stacked[:B].copy_(q)  # |q| < 2^24: exact
+    for j in range(pieces - 1):  # all in float32, every value an integer below 2^24: exact
+        rest, top = stacked[j * B:(j + 1) * B], stacked[(j + 1) * B:(j + 2) * B]
+        torch.mul(rest, 1.0 / unit, out=top).floor_()
+        rest.add_(top, alpha=-unit)  # rest - 2^b top, the low piece
+    out = F.conv2d(stacked, w32, None, stride, padding)
     acc = out[(pieces - 1) * B:].double()
     for j in range(pieces - 2, -1, -1):  # Horner in 2^b: exact integer arithmetic below 2^53
         acc.mul_(unit).add_(out[j * B:(j + 1) * B])
@@ -260,8 +262,12 @@ class IntegerUNet(torch.nn.Module):
             self._conv_plans[key] = (wq.float(), b, pieces, bias, _pow2(self.f[name] - (fw + f_in))[None, :, None, None])
         w32, b, pieces, bias, scale = self._conv_plans[key]
         kernel = self.kernel
-        if kernel == "auto":  # float32 pieces pay off on large tensors, float64 on small ones
-            kernel = "split" if pieces and q.numel() >= SPLIT_MIN_VALUES else "conv2d"
+        if kernel == "auto":
+            # two float32 pieces beat one float64 convolution for 3x3 kernels from about 32k
+            # input values (batch 3 at 64 x 14 x 14) on; a 1x1 convolution is cheaper in float64
+            # at every batch the coder uses (all paths give the same integers)
+            spatial = conv.kernel_size != (1, 1)
+            kernel = "split" if pieces and spatial and q.numel() >= SPLIT_MIN_VALUES else "conv2d"
         if kernel == "split":
             acc = _split_conv(q, w32, b, pieces, conv.stride, conv.padding)
         else:
@@ -297,7 +303,7 @@ class IntegerUNet(torch.nn.Module):
             grid = np.arange(-self.qmax, self.qmax + 1, dtype=np.float64)
             vals = np.rint(_silu_np(np.ldexp(grid, -f_in)) * 2.0 ** f_out)
             self._tables[key] = torch.from_numpy(np.clip(vals, -self.qmax, self.qmax))
-        return self._tables[key][(q + self.qmax).long()]
+        return torch.take(self._tables[key], q.long().add_(self.qmax))  # take: a flat gather, faster than indexing
 
     def time_shift(self, block: ResBlock, temb_q: torch.Tensor, f_t: int, name: str):
         """block.time(silu(temb)) as integers at the scale of ``name`` ([B, C, 1, 1])."""
