@@ -53,6 +53,7 @@ def _pow2(k) -> torch.Tensor:
     return torch.from_numpy(np.asarray(np.ldexp(1.0, k), dtype=np.float64))
 
 
+ITEMS_PER_PASS = 32  # a larger batch runs in chunks of this many items (``IntegerUNet.forward``)
 TIME_CACHE_ENTRIES = 4096  # distinct time sets kept (a file uses n + 1 <= 1001 of them)
 SPLIT_MIN_VALUES = 1 << 15  # "auto" kernel: split 3x3 convolutions from this many input values
 FLOAT32_EXACT = 2.0 ** 24  # float32 holds every integer below this; float64: 2^53
@@ -354,7 +355,13 @@ class IntegerUNet(torch.nn.Module):
         return h, f_t
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        return _forward(self.net, x, t, _IntegerOps(self))
+        # every item's outputs depend on that item alone (convolutions, GroupNorm and the time
+        # layers act per item), so a large batch runs in chunks: the same integers, and float64
+        # activations that stay in cache (2.3x faster per item at 256 items than in one pass)
+        if x.shape[0] <= ITEMS_PER_PASS:
+            return _forward(self.net, x, t, _IntegerOps(self))
+        return torch.cat([_forward(self.net, xc, tc, _IntegerOps(self))
+                          for xc, tc in zip(x.split(ITEMS_PER_PASS), t.split(ITEMS_PER_PASS))])
 
 
 class _FloatOps:
