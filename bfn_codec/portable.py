@@ -229,9 +229,13 @@ KEEP_FRACTION = 2.0 ** -26
 
 def kept(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(mask [N, W] of entries with p >= 2^-26 of their row's ordered sum, count per row)."""
+    return _kept(probs)[:2]
+
+
+def _kept(probs: np.ndarray):
     total = ordered_sum(probs)
     keep = probs >= total[:, None] * KEEP_FRACTION  # times a power of two: exact
-    return keep, keep.sum(1)
+    return keep, keep.sum(1), total
 
 
 class _Packed:
@@ -243,24 +247,37 @@ class _Packed:
     the row alone (``_frequencies_rows``); one pass over all rows replaces one per group."""
 
     def __init__(self, rows2: np.ndarray, escape: bool):
-        keep, counts = kept(rows2)
+        keep, counts, total = _kept(rows2)
         N, W = rows2.shape
-        self.counts = counts
+        self.keep, self.counts = keep, counts
         # an escape symbol at position L where the row dropped anything (L < W)
         self.widths = counts + ((counts < W) if escape else 0)
         width = int(self.widths.max(initial=1))
-        r, c = np.nonzero(keep)  # row-major: each row's kept columns in increasing order
-        pos = np.arange(len(r)) - (np.cumsum(counts) - counts)[r]  # place within the row
-        self.table = np.zeros((N, width))
-        self.table[r, pos] = rows2[r, c]
-        self.cols = np.zeros((N, width), dtype=np.int64)
-        self.cols[r, pos] = c
-        if escape:
-            esc = np.nonzero(counts < W)[0]
-            self.table[esc, counts[esc]] = np.maximum(ordered_sum(rows2[esc]) - ordered_sum(self.table[esc]), 0.0)
-        self._flat = r * W + c  # increasing: the kept entries' positions in row-major order
-        self._starts, self.W = np.cumsum(counts) - counts, W
+        self._cols = None
+        if counts.size and counts.min() == W:  # nothing dropped anywhere: the table as it is
+            self.table, self._slots = rows2, None
+        else:
+            # boolean selection runs row-major, so row i's kept entries, in column order, fill
+            # its first L_i places
+            self._slots = np.arange(width)[None, :] < counts[:, None]
+            self.table = np.zeros((N, width))
+            self.table[self._slots] = rows2[keep]
+            if escape:  # the dropped mass: the row's ordered sum less the kept entries' (>= 0)
+                esc = counts < W
+                self.table[esc, counts[esc]] = np.maximum(total[esc] - ordered_sum(self.table)[esc], 0.0)
         self.order = np.argsort(counts, kind="stable")
+
+    @property
+    def cols(self) -> np.ndarray:
+        """The original column of each packed entry [N, width] (built when first needed)."""
+        if self._cols is None:
+            N, W = self.keep.shape
+            if self._slots is None:
+                self._cols = np.broadcast_to(np.arange(W), (N, W))
+            else:
+                self._cols = np.zeros(self._slots.shape, dtype=np.int64)
+                self._cols[self._slots] = np.broadcast_to(np.arange(W), (N, W))[self.keep]
+        return self._cols
 
     def groups(self, descending: bool = False):
         """(L, rows) per distinct kept count L, increasing (or decreasing) in L."""
@@ -275,10 +292,12 @@ class _Packed:
     def symbols(self, k: np.ndarray) -> np.ndarray:
         """Each row's symbol for entry k: its rank among the kept entries, or L where k was
         dropped (the escape, or out of the posterior's table)."""
-        flat = np.arange(len(k)) * self.W + k
-        at = np.searchsorted(self._flat, flat)  # where (i, k) is, or would be, in the kept list
-        hit = self._flat[np.minimum(at, len(self._flat) - 1)] == flat if len(self._flat) else np.zeros(len(k), bool)
-        return np.where(hit, at - self._starts, self.counts)
+        hit = self.keep[np.arange(len(k)), k]
+        if self._slots is None:
+            return k.copy()  # every entry kept: its rank is its column
+        # the packed columns increase along a row: the rank is how many kept ones lie before k
+        rank = ((self.cols < k[:, None]) & self._slots).sum(1)
+        return np.where(hit, rank, self.counts)
 
 
 def _frequencies_rows(table: np.ndarray, widths: np.ndarray) -> np.ndarray:
