@@ -53,8 +53,8 @@ def main(argv=None):
                     help="skip the independent L^n + L^r estimate (the trajectory-based overhead "
                          "is still reported)")
     ap.add_argument("--arithmetic", default="portable", choices=["portable", "float"],
-                    help="coder revision 6 (portable, the default) or 5 (float kernels); a portable "
-                         "run's file name ends in -rev6")
+                    help="the portable coder (the default: its current revision) or revision 5 (float "
+                         "kernels); a portable run's file name ends in -rev<revision>")
     ap.add_argument("--out", default=None,
                     help="JSON file (default: benchmarks/results/codec-<data>-<weights8>-<images>-n<steps>-p<grid>.json)")
     args = ap.parse_args(argv)
@@ -126,7 +126,7 @@ def main(argv=None):
     }
     out = args.out or result_path("codec", data_token(args.dataset), weights8(model.weights_sha256), len(data),
                                   f"n{header.steps}", f"p{number(header.grid_power)}",
-                                  *(["rev6"] if args.arithmetic == "portable" else []))
+                                  *([f"rev{header.coder_revision}"] if args.arithmetic == "portable" else []))
     print(json.dumps(res, indent=2))
     write_result(out, res)
 

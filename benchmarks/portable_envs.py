@@ -1,6 +1,7 @@
-"""Revision-6 files across package versions: decode the golden files (tests/golden/rev6-*) and
-re-encode their data in a fresh virtual environment with other numpy / torch versions, and
-compare with the committed bytes. (tests/test_portable.py does the same across kernel settings
+"""Portable files across package versions: decode the golden files of revisions 6 and 7
+(tests/golden/rev6-*, rev7-*) and re-encode their data, with the settings they were written
+with, in a fresh virtual environment with other numpy / torch versions, and compare with the
+committed bytes. (tests/test_portable.py does the same across kernel settings
 within one environment; package versions need their own environments, so this is a benchmark.)
 
     python3 benchmarks/portable_envs.py --numpy 1.26.4
@@ -9,7 +10,7 @@ within one environment; package versions need their own environments, so this is
 (The other torch on the development machine is 2.14.1, a CUDA build: pip installs its nvidia-*
 packages too, about 5.5 GB; it runs on the CPU.)
 
-Writes results/portable-envs-both-rev6.json (one entry per environment tried, merged with the
+Writes results/portable-envs-both-rev6-7.json (one entry per environment tried, merged with the
 entries already there).
 """
 from __future__ import annotations
@@ -33,13 +34,16 @@ sys.path.insert(0, {golden!r})
 import bfn_codec
 from bfn_codec.container import read
 from make_rev6 import FILES
+from make_rev7 import FILES as FILES7, settings as settings7
 torch.set_num_threads(1)
 out = {{"numpy": np.__version__, "torch": torch.__version__, "constriction": md.version("constriction"), "files": {{}}}}
-for name in sorted(FILES):
+written_with = {{name: dict(model=FILES[name][0], mode="bfn", portable=6) for name in FILES}}
+written_with.update({{name: settings7(name) for name in FILES7}})
+for name in sorted(written_with):
     blob = open({golden!r} + "/" + name + ".bfn", "rb").read()
     x = np.load({golden!r} + "/" + name + ".npy")
     decoded = bool(np.array_equal(bfn_codec.decompress(blob), x))
-    again = bfn_codec.compress(x, model=FILES[name][0], mode="bfn", portable=True)
+    again = bfn_codec.compress(x, **written_with[name])
     out["files"][name] = {{"decoded": decoded, "same_stream": read(again)[1] == read(blob)[1]}}
 print(json.dumps(out))
 """
@@ -49,7 +53,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--numpy", default=None, help="numpy version for the environment")
     ap.add_argument("--torch", default="2.13.0", help="torch version for the environment")
-    ap.add_argument("--out", default=result_path("portable-envs", "both", "rev6"))
+    ap.add_argument("--out", default=result_path("portable-envs", "both", "rev6-7"))
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as d:
         venv = os.path.join(d, "venv")
