@@ -488,13 +488,10 @@ def _whole_test_set_pairs() -> list[str]:
             same = all(p.get(k) == f.get(k) for k in ("model_sha256", "items", "steps", "grid_power", "r", "dataset"))
             if same and p.get("coder_revision", 0) > 5:
                 change = 100.0 * (p["achieved_bits_per_dim"] / f["achieved_bits_per_dim"] - 1.0)
-                out.append(f"All {f['items']:,} test images, {f['dataset']} at n = {f['steps']} "
-                           f"(`benchmarks/codec_bench.py`, two runs, every file decoded and compared): float "
-                           f"{f['achieved_bits_per_dim']:.5f} bits/pixel (`{name}`), portable revision "
-                           f"{p['coder_revision']} **{p['achieved_bits_per_dim']:.5f}** ({change:+.2f}%, "
-                           f"`{pname}`); images/s encode / decode {f['encode_items_per_second']:.2f} / "
-                           f"{f['decode_items_per_second']:.2f} against {p['encode_items_per_second']:.2f} / "
-                           f"{p['decode_items_per_second']:.2f} (separate runs).")
+                out.append(f"All {f['items']:,} test images, {f['dataset']}, n = {f['steps']} (`codec_bench.py`, "
+                           f"every file decoded): float {f['achieved_bits_per_dim']:.5f} bits/pixel, portable "
+                           f"revision {p['coder_revision']} **{p['achieved_bits_per_dim']:.5f}** ({change:+.2f}%); "
+                           f"`{name}`, `{pname}`.")
                 out.append("")
     return out
 
