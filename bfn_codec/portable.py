@@ -47,13 +47,17 @@ def ordered_sum(x: np.ndarray) -> np.ndarray:
     return np.add.accumulate(x, axis=-1)[..., -1]
 
 
-def frequencies(probs: np.ndarray) -> np.ndarray:
+def frequencies(probs: np.ndarray, widths: np.ndarray | None = None) -> np.ndarray:
     """Integer frequencies (as float64) per row of ``probs`` [N, W] summing to exactly 2^24 - W:
     floor(p_k (2^24 - W) / sum p), then what the floors left over added to the row's largest
-    entry (the first if tied). Rows must have a positive finite sum."""
+    entry (the first if tied). Rows must have a positive finite sum. With ``widths`` [N], row i
+    is a table of its first widths[i] entries, zeros after them: they add nothing to its sum and
+    take no remainder (its largest frequency is positive), so it gets that table's frequencies."""
     probs = np.asarray(probs, dtype=np.float64)
-    W = probs.shape[-1]
-    target = float(TOTAL - W)
+    if not probs.size:
+        return probs.copy()
+    W = probs.shape[-1] if widths is None else widths.astype(np.float64)
+    target = float(TOTAL) - W
     total = ordered_sum(probs)
     if not (np.all(np.isfinite(probs)) and np.all(total > 0)):
         raise RangeError("non-finite or empty probability table")
@@ -244,7 +248,7 @@ class _Packed:
     the rows in the order of their group (kept count L increasing, row index increasing within
     a group), as revision 7 codes them (``groups``, one constriction call per group). Trailing
     zeros change no ordered sum (x + 0 = x exactly), so a padded row's frequencies are those of
-    the row alone (``_frequencies_rows``); one pass over all rows replaces one per group."""
+    the row alone (``frequencies`` with widths); one pass over all rows replaces one per group."""
 
     def __init__(self, rows2: np.ndarray, escape: bool):
         keep, counts, total = _kept(rows2)
@@ -287,42 +291,17 @@ class _Packed:
         return out[::-1] if descending else out
 
     def frequencies(self) -> np.ndarray:
-        return _frequencies_rows(self.table, self.widths)
+        return frequencies(self.table, self.widths)
 
     def symbols(self, k: np.ndarray) -> np.ndarray:
         """Each row's symbol for entry k: its rank among the kept entries, or L where k was
         dropped (the escape, or out of the posterior's table)."""
-        hit = self.keep[np.arange(len(k)), k]
         if self._slots is None:
             return k.copy()  # every entry kept: its rank is its column
+        hit = self.keep[np.arange(len(k)), k]
         # the packed columns increase along a row: the rank is how many kept ones lie before k
         rank = ((self.cols < k[:, None]) & self._slots).sum(1)
         return np.where(hit, rank, self.counts)
-
-
-def _frequencies_rows(table: np.ndarray, widths: np.ndarray) -> np.ndarray:
-    """``frequencies`` of each row's first ``widths`` entries (the rest zeros), all rows in one
-    pass: the same operations on the same numbers as one call per row width (the zeros add
-    nothing to a sum, and take no rounding remainder: a row's largest frequency is positive)."""
-    if not table.size:
-        return table.copy()
-    target = float(TOTAL) - widths.astype(np.float64)
-    total = ordered_sum(table)
-    if not (np.all(np.isfinite(table)) and np.all(total > 0)):
-        raise RangeError("non-finite or empty probability table")
-    f = np.floor(table * (target / total)[:, None])
-    rest = target - ordered_sum(f)
-    top = np.argmax(f, axis=-1)[:, None]
-    np.put_along_axis(f, top, np.take_along_axis(f, top, -1) + rest[:, None], axis=-1)
-    return f
-
-
-def _push_group(coder, sym: np.ndarray, freq: np.ndarray, rows: np.ndarray, width: int):
-    push_frequencies(coder, sym[rows], freq[rows, :width])
-
-
-def _pop_group(coder, freq: np.ndarray, rows: np.ndarray, width: int) -> np.ndarray:
-    return pop_frequencies(coder, freq[rows, :width])
 
 
 def pop_kept(coder, probs: np.ndarray) -> np.ndarray:
@@ -333,7 +312,7 @@ def pop_kept(coder, probs: np.ndarray) -> np.ndarray:
     sym = np.zeros(len(rows2), dtype=np.int64)  # a one-entry row is its entry, popped for free
     for L, rows in packed.groups():
         if L > 1:
-            sym[rows] = _pop_group(coder, freq, rows, L)
+            sym[rows] = pop_frequencies(coder, freq[rows, :L])
     return packed.cols[np.arange(len(rows2)), sym].reshape(shape)
 
 
@@ -349,7 +328,7 @@ def push_kept(coder, k: np.ndarray, probs: np.ndarray):
     freq = packed.frequencies()
     for L, rows in packed.groups(descending=True):
         if L > 1:
-            _push_group(coder, sym, freq, rows, L)
+            push_frequencies(coder, sym[rows], freq[rows, :L])
 
 
 def push_escaped(coder, k: np.ndarray, probs: np.ndarray):
@@ -368,7 +347,7 @@ def push_escaped(coder, k: np.ndarray, probs: np.ndarray):
     for L, rows in packed.groups():
         width = int(packed.widths[rows[0]])
         if width > 1:  # a one-entry table (W = 1) costs nothing (and constriction refuses it)
-            _push_group(coder, sym, freq, rows, width)
+            push_frequencies(coder, sym[rows], freq[rows, :width])
 
 
 def pop_escaped(coder, probs: np.ndarray) -> np.ndarray:
@@ -379,7 +358,7 @@ def pop_escaped(coder, probs: np.ndarray) -> np.ndarray:
     for L, rows in packed.groups(descending=True):
         width = int(packed.widths[rows[0]])
         if width > 1:
-            sym[rows] = _pop_group(coder, freq, rows, width)
+            sym[rows] = pop_frequencies(coder, freq[rows, :width])
     out = sym == packed.counts
     k = packed.cols[np.arange(len(rows2)), np.minimum(sym, packed.cols.shape[1] - 1)]
     if out.any():
