@@ -5,7 +5,8 @@
 
 writes benchmarks/results/codec-<data>-<weights8>-<images>-n<steps>-p<grid>.json unless --out says
 otherwise (here codec-binary-f1b771f2-10000-n50-p2.json for the bundled weights f1b771f2...,
-their default n = 50 and grid p = 2; benchmarks/README.md has the scheme).
+their default n = 50 and grid p = 2; benchmarks/README.md has the scheme). A run too long for
+one sitting can encode (--encode-only DIR) and decode later (--decode-from DIR).
 
 Writes JSON: achieved bits/dim (everything in the file: header, seed, ANS words, CRC), the
 model's L^n + L^r on the same items (all n steps evaluated), the overhead %, and encode /
@@ -57,16 +58,31 @@ def main(argv=None):
                          "kernels); a portable run's file name ends in -rev<revision>")
     ap.add_argument("--out", default=None,
                     help="JSON file (default: benchmarks/results/codec-<data>-<weights8>-<images>-n<steps>-p<grid>.json)")
+    ap.add_argument("--encode-only", metavar="DIR", default=None,
+                    help="compress, keep the file and the encoder's statistics in DIR, and stop: a run "
+                         "too long for one sitting then decodes later with --decode-from DIR")
+    ap.add_argument("--decode-from", metavar="DIR", default=None,
+                    help="decode the file an --encode-only run left in DIR (same --model, --dataset and "
+                         "--limit) and write the whole result")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     data = load_dataset(args.dataset, "test").images[: args.limit][:, 0]
     model = bfn_codec.load_model(args.model)
-    t0 = time.perf_counter()
-    blob, enc_stats = compress_with_stats(data, model, steps=args.steps, r=args.r, grid_power=args.grid_power,
-                                          batch_size=args.batch_size, mode=args.mode, progress=True,
-                                          trajectory=True, portable=args.arithmetic == "portable")
+    if args.decode_from:
+        blob, enc_stats, encode_seconds = _load_encoding(args, model)
+    else:
+        t0 = time.perf_counter()
+        blob, enc_stats = compress_with_stats(data, model, steps=args.steps, r=args.r, grid_power=args.grid_power,
+                                              batch_size=args.batch_size, mode=args.mode, progress=True,
+                                              trajectory=True, portable=args.arithmetic == "portable")
+        encode_seconds = time.perf_counter() - t0
+        if args.encode_only:
+            _save_encoding(args, model, blob, enc_stats, encode_seconds)
+            return
+    # the encode's wall time sits between t0 and t1 whether it ran now or in an earlier sitting
     t1 = time.perf_counter()
+    t0 = t1 - encode_seconds
     back, dec_stats = decompress_with_stats(blob, model, progress=True)
     t2 = time.perf_counter()
     assert np.array_equal(back, data), "round trip failed"
@@ -120,6 +136,7 @@ def main(argv=None):
         "decode_seconds": t2 - t1, "decode_network_seconds": dec_stats.get("network_seconds"),
         "decode_coder_seconds": (t2 - t1) - dec_stats.get("network_seconds", 0.0),
         "encode_items_per_second": len(data) / (t1 - t0), "decode_items_per_second": len(data) / (t2 - t1),
+        "sittings": 2 if args.decode_from else 1,
         "loss_estimate_seconds": t3 - t2, "loss_estimates": "none" if args.no_estimate else (args.estimates or "computed"),
         "threads": torch.get_num_threads(),
         "machine": f"{platform.machine()} {os.cpu_count()} cpus", "torch": torch.__version__,
@@ -129,6 +146,36 @@ def main(argv=None):
                                   *([f"rev{header.coder_revision}"] if args.arithmetic == "portable" else []))
     print(json.dumps(res, indent=2))
     write_result(out, res)
+
+
+ENCODER_STATS = ("network_seconds", "trajectory_seconds", "seed_items", "seed_bytes", "batches", "mode")
+
+
+def _save_encoding(args, model, blob: bytes, enc_stats: dict, encode_seconds: float):
+    os.makedirs(args.encode_only, exist_ok=True)
+    with open(os.path.join(args.encode_only, "file.bfn"), "wb") as f:
+        f.write(blob)
+    np.save(os.path.join(args.encode_only, "trajectory_bits.npy"), np.asarray(enc_stats.get("trajectory_bits", [])))
+    meta = {"model": args.model, "model_sha256": model.weights_sha256, "dataset": args.dataset, "limit": args.limit,
+            "arithmetic": args.arithmetic, "encode_seconds": encode_seconds, "bytes": len(blob),
+            "stats": {k: enc_stats[k] for k in ENCODER_STATS if k in enc_stats}}
+    with open(os.path.join(args.encode_only, "encode.json"), "w") as f:
+        json.dump(meta, f, indent=1)
+    print(f"encoded {args.limit} items into {len(blob):,} bytes in {encode_seconds:.0f} s; finish with "
+          f"--decode-from {args.encode_only}")
+
+
+def _load_encoding(args, model):
+    with open(os.path.join(args.decode_from, "encode.json")) as f:
+        meta = json.load(f)
+    mine = {"model": args.model, "model_sha256": model.weights_sha256, "dataset": args.dataset,
+            "limit": args.limit, "arithmetic": args.arithmetic}
+    if any(meta[k] != v for k, v in mine.items()):
+        raise SystemExit(f"{args.decode_from} holds another run: {({k: meta[k] for k in mine})}")
+    with open(os.path.join(args.decode_from, "file.bfn"), "rb") as f:
+        blob = f.read()
+    stats = dict(meta["stats"], trajectory_bits=np.load(os.path.join(args.decode_from, "trajectory_bits.npy")))
+    return blob, stats, meta["encode_seconds"]
 
 
 if __name__ == "__main__":
