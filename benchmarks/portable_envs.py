@@ -1,5 +1,5 @@
-"""Portable files across package versions: decode the golden files of revisions 6 and 7
-(tests/golden/rev6-*, rev7-*) and re-encode their data, with the settings they were written
+"""Portable files across package versions: decode the golden files of revisions 6, 7 and 8
+(tests/golden/rev6-*, rev7-*, rev8-*) and re-encode their data, with the settings they were written
 with, in a fresh virtual environment with other numpy / torch versions, and compare with the
 committed bytes. (tests/test_portable.py does the same across kernel settings
 within one environment; package versions need their own environments, so this is a benchmark.)
@@ -10,8 +10,8 @@ within one environment; package versions need their own environments, so this is
 (The other torch on the development machine is 2.14.1, a CUDA build: pip installs its nvidia-*
 packages too, about 5.5 GB; it runs on the CPU.)
 
-Writes results/portable-envs-both-rev6-7.json (one entry per environment tried, merged with the
-entries already there).
+Writes results/portable-envs-both-rev6-8.json (one entry per environment tried, merged with the
+entries already there; portable-envs-both-rev6-7.json holds the runs from before revision 8).
 """
 from __future__ import annotations
 
@@ -35,10 +35,12 @@ import bfn_codec
 from bfn_codec.container import read
 from make_rev6 import FILES
 from make_rev7 import FILES as FILES7, settings as settings7
+from make_rev8 import FILES as FILES8, settings as settings8
 torch.set_num_threads(1)
 out = {{"numpy": np.__version__, "torch": torch.__version__, "constriction": md.version("constriction"), "files": {{}}}}
 written_with = {{name: dict(model=FILES[name][0], mode="bfn", portable=6) for name in FILES}}
 written_with.update({{name: settings7(name) for name in FILES7}})
+written_with.update({{name: settings8(name) for name in FILES8}})
 for name in sorted(written_with):
     blob = open({golden!r} + "/" + name + ".bfn", "rb").read()
     x = np.load({golden!r} + "/" + name + ".npy")
@@ -53,7 +55,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--numpy", default=None, help="numpy version for the environment")
     ap.add_argument("--torch", default="2.13.0", help="torch version for the environment")
-    ap.add_argument("--out", default=result_path("portable-envs", "both", "rev6-7"))
+    ap.add_argument("--out", default=result_path("portable-envs", "both", "rev6-8"))
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as d:
         venv = os.path.join(d, "venv")

@@ -528,8 +528,8 @@ def portable_section(full: bool = True) -> list[str]:
     if not rows and not envs and not steps:
         return []
     out = ["### Portable files (`benchmarks/portable_bench.py`)", "",
-           f"Coder revision {'/'.join(revs) or 6} (portable, the default: files decode on any machine, "
-           f"docs/design.md §15-16) against "
+           f"Coder revision {'/'.join(revs) or 6} (portable: files decode on any machine, "
+           f"docs/design.md §15-17) against "
            "revision 5 (`--arithmetic float`: the float network, files decode only in the writer's "
            "environment) on the same first test images, in one run, mode bfn; bits per pixel of the "
            "whole files and images/s per side (encode / decode).", "",
@@ -570,7 +570,10 @@ def coder_overhead_section() -> list[str]:
                     "enough bits: the stack's exact growth against the ideal cost of the message "
                     "trajectories the encoder popped (no header, seed or flush), per coder revision and "
                     "grid ratio r; percent, and bits per image in brackets. Revision 7 codes posteriors and "
-                    "weights on their kept entries and Gaussians on +-5 std tables (docs/design.md §16).", ""]
+                    "weights on their kept entries and Gaussians on +-5 std tables (docs/design.md §16); "
+                    "revision 8 also gives the receiver the transition of the encoder's own paths on the "
+                    "grids (§17). The same images and stack for every revision of a model, so the tables "
+                    "of one model compare row by row.", ""]
         head = " | ".join(f"rev {rev}, r = {r:g}" for rev, r in configs)
         out += [f"{data['model']} ({_weights_label(data.get('model_sha256'), data['model'])}), "
                 f"{data['items']} images, `{os.path.basename(path)}`:", "",

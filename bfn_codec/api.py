@@ -17,7 +17,7 @@ import torch
 from . import bytecodec, imagecodec
 from . import portable as portable_arithmetic
 from .chain import power_times
-from .coder import DEFAULT_R, ChainCoder, KeptChainCoder, PortableChainCoder, make_plan
+from .coder import DEFAULT_R, ChainCoder, GridChainCoder, KeptChainCoder, PortableChainCoder, make_plan
 from .data import DataError, as_items
 from .container import (DATA_HASH_BYTES, MAX_BATCH, FormatError, Header, chunk_bytes,
                         codec_settings_problem, data_checksum, environment_digest, is_archive, quantise_setting,
@@ -534,7 +534,7 @@ def chain_coder(model, revision: int, steps: int, r: float, grid_power: float) -
                                   f"needs the model's integer network; model {model.name} has none for its weights")
             model = portable_model(model)
         plan = make_plan(model.flow, steps, r, times=portable_arithmetic.power_times(steps, grid_power), exact=True)
-        return (PortableChainCoder if revision == 6 else KeptChainCoder)(model, plan)
+        return {6: PortableChainCoder, 7: KeptChainCoder}.get(revision, GridChainCoder)(model, plan)
     if revision != CODER_REVISION:
         raise FormatError(f"the file was written by coder revision {revision}, which this build of bfn-codec "
                           f"({__version__}) does not decode: revisions 1-4 are read by the 0.1.0 release, "

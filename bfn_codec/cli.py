@@ -374,7 +374,7 @@ ENCODE_ONLY = ("steps", "grid_ratio", "grid_power", "batch_size", "mode", "arith
 @click.option("--mode", default="auto", show_default=True, type=click.Choice(["auto", "bfn", "fallback"]),
               help="auto: the smaller of the BFN chain and the plain LZMA2 fallback coder.")
 @click.option("--arithmetic", default=None, type=click.Choice(["portable", "float"]),
-              help="portable (coder revision 7, the default for models with an integer calibration, "
+              help="portable (coder revision 8, the default for models with an integer calibration, "
                    "as the bundled ones): the file decodes on any machine; float (revision 5): faster, "
                    "but the file decodes only with this machine's kernels and package versions.")
 @click.option("--chunk-items", type=click.IntRange(min=1), default=None,
@@ -1014,7 +1014,7 @@ def bundle(checkpoint, name, steps, grid_ratio, grid_power, half):
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="torch CPU threads.")
 @friendly_errors
 def calibrate(checkpoint, dataset, items, seed, threads):
-    """Give a model its integer network, which portable coding (coder revisions 6 and 7) runs.
+    """Give a model its integer network, which portable coding (coder revisions 6-8) runs.
 
     The largest activation of every layer is measured on the float network's inputs at each
     step of the model's default time grid, for the first ITEMS training items; from these the

@@ -155,7 +155,7 @@ def decode_items(header, payload: bytes, chain, progress: bool, stats: dict) -> 
         try:
             coder = AnsCoder(words(payload))
             work = chain.batch_work(max(header.batches)) if progress else None
-            # revision 5's float outputs depend on the thread count; revisions 6 and 7's do not, so it
+            # revision 5's float outputs depend on the thread count; the portable revisions' do not, so it
             # decodes with the caller's threads
             threads = None if header.coder_revision in PORTABLE_REVISIONS else header.threads
             with deterministic(threads), Progress(header.count, "decompress", "items", enabled=progress,

@@ -12,5 +12,8 @@ CODER_REVISION = 5
 # unchanged in every later release (tests/golden holds files that prove it).
 # 7: revision 6 without the 2^-24 floors on entries that cannot occur (posteriors and weights on
 # their kept entries, Gaussian tables on +-5 std): the chain overhead stops growing with n.
-PORTABLE_REVISIONS = (6, 7)  # every portable revision, each decodable in every later release
+# 8: revision 7 with receivers that match the encoder's path distribution on the grids (the
+# rounding noise of every value drawn on a grid taken into account): the chain no longer pays
+# for the grids' mismatch (coder.grid_receivers).
+PORTABLE_REVISIONS = (6, 7, 8)  # every portable revision, each decodable in every later release
 PORTABLE_REVISION = PORTABLE_REVISIONS[-1]  # what new portable files are written with
