@@ -506,7 +506,7 @@ def portable_section(full: bool = True) -> list[str]:
             continue
         weights = _weights_label(data.get("model_sha256"), data["model"])
         f, p, q = data["float"], data["portable"], data["ratios_portable_over_float"]
-        rows.append(f"| {data['model']} ({weights}) | {data['images']} | {f['bits_per_value']:.4f} | "
+        rows.append(f"| {data['model']} ({weights}) | {data['images']} | {p['coder_revision']} | {f['bits_per_value']:.4f} | "
                     f"**{p['bits_per_value']:.4f}** | {100 * (q['bytes'] - 1):+.2f}% | "
                     f"{f['encode_images_per_s']:.2f} / {f['decode_images_per_s']:.2f} | "
                     f"**{p['encode_images_per_s']:.2f} / {p['decode_images_per_s']:.2f}** | "
@@ -533,9 +533,9 @@ def portable_section(full: bool = True) -> list[str]:
            "revision 5 (`--arithmetic float`: the float network, files decode only in the writer's "
            "environment) on the same first test images, in one run, mode bfn; bits per pixel of the "
            "whole files and images/s per side (encode / decode).", "",
-           "| model | images | float bits/pixel | portable bits/pixel | size change | float images/s | "
-           "portable images/s | speed ratio | threads | file |",
-           "|---|---|---|---|---|---|---|---|---|---|", *rows, "", *whole]
+           "| model | images | portable revision | float bits/pixel | portable bits/pixel | size change | "
+           "float images/s | portable images/s | speed ratio | threads | file |",
+           "|---|---|---|---|---|---|---|---|---|---|---|", *rows, "", *whole]
     if not full:
         return out + ["The overhead against n and the checks across package versions are in "
                       "[benchmarks/results/REPORT.md](benchmarks/results/REPORT.md).", ""]
