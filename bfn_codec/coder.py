@@ -498,17 +498,24 @@ class PortableChainCoder(ChainCoder):
         """``ChainCoder._posterior`` in the portable arithmetic (portable.posterior_1d /
         posterior_general); unnormalised rows, which ``portable.frequencies`` normalises."""
         p = self.plan
+        c, g, var = self._receiver_terms(i)
         d = p.delta[i]
-        std = math.sqrt(self.v * p.alphas[i]) / d
+        std = math.sqrt(var) / d
         a = 1.0 - 1.0 / (12.0 * std * std)
         S_prev = np.zeros(j_i.shape) if j_prev is None else j_prev * p.delta[i - 1]
-        u = (j_i - S_prev / d) / std
-        s = (p.alphas[i] * self.means) / (d * std)
+        # c = 1 exactly before revision 8, where c S_prev / d is S_prev / d to the bit
+        u = (j_i - c * S_prev / d) / std
+        s = (g * self.means) / (d * std)
         if self._even_1d:
             return portable.posterior_1d(u[..., 0], float(s[0, 0]), float(s[1, 0] - s[0, 0]), a, w, lo)
         if lo is not None:
             raise ValueError("windowed weights need evenly spaced one-dimensional means")
         return portable.posterior_general(u, s, a, w)
+
+    def _receiver_terms(self, i: int):
+        """(c_i, g_i, var_i): the receiver's component k at step i is N(c_i S_{i-1} + g_i m_k,
+        var_i); revisions 6 and 7 use the plain one, (1, alpha_i, v alpha_i)."""
+        return 1.0, self.plan.alphas[i], self.v * self.plan.alphas[i]
 
     @staticmethod
     def _push_gaussian(coder, j, mean, std: float, delta, R):
@@ -636,17 +643,5 @@ class GridChainCoder(KeptChainCoder):
         S_prev = np.zeros(shape) if j_prev is None else j_prev * self.plan.delta[i - 1]
         return self.receivers.c[i] * S_prev + self.receivers.g[i] * self.means[k]  # [B, D, c]
 
-    def _posterior(self, j_i, j_prev, i, w, lo=None):
-        """``PortableChainCoder._posterior`` with revision 8's components."""
-        p, rc = self.plan, self.receivers
-        d = p.delta[i]
-        std = math.sqrt(rc.var[i]) / d
-        a = 1.0 - 1.0 / (12.0 * std * std)
-        S_prev = np.zeros(j_i.shape) if j_prev is None else j_prev * p.delta[i - 1]
-        u = (j_i - rc.c[i] * S_prev / d) / std
-        s = (rc.g[i] * self.means) / (d * std)
-        if self._even_1d:
-            return portable.posterior_1d(u[..., 0], float(s[0, 0]), float(s[1, 0] - s[0, 0]), a, w, lo)
-        if lo is not None:
-            raise ValueError("windowed weights need evenly spaced one-dimensional means")
-        return portable.posterior_general(u, s, a, w)
+    def _receiver_terms(self, i: int):
+        return self.receivers.c[i], self.receivers.g[i], self.receivers.var[i]
