@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import constriction
 import numpy as np
@@ -71,6 +71,8 @@ class ChainPlan:
     support_final: int  # half-width (grid units of delta_n) for q(S_n | x)
     support_bridge: np.ndarray  # [i] half-width for q(S_{i-1} | S_i) on delta_{i-1}, i = 2..n
     support_receiver: np.ndarray  # [i] half-width for the receiver components on delta_i
+    # [i] bound on |S_i - beta_i m_x| over everything the encoder can pop (the range invariant, §9)
+    reach_bound: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
 def make_plan(flow, n: int, r: float = DEFAULT_R, times=None, tail: float = DEFAULT_TAIL,
@@ -115,7 +117,7 @@ def make_plan(flow, n: int, r: float = DEFAULT_R, times=None, tail: float = DEFA
     worst = max(support_final, support_bridge.max(), support_receiver.max())
     if worst > MAX_SUPPORT:
         raise ValueError(f"n={n}, r={r} needs a support of {worst} symbols; use fewer steps or a smaller r")
-    return ChainPlan(n, r, t, betas, alphas, delta, support_final, support_bridge, support_receiver)
+    return ChainPlan(n, r, t, betas, alphas, delta, support_final, support_bridge, support_receiver, E)
 
 
 _QG_CACHE: dict[int, object] = {}
@@ -593,7 +595,8 @@ def grid_receivers(plan: ChainPlan, v: float, span: float, tail: float = DEFAULT
 
     Supports: the offset pushed with component k is S_i - c_i S_{i-1} - g_i m_k =
     g_i (m_x - m_k) + (g_i / beta_i) e_i - c_i d (``make_plan``'s e_i and bridge offset d, as
-    g_i = beta_i (1 - c_i rho)), so |offset| <= |g_i| span + (|g_i| / beta_i) E_i + |c_i| d_max."""
+    g_i = beta_i (1 - c_i rho)), so |offset| <= |g_i| span + (|g_i| / beta_i) E_i + |c_i| d_max,
+    E_i being ``plan.reach_bound``."""
     n, b, a, d = plan.n, plan.betas, plan.alphas, plan.delta
     V = np.zeros(n + 1)
     V[n] = v * b[n] + d[n] * d[n] / 12.0
@@ -602,7 +605,6 @@ def grid_receivers(plan: ChainPlan, v: float, span: float, tail: float = DEFAULT
         V[i - 1] = rho * rho * V[i] + v * b[i - 1] * (a[i] / b[i]) + d[i - 1] * d[i - 1] / 12.0
     c, g, var = np.zeros(n + 1), np.zeros(n + 1), np.zeros(n + 1)
     support = np.zeros(n + 1, dtype=np.int64)
-    E = (plan.support_final + 0.5) * d[n]  # make_plan's bound on |S_i - beta_i m_x|, from i = n down
     for i in range(n, 0, -1):
         if i == 1:
             c[i], g[i], var[i] = 0.0, b[1], V[1] - d[1] * d[1] / 12.0
@@ -614,10 +616,8 @@ def grid_receivers(plan: ChainPlan, v: float, span: float, tail: float = DEFAULT
         if not var[i] > 0.25 * v * a[i]:  # a grid far coarser than the bundled r: the plain receiver
             c[i], g[i], var[i] = (0.0 if i == 1 else 1.0), a[i], v * a[i]
         d_max = (plan.support_bridge[i] + 0.5) * d[i - 1] if i >= 2 else 0.0
-        reach = abs(g[i]) * span + (abs(g[i]) / b[i]) * E + abs(c[i]) * d_max
+        reach = abs(g[i]) * span + (abs(g[i]) / b[i]) * plan.reach_bound[i] + abs(c[i]) * d_max
         support[i] = max(int(math.ceil(reach / d[i] + 0.5)) + 1, int(math.ceil(tail * math.sqrt(var[i]) / d[i])) + 1)
-        if i >= 2:
-            E = (b[i - 1] / b[i]) * E + (plan.support_bridge[i] + 0.5) * d[i - 1]
     if support.max() > MAX_SUPPORT:
         raise ValueError(f"n={n}, r={plan.r} needs a receiver support of {support.max()} symbols; use fewer steps")
     return GridReceivers(c, g, var, support)
@@ -630,18 +630,17 @@ class GridChainCoder(KeptChainCoder):
 
     def __init__(self, model, plan: ChainPlan):
         super().__init__(model, plan)
-        m = self.flow.component_means.numpy()
-        self.receivers = grid_receivers(plan, self.v, float((m.max(0) - m.min(0)).max()))
+        self.receivers = grid_receivers(plan, self.v, float((self.means.max(0) - self.means.min(0)).max()))
         # the decoder checks every receiver pop against these supports
-        self.plan = ChainPlan(plan.n, plan.r, plan.times, plan.betas, plan.alphas, plan.delta,
-                              plan.support_final, plan.support_bridge, self.receivers.support)
+        self.plan = replace(plan, support_receiver=self.receivers.support)
 
     def _receiver_std(self, i: int) -> float:
         return math.sqrt(self.receivers.var[i])
 
     def _receiver_means(self, j_prev, k, i, shape):
+        c, g, _ = self._receiver_terms(i)
         S_prev = np.zeros(shape) if j_prev is None else j_prev * self.plan.delta[i - 1]
-        return self.receivers.c[i] * S_prev + self.receivers.g[i] * self.means[k]  # [B, D, c]
+        return c * S_prev + g * self.means[k]  # [B, D, c]
 
     def _receiver_terms(self, i: int):
         return self.receivers.c[i], self.receivers.g[i], self.receivers.var[i]
