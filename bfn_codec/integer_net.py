@@ -71,17 +71,22 @@ def _split_conv(q, w32, piece_bits: int, pieces: int, stride, padding) -> torch.
     one signed (floor division by 2^b: exact), stacked along the batch. The caller has checked
     that every partial sum of every piece stays below 2^24 (``_pieces``), so each float32 sum is
     the exact integer whatever the order or FMA use; the pieces recombine in float64 (exact)."""
+    if q.device.type == "cuda" and torch.backends.cudnn.allow_tf32:
+        raise ValueError("float32 pieces on CUDA need torch.backends.cudnn.allow_tf32 = False "
+                         "(TF32 keeps 10 mantissa bits); the default kernel there is float64")
     B = q.shape[0]
     unit = float(2 ** piece_bits)
     # the pieces are written straight into one float32 batch (every value an integer below
     # 2^24: exact): piece j = rest - 2^b floor(rest / 2^b), and the floor is the next rest
-    stacked = torch.empty((pieces * B,) + tuple(q.shape[1:]), dtype=torch.float32)
+    stacked = torch.empty((pieces * B,) + tuple(q.shape[1:]), dtype=torch.float32, device=q.device)
     stacked[:B].copy_(q)  # |q| < 2^24: exact
     for j in range(pieces - 1):  # all in float32, every value an integer below 2^24: exact
         rest, top = stacked[j * B:(j + 1) * B], stacked[(j + 1) * B:(j + 2) * B]
         torch.mul(rest, 1.0 / unit, out=top).floor_()
         rest.add_(top, alpha=-unit)  # rest - 2^b top, the low piece
-    out = F.conv2d(stacked, w32, None, stride, padding)
+    # each piece's sums are integers; rounding them keeps them so even where a kernel library
+    # picks a transform algorithm (Winograd, FFT) whose fractions leave an error far below 1/2
+    out = F.conv2d(stacked, w32, None, stride, padding).round_()
     acc = out[(pieces - 1) * B:].double()
     for j in range(pieces - 2, -1, -1):  # Horner in 2^b: exact integer arithmetic below 2^53
         acc.mul_(unit).add_(out[j * B:(j + 1) * B])
@@ -115,8 +120,8 @@ def _integer_conv(q, wq, stride, padding, kernel: str, weight_bits: int = 0) -> 
     * ``unfold``: the same as a matrix product (a second path that must agree; GPUs' safe one);
     * ``float32``: ``_split_conv`` with pieces of b bits sized by the worst case of the weight
       width (``_piece_bits``), as many as the largest |q| of this call needs."""
-    if kernel == "conv2d":
-        return F.conv2d(q, wq, None, stride, padding)
+    if kernel == "conv2d":  # rounded for the same reason as the pieces of ``_split_conv``
+        return F.conv2d(q, wq, None, stride, padding).round_()
     if kernel == "float32":
         b = _piece_bits(weight_bits, wq[0].numel())
         if b < 1:
@@ -130,7 +135,7 @@ def _integer_conv(q, wq, stride, padding, kernel: str, weight_bits: int = 0) -> 
     cols = F.unfold(q, (kh, kw), padding=padding, stride=stride)  # [B, C*kh*kw, L]
     Ho = (H + 2 * padding[0] - kh) // stride[0] + 1
     Wo = (W + 2 * padding[1] - kw) // stride[1] + 1
-    return (wq.reshape(O, -1) @ cols).reshape(B, O, Ho, Wo)
+    return (wq.reshape(O, -1) @ cols).round_().reshape(B, O, Ho, Wo)
 
 
 def _floor_log2(x):
@@ -228,10 +233,11 @@ class IntegerUNet(torch.nn.Module):
 
     # ----- integer pieces ----------------------------------------------------------------------
     def _conv_weights(self, conv):
-        """(integer weights, per-channel fractional bits fw) of a conv, float64 tensors."""
+        """(integer weights, per-channel fractional bits fw) of a conv, float64 CPU tensors (the
+        quantisation runs on the CPU whatever the network's device: one definition)."""
         key = id(conv)
         if key not in self._weights:
-            w = conv.weight.detach().double()
+            w = conv.weight.detach().cpu().double()
             fw = _weight_frac_bits(w, self.weight_bits)
             wq = _round(w * _pow2(fw)[:, None, None, None])
             fan_in = w[0].numel()
@@ -245,7 +251,7 @@ class IntegerUNet(torch.nn.Module):
     def requant(self, q: torch.Tensor, f_from, f_to: int) -> torch.Tensor:
         """q * 2^(f_to - f_from) rounded and clamped: exact (a power of two, then rounding)."""
         if torch.is_tensor(f_from):  # per-channel scales
-            scale = _pow2(f_to - f_from)[None, :, None, None]
+            scale = _pow2(f_to - f_from)[None, :, None, None].to(q.device)
         elif f_to == f_from:  # round(q) = q for integers
             return q.clamp(-self.qmax, self.qmax)
         else:
@@ -253,22 +259,26 @@ class IntegerUNet(torch.nn.Module):
         return (q * scale).round_().clamp_(-self.qmax, self.qmax)
 
     def conv(self, conv, q: torch.Tensor, f_in: int, name: str) -> torch.Tensor:
-        wq, fw = self._conv_weights(conv)
-        key = (id(conv), f_in, name)
-        if key not in self._conv_plans:  # what a call needs besides q, computed once
+        key = (id(conv), f_in, name, q.device)
+        if key not in self._conv_plans:  # what a call needs besides q, computed once per device
+            wq, fw = self._conv_weights(conv)
             lim = 2 ** (self.input_bits - 1) - 1 if name == "conv_in" else self.qmax  # |q| <= lim
             bias = None if conv.bias is None else \
-                _round(conv.bias.detach().double() * _pow2(fw + f_in))[None, :, None, None]
+                _round(conv.bias.detach().cpu().double() * _pow2(fw + f_in))[None, :, None, None].to(q.device)
             b, pieces = _pieces(wq, float(lim))
-            self._conv_plans[key] = (wq.float(), b, pieces, bias, _pow2(self.f[name] - (fw + f_in))[None, :, None, None])
-        w32, b, pieces, bias, scale = self._conv_plans[key]
+            scale = _pow2(self.f[name] - (fw + f_in))[None, :, None, None].to(q.device)
+            self._conv_plans[key] = (wq.to(q.device), wq.float().to(q.device), b, pieces, bias, scale)
+        wq, w32, b, pieces, bias, scale = self._conv_plans[key]
         kernel = self.kernel
         if kernel == "auto":
             # two float32 pieces beat one float64 convolution for 3x3 kernels from about 32k
             # input values (batch 3 at 64 x 14 x 14) on; a 1x1 convolution is cheaper in float64
-            # at every batch the coder uses (all paths give the same integers)
+            # at every batch the coder uses (all paths give the same integers). On a GPU float64
+            # throughout: its float32 convolutions may run in TF32 (10-bit mantissas), which
+            # would break the pieces' exactness
             spatial = conv.kernel_size != (1, 1)
-            kernel = "split" if pieces and spatial and q.numel() >= SPLIT_MIN_VALUES else "conv2d"
+            split = pieces and spatial and q.numel() >= SPLIT_MIN_VALUES and q.device.type == "cpu"
+            kernel = "split" if split else "conv2d"
         if kernel == "split":
             acc = _split_conv(q, w32, b, pieces, conv.stride, conv.padding)
         else:
@@ -299,23 +309,23 @@ class IntegerUNet(torch.nn.Module):
 
     def silu(self, q: torch.Tensor, f_in: int, name: str) -> torch.Tensor:
         f_out = self.f[name]
-        key = (f_in, f_out)
+        key = (f_in, f_out, q.device)
         if key not in self._tables:
             grid = np.arange(-self.qmax, self.qmax + 1, dtype=np.float64)
             vals = np.rint(_silu_np(np.ldexp(grid, -f_in)) * 2.0 ** f_out)
-            self._tables[key] = torch.from_numpy(np.clip(vals, -self.qmax, self.qmax))
+            self._tables[key] = torch.from_numpy(np.clip(vals, -self.qmax, self.qmax)).to(q.device)
         return torch.take(self._tables[key], q.long().add_(self.qmax))  # take: a flat gather, faster than indexing
 
     def time_shift(self, block: ResBlock, temb_q: torch.Tensor, f_t: int, name: str):
         """block.time(silu(temb)) as integers at the scale of ``name`` ([B, C, 1, 1])."""
         lin = block.time
         if id(lin) not in self._weights:  # a small layer: 6 bits wider than the convolutions
-            w = lin.weight.detach().double().numpy()
+            w = lin.weight.detach().cpu().double().numpy()
             fw = int(_floor_log2((2 ** (self.weight_bits + 5) - 1) / max(np.abs(w).max(), 1e-30)))
             self._weights[id(lin)] = (np.rint(w * 2.0 ** fw), fw)
         wq, fw = self._weights[id(lin)]
         sq = np.rint(_silu_np(np.ldexp(temb_q.numpy(), -f_t)) * 2.0 ** f_t)
-        acc = _exact_matmul(sq, wq) + np.rint(lin.bias.detach().double().numpy() * 2.0 ** (fw + f_t))
+        acc = _exact_matmul(sq, wq) + np.rint(lin.bias.detach().cpu().double().numpy() * 2.0 ** (fw + f_t))
         return torch.from_numpy(np.rint(acc * 2.0 ** (self.f[name] - fw - f_t)))[:, :, None, None]
 
     def time_embedding(self, t: torch.Tensor):
@@ -324,7 +334,7 @@ class IntegerUNet(torch.nn.Module):
         scale under "" and each block's time shift once computed (``_IntegerOps.time_shift``).
         A row depends on its own t only, and the coder calls the network at the same n + 1 times
         for every batch, so the time layers run once per distinct t, not once per call."""
-        times, inverse = np.unique(t.double().numpy(), return_inverse=True)
+        times, inverse = np.unique(t.detach().cpu().double().numpy(), return_inverse=True)
         key = times.tobytes()
         entry = self._time_cache.get(key)
         if entry is None:
@@ -345,10 +355,10 @@ class IntegerUNet(torch.nn.Module):
         f_t = 20
         h = np.rint(feats * 2.0 ** f_t)
         for i, layer in enumerate((emb.mlp[0], emb.mlp[2])):
-            w = layer.weight.detach().double().numpy()
+            w = layer.weight.detach().cpu().double().numpy()
             fw = int(_floor_log2((2 ** 23 - 1) / max(np.abs(w).max(), 1e-30)))
             wq = np.rint(w * 2.0 ** fw)
-            acc = _exact_matmul(h, wq) + np.rint(layer.bias.detach().double().numpy() * 2.0 ** (fw + f_t))
+            acc = _exact_matmul(h, wq) + np.rint(layer.bias.detach().cpu().double().numpy() * 2.0 ** (fw + f_t))
             h = np.rint(np.ldexp(acc, -fw))  # back to scale 2^-f_t
             if i == 0:
                 h = np.rint(_silu_np(np.ldexp(h, -f_t)) * 2.0 ** f_t)
@@ -401,6 +411,7 @@ class _IntegerOps:
     def __init__(self, inet: IntegerUNet):
         self.i = inet
         self.scale: dict[int, object] = {}
+        self.device = torch.device("cpu")  # the input's device (``input``)
 
     def _f(self, q):
         return self.scale[id(q)]
@@ -410,6 +421,7 @@ class _IntegerOps:
         return q
 
     def input(self, x):
+        self.device = x.device
         f = self.i.f["input"]
         lim = 2 ** (self.i.input_bits - 1) - 1
         return self._tag(_round(x.double() * 2.0 ** f).clamp_(-lim, lim), f)
@@ -427,10 +439,13 @@ class _IntegerOps:
         return self._tag(self.i.silu(h, self._f(h), name), self.i.f[name])
 
     def time_shift(self, block, temb, name):
+        # the time layers run on the CPU (numpy, exactmath); their integers move to the
+        # network's device once per distinct time set
         entry, rows = temb
-        if name not in entry:
-            entry[name] = self.i.time_shift(block, *entry[""], name + ".time")
-        return self._tag(entry[name][rows], self.i.f[name + ".time"])
+        key = (name, self.device)
+        if key not in entry:
+            entry[key] = self.i.time_shift(block, *entry[""], name + ".time").to(self.device)
+        return self._tag(entry[key][rows.to(self.device)], self.i.f[name + ".time"])
 
     def add(self, a, b, name):
         f = self.i.f[name]

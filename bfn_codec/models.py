@@ -215,9 +215,13 @@ class PortableModel:
         Fdim = feats.shape[-1]
         C, H, W = self.shape
         x = torch.from_numpy(np.ascontiguousarray(feats)).reshape(B, C, H, W, Fdim).permute(0, 1, 4, 2, 3)
+        # the integer network runs on the float network's device (the same integers on every
+        # device: integer_net's docstring); the exact arithmetic around it stays on the CPU
+        device = next(self.model.net.parameters()).device
         start = time.perf_counter()
         with torch.inference_mode():
-            out = self.inet(x.reshape(B, C * Fdim, H, W), torch.full((B,), float(t), dtype=F64))
+            out = self.inet(x.reshape(B, C * Fdim, H, W).to(device), torch.full((B,), float(t), dtype=F64))
+            out = out.cpu()
         self.trunk_seconds += time.perf_counter() - start
         P = out.shape[1] // C
         return out.reshape(B, C, P, H, W).permute(0, 1, 3, 4, 2).reshape(B, self.D, P).double().numpy()

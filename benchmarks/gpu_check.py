@@ -1,0 +1,255 @@
+"""Portable bitstreams across devices (issue #20): files written with ``--device cuda`` decode on
+the CPU and the reverse, on the bundled models, and the integer network gives the same integers
+on the GPU as on the CPU on every kernel path.
+
+    BFN_FMNIST_DIR=DIR python3 benchmarks/gpu_check.py --out DIR [--limit 64] [--budget 480]
+
+Run on a machine with a CUDA GPU (CI has none: there the CPU paths of tests/test_portable.py are
+the proof; this script checks that the GPU agrees by construction). Steps, each recorded with
+its result or its error, in order of importance, stopping when ``--budget`` seconds are spent:
+
+1. ``integers``: every bundled model's integer network on random inputs at several batch sizes
+   and times, CPU against CUDA, for the default kernel and each other one (float64 conv2d,
+   unfold + matmul, float32 pieces with TF32 off); the CUDA kernels that ran are listed from the
+   profiler (so the record says which algorithms ran, not which we assumed).
+2. ``images``: ``--limit`` Fashion-MNIST test images per image model (fmnist-binary, fmnist)
+   compressed on each device at the defaults; the two payloads must be identical (the header
+   differs only in the 4-byte environment digest, which names the device); each file decoded on
+   the other device and checked against the images. Speeds per side and device.
+3. ``bytes``: the same for a text file through text-bytes and a text8-style one through
+   text8-chars, and an RGB array through photo-rgb.
+4. ``rate``: if the time left allows, ``--rate-images`` binarised test images encoded with the
+   GPU (one stream at the defaults) and written to the output folder, to be decoded elsewhere
+   (``benchmarks/codec_bench.py --decode-from``-style: the file and the images' checksum).
+
+Writes DIR/gpu-check.json and the files it encoded (DIR/*.bfn) so they can be decoded on
+another machine.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import sys
+import time
+import traceback
+
+import numpy as np
+
+# cuBLAS is deterministic under torch.use_deterministic_algorithms only with a fixed workspace,
+# which must be set before CUDA starts (the unfold kernel's float64 products)
+os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+import torch  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from bfn_codec import api, container  # noqa: E402
+from bfn_codec.data import binarise, load_fmnist  # noqa: E402
+from bfn_codec.models import load_model, portable_model  # noqa: E402
+
+OTHER = "cuda"  # the device checked against the CPU (--other cpu: a dry run of this script)
+
+
+def _tag(dev: str) -> str:
+    return "cuda" if dev == OTHER and dev != "cpu" else ("other" if dev == OTHER else "cpu")
+
+
+MODELS = ("fmnist-binary", "fmnist", "text-bytes", "text8-chars", "photo-rgb")
+
+
+def _digest(out: torch.Tensor) -> str:
+    return hashlib.sha256(out.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
+
+
+def integers(record: dict) -> None:
+    """CPU against CUDA, every kernel, on each bundled model's integer network."""
+    torch.backends.cudnn.allow_tf32 = False  # the float32 pieces need full float32 products
+    torch.backends.cuda.matmul.allow_tf32 = False
+    g = torch.Generator().manual_seed(0)
+    for name in MODELS:
+        cpu, gpu = portable_model(load_model(name)), portable_model(load_model(name, device=OTHER))
+        net = cpu.inet.net
+        channels = net.conv_in.in_channels // net.unshuffle ** 2
+        _, H, W = cpu.shape
+        rows = []
+        for batch in (1, 7, 64):
+            x = torch.rand(batch, channels, H, W, generator=g, dtype=torch.float64) * 2 - 1
+            t = torch.rand(batch, generator=g, dtype=torch.float64)
+            with torch.inference_mode():
+                ref = cpu.inet(x, t)
+                row = {"batch": batch, "cpu": _digest(ref)}
+                for kernel in ("auto", "conv2d", "unfold", "split", "float32"):
+                    gpu.inet.kernel = kernel
+                    out = gpu.inet(x.to(OTHER), t)
+                    row[kernel] = bool(torch.equal(out.cpu(), ref))
+                gpu.inet.kernel = "auto"
+            rows.append(row)
+        kernels = []
+        if OTHER == "cuda":
+            from torch.profiler import ProfilerActivity, profile
+
+            x = torch.rand(32, channels, H, W, generator=g, dtype=torch.float64) * 2 - 1
+            with torch.inference_mode(), profile(activities=[ProfilerActivity.CUDA]) as prof:
+                gpu.inet(x.cuda(), torch.rand(32, generator=g, dtype=torch.float64))
+                torch.cuda.synchronize()
+            kernels = sorted({e.key for e in prof.key_averages() if any(
+                w in e.key.lower() for w in ("conv", "gemm", "cudnn", "cutlass", "winograd", "fft"))})
+        record[name] = {"rows": rows, "all_equal": all(all(v for k, v in r.items() if isinstance(v, bool)) for r in rows),
+                        "conv_kernels_default": kernels[:40]}
+        print(name, "integers equal on every kernel:", record[name]["all_equal"], flush=True)
+
+
+def _timed(fn):
+    t0 = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t0
+
+
+def _payload(blob: bytes) -> bytes:
+    return container.read(blob)[1]
+
+
+def _differing_bytes(a: bytes, b: bytes) -> int | None:
+    """How many bytes two files of one length differ in (None: lengths differ). Files of the
+    same data from two devices differ only in the environment digest (4 bytes, it names the
+    device) and the checksums over the header that hold it."""
+    if len(a) != len(b):
+        return None
+    return int(np.count_nonzero(np.frombuffer(a, np.uint8) != np.frombuffer(b, np.uint8)))
+
+
+def images(record: dict, limit: int, out_dir: str) -> None:
+    x8 = load_fmnist("test")[:limit]
+    for name, x in (("fmnist-binary", binarise(x8)), ("fmnist", x8)):
+        row = {"images": len(x)}
+        blobs = {}
+        for dev in ("cpu", OTHER):
+            (blob, _), sec = _timed(lambda: api.compress_with_stats(x, name, mode="bfn", device=dev))
+            blobs[dev] = blob
+            row[f"encode_{_tag(dev)}_images_per_s"] = len(x) / sec
+        row["bytes"] = {d: len(b) for d, b in blobs.items()}
+        row["coder_revision"] = api.read_header(blobs[OTHER]).coder_revision
+        row["payloads_identical"] = _payload(blobs["cpu"]) == _payload(blobs[OTHER])
+        row["differing_bytes"] = _differing_bytes(blobs["cpu"], blobs[OTHER])
+        for written, read in ((OTHER, "cpu"), ("cpu", OTHER)):
+            y, sec = _timed(lambda: api.decompress(blobs[written], device=read))
+            row[f"{_tag(written)}_file_decoded_on_{_tag(read)}"] = bool(np.array_equal(y, x))
+            row[f"decode_{_tag(read)}_images_per_s"] = len(x) / sec
+        with open(os.path.join(out_dir, f"gpu-{name}-{len(x)}.bfn"), "wb") as f:
+            f.write(blobs[OTHER])
+        record[name] = row
+        print(name, row, flush=True)
+
+
+def _bytes_case(name: str, data: bytes, record: dict, out_dir: str) -> None:
+    row = {"bytes_in": len(data)}
+    blobs = {}
+    for dev in ("cpu", OTHER):
+        (blob, info), sec = _timed(lambda: api.compress_bytes(data, name, mode="bfn", device=dev))
+        blobs[dev] = blob
+        row["stream"] = {k: v for k, v in info.items() if isinstance(v, (int, float, str))}
+        row[f"encode_{_tag(dev)}_bytes_per_s"] = len(data) / sec
+    row["bytes"] = {d: len(b) for d, b in blobs.items()}
+    row["differing_bytes"] = _differing_bytes(blobs["cpu"], blobs[OTHER])
+    for written, read in ((OTHER, "cpu"), ("cpu", OTHER)):
+        (_, y), sec = _timed(lambda: api.decompress_bytes(blobs[written], device=read))
+        row[f"{_tag(written)}_file_decoded_on_{_tag(read)}"] = y == data
+        row[f"decode_{_tag(read)}_bytes_per_s"] = len(data) / sec
+    with open(os.path.join(out_dir, f"gpu-{name}.bfn"), "wb") as f:
+        f.write(blobs[OTHER])
+    record[name] = row
+    print(name, row, flush=True)
+
+
+def byte_models(record: dict, out_dir: str) -> None:
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    text = b""
+    for doc in ("design.md", "format.md", "training.md"):  # 32 KB: enough windows for the chain
+        with open(os.path.join(root, "docs", doc), "rb") as f:
+            text += f.read()
+    text = text[:32768]
+    _bytes_case("text-bytes", text, record, out_dir)
+    letters = bytes(c if (97 <= c <= 122 or c == 32) else 32 for c in text.lower())
+    _bytes_case("text8-chars", letters, record, out_dir)
+    rgb = np.random.default_rng(0).integers(0, 256, (8, 32, 32, 3), dtype=np.uint8)
+    rgb = np.sort(rgb, axis=2)  # some structure
+    row = {}
+    blobs = {}
+    for dev in ("cpu", OTHER):
+        blobs[dev] = api.compress(rgb, "photo-rgb", mode="bfn", device=dev)
+    row["bytes"] = {d: len(b) for d, b in blobs.items()}
+    row["differing_bytes"] = _differing_bytes(blobs["cpu"], blobs[OTHER])
+    for written, read in ((OTHER, "cpu"), ("cpu", OTHER)):
+        row[f"{_tag(written)}_file_decoded_on_{_tag(read)}"] = bool(np.array_equal(api.decompress(blobs[written], device=read), rgb))
+    record["photo-rgb"] = row
+    print("photo-rgb", row, flush=True)
+
+
+def rate(record: dict, images: int, out_dir: str, seconds_left: float, gpu_speed: float | None) -> None:
+    if not gpu_speed or images / gpu_speed > 0.9 * seconds_left:
+        record["skipped"] = f"{images} images at {gpu_speed} images/s do not fit {seconds_left:.0f} s"
+        return
+    x = binarise(load_fmnist("test")[:images])
+    (blob, stats), sec = _timed(lambda: api.compress_with_stats(x, "fmnist-binary", mode="bfn", device=OTHER))
+    path = os.path.join(out_dir, f"gpu-rate-binary-{images}.bfn")
+    with open(path, "wb") as f:
+        f.write(blob)
+    record.update({"images": images, "bytes": len(blob), "bits_per_pixel": 8 * len(blob) / x.size,
+                   "encode_seconds": sec, "images_sha256": hashlib.sha256(x.tobytes()).hexdigest(),
+                   "file": os.path.basename(path)})
+    print("rate", record, flush=True)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--limit", type=int, default=64, help="test images per image model")
+    ap.add_argument("--budget", type=float, default=480.0, help="seconds; later steps are skipped past it")
+    ap.add_argument("--rate-images", type=int, default=10000)
+    ap.add_argument("--threads", type=int, default=2, help="torch CPU threads (the coder's side)")
+    ap.add_argument("--other", default="cuda", help="the device checked against the CPU (cpu: a dry run)")
+    args = ap.parse_args(argv)
+    global OTHER
+    OTHER = args.other
+    if OTHER == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("no CUDA device")
+    torch.set_num_threads(args.threads)
+    os.makedirs(args.out, exist_ok=True)
+    t0 = time.monotonic()
+    res = {"torch": torch.__version__, "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version(),
+           "numpy": np.__version__, "python": platform.python_version(), "cpu": platform.processor(),
+           "gpu": torch.cuda.get_device_name(0) if OTHER == "cuda" else None,
+           "cpu_threads": args.threads, "steps": {}}
+
+    def save():
+        with open(os.path.join(args.out, "gpu-check.json"), "w") as f:
+            json.dump(res, f, indent=1)
+
+    steps = [("integers", lambda r: integers(r)),
+             ("images", lambda r: images(r, args.limit, args.out)),
+             ("bytes", lambda r: byte_models(r, args.out)),
+             ("rate", lambda r: rate(r, args.rate_images, args.out, args.budget - (time.monotonic() - t0),
+                                     res["steps"].get("images", {}).get("fmnist-binary", {})
+                                     .get(f"encode_{_tag(OTHER)}_images_per_s")))]
+    for name, step in steps:
+        if time.monotonic() - t0 > args.budget:
+            res["steps"][name] = {"skipped": "out of time"}
+            continue
+        rec = res["steps"][name] = {}
+        s0 = time.monotonic()
+        try:
+            step(rec)
+        except Exception as e:  # record and go on: the later steps are independent
+            rec["error"] = f"{type(e).__name__}: {e}"
+            rec["traceback"] = traceback.format_exc()[-3000:]
+            print(rec["traceback"], flush=True)
+        rec["seconds"] = time.monotonic() - s0
+        save()
+    save()
+    print(json.dumps({k: v for k, v in res.items() if k != "steps"}))
+
+
+if __name__ == "__main__":
+    main()
