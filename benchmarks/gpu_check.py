@@ -163,16 +163,24 @@ def _bytes_case(name: str, data: bytes, record: dict, out_dir: str) -> None:
     print(name, row, flush=True)
 
 
-def byte_models(record: dict, out_dir: str) -> None:
+def _text() -> bytes:
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     text = b""
     for doc in ("design.md", "format.md", "training.md"):  # 32 KB: enough windows for the chain
         with open(os.path.join(root, "docs", doc), "rb") as f:
             text += f.read()
-    text = text[:32768]
+    return text[:32768]
+
+
+def _text8(text: bytes) -> bytes:
+    return bytes(c if (97 <= c <= 122 or c == 32) else 32 for c in text.lower())
+
+
+def byte_models(record: dict, out_dir: str) -> None:
+    text = _text()
+    record["text_sha256"] = hashlib.sha256(text).hexdigest()
     _bytes_case("text-bytes", text, record, out_dir)
-    letters = bytes(c if (97 <= c <= 122 or c == 32) else 32 for c in text.lower())
-    _bytes_case("text8-chars", letters, record, out_dir)
+    _bytes_case("text8-chars", _text8(text), record, out_dir)
     rgb = np.random.default_rng(0).integers(0, 256, (8, 32, 32, 3), dtype=np.uint8)
     rgb = np.sort(rgb, axis=2)  # some structure
     row = {}
@@ -202,15 +210,59 @@ def rate(record: dict, images: int, out_dir: str, seconds_left: float, gpu_speed
     print("rate", record, flush=True)
 
 
+def decode_here(folder: str, threads: int) -> dict:
+    """Decode the files a device run wrote into ``folder`` on this machine (its CPU, its package
+    versions) and check them: the images against the test set, the texts against their SHA-256
+    and the check's own text (every file also carries its data's checksum)."""
+    torch.set_num_threads(threads)
+    with open(os.path.join(folder, "gpu-check.json")) as f:
+        run = json.load(f)
+    res = {"written_with": {k: v for k, v in run.items() if k != "steps"}, "torch": torch.__version__,
+           "numpy": np.__version__, "python": platform.python_version(), "threads": threads, "files": {}}
+    x8 = load_fmnist("test")
+    texts = {"text-bytes": _text(), "text8-chars": _text8(_text())}
+    for name in sorted(os.listdir(folder)):
+        if not name.endswith(".bfn"):
+            continue
+        with open(os.path.join(folder, name), "rb") as f:
+            blob = f.read()
+        t0 = time.perf_counter()
+        if name.startswith("gpu-text"):
+            key = name[len("gpu-"):-len(".bfn")]
+            _, y = api.decompress_bytes(blob)
+            recorded = run["steps"]["bytes"].get("text_sha256")
+            if y == texts[key]:
+                ok = True
+            elif recorded not in (None, hashlib.sha256(texts[key]).hexdigest()):
+                ok = "decoded (checksum verified); the check's text changed since"
+            else:
+                ok = False
+        else:
+            y = api.decompress(blob)
+            x = x8[:len(y)]
+            ok = bool(np.array_equal(y, binarise(x) if "binary" in name else x))
+        res["files"][name] = {"bytes": len(blob), "identical": ok, "seconds": time.perf_counter() - t0}
+        print(name, res["files"][name], flush=True)
+    return res
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", required=True)
+    ap.add_argument("--out", required=True, help="folder of the check's JSON and files (with --decode-here: a JSON file)")
     ap.add_argument("--limit", type=int, default=64, help="test images per image model")
     ap.add_argument("--budget", type=float, default=480.0, help="seconds; later steps are skipped past it")
     ap.add_argument("--rate-images", type=int, default=10000)
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads (the coder's side)")
     ap.add_argument("--other", default="cuda", help="the device checked against the CPU (cpu: a dry run)")
+    ap.add_argument("--decode-here", metavar="DIR", help="decode a device run's files on this machine; "
+                    "writes --out as JSON")
     args = ap.parse_args(argv)
+    if args.decode_here:
+        res = decode_here(args.decode_here, args.threads)
+        from result_names import write_result
+
+        write_result(args.out, res)
+        return
     global OTHER
     OTHER = args.other
     if OTHER == "cuda" and not torch.cuda.is_available():

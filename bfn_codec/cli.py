@@ -194,6 +194,16 @@ def train(dataset, out_dir, steps, batch_size, lr, lr_final, device, seed, resum
         log=lambda m: click.echo(m, err=True), loss_steps=loss_steps, grid_power=grid_power,
         lr_final=lr_final, amp=amp, compile=compile_net, max_minutes=max_minutes)
     click.echo(f"checkpoint written to {out_dir}", err=True)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        # Under torchrun, DDP holds the gloo backend past destroy_process_group (gloo has no
+        # shutdown), so its C++ worker and I/O threads are still alive when the interpreter
+        # finalizes; one touching Python or static state then aborts the rank ("terminate called
+        # without an active exception") after a complete run. Every file is written and closed
+        # by now (train() ends with a barrier after rank 0's checkpoint): flush and leave
+        # without finalization.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 @main.command()

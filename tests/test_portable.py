@@ -113,6 +113,23 @@ def test_revision_7_and_8_golden_files_decode_and_their_data_reencodes_to_the_sa
     assert words2 == words and h2.batches == header.batches and h2.seed_items == header.seed_items
 
 
+def test_a_file_written_on_a_gpu_decodes_on_the_cpu_and_reencodes_to_the_same_stream():
+    """tests/golden/gpu-rev8-fmnist-binary-64.bfn was written with --device cuda on an NVIDIA H200
+    (torch 2.11 + CUDA 13, numpy 2.5; benchmarks/gpu_check.py, results/gpu-check-all-rev8.json):
+    the first 64 test images binarised, at the bundled defaults. Here, on the CPU, it decodes to
+    those images, and the CPU writes the same stream (the header differs in its environment
+    digest only, which names the device)."""
+    from bfn_codec.data import binarise
+
+    blob = open(os.path.join(GOLDEN, "gpu-rev8-fmnist-binary-64.bfn"), "rb").read()
+    header, words = read(blob)
+    assert header.coder_revision == 8 and header.batches
+    images = binarise(np.load(os.path.join(ROOT, "bfn_codec", "samples", "fmnist-test-256.npy"))[:64])
+    assert np.array_equal(bfn_codec.decompress(blob), images)
+    h2, words2 = read(bfn_codec.compress(images, model="fmnist-binary", mode="bfn", portable=8))
+    assert words2 == words and h2.environment_digest != header.environment_digest
+
+
 def _extreme_rows(rng, N=400, W=12):
     """Probability rows as the chain meets them late: a few plausible entries, the rest down to
     1e-200 (far below constriction's 2^-24), some rows with one entry only, some uniform."""
