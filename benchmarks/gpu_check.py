@@ -195,6 +195,33 @@ def byte_models(record: dict, out_dir: str) -> None:
     print("photo-rgb", row, flush=True)
 
 
+def photo_speed(record: dict, size: int) -> None:
+    """One RGB photograph of size x size through photo-rgb (mode bfn) on each device: values/s
+    per side, each file decoded on the other device. scikit-image's astronaut where it is
+    installed (a speed measurement: the colour model is evaluated on other photographs)."""
+    try:
+        from skimage import data as skdata
+
+        rgb, source = np.ascontiguousarray(skdata.astronaut()[:size, :size]), "skimage astronaut"
+    except ImportError:
+        yy, xx = np.mgrid[:size, :size]
+        rgb = np.stack([(xx + yy) % 256, (2 * xx) % 256, (3 * yy) % 256], -1).astype(np.uint8)
+        source = "synthetic ramps"
+    record.update({"image": f"{source}, {rgb.shape[0]}x{rgb.shape[1]} RGB", "values": int(rgb.size)})
+    blobs = {}
+    for dev in ("cpu", OTHER):
+        blobs[dev], sec = _timed(lambda: api.compress(rgb, "photo-rgb", mode="bfn", device=dev))
+        record[f"encode_{_tag(dev)}_values_per_s"] = rgb.size / sec
+    record["bytes"] = {d: len(b) for d, b in blobs.items()}
+    record["bits_per_value"] = 8 * len(blobs["cpu"]) / rgb.size
+    record["differing_bytes"] = _differing_bytes(blobs["cpu"], blobs[OTHER])
+    for written, read in ((OTHER, "cpu"), ("cpu", OTHER)):
+        y, sec = _timed(lambda: api.decompress(blobs[written], device=read))
+        record[f"{_tag(written)}_file_decoded_on_{_tag(read)}"] = bool(np.array_equal(y, rgb))
+        record[f"decode_{_tag(read)}_values_per_s"] = rgb.size / sec
+    print("photo speed", record, flush=True)
+
+
 def rate(record: dict, images: int, out_dir: str, seconds_left: float, gpu_speed: float | None) -> None:
     if not gpu_speed or images / gpu_speed > 0.9 * seconds_left:
         record["skipped"] = f"{images} images at {gpu_speed} images/s do not fit {seconds_left:.0f} s"
@@ -253,6 +280,9 @@ def main(argv=None):
     ap.add_argument("--budget", type=float, default=480.0, help="seconds; later steps are skipped past it")
     ap.add_argument("--rate-images", type=int, default=10000)
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads (the coder's side)")
+    ap.add_argument("--only", default=None, help="comma-separated steps to run (integers, images, bytes, "
+                    "photo_speed, rate); default all but photo_speed")
+    ap.add_argument("--photo-size", type=int, default=256)
     ap.add_argument("--other", default="cuda", help="the device checked against the CPU (cpu: a dry run)")
     ap.add_argument("--decode-here", metavar="DIR", help="decode a device run's files on this machine; "
                     "writes --out as JSON")
@@ -282,10 +312,14 @@ def main(argv=None):
     steps = [("integers", lambda r: integers(r)),
              ("images", lambda r: images(r, args.limit, args.out)),
              ("bytes", lambda r: byte_models(r, args.out)),
+             ("photo_speed", lambda r: photo_speed(r, args.photo_size)),
              ("rate", lambda r: rate(r, args.rate_images, args.out, args.budget - (time.monotonic() - t0),
                                      res["steps"].get("images", {}).get("fmnist-binary", {})
                                      .get(f"encode_{_tag(OTHER)}_images_per_s")))]
+    only = args.only.split(",") if args.only else [n for n, _ in steps if n != "photo_speed"]
     for name, step in steps:
+        if name not in only:
+            continue
         if time.monotonic() - t0 > args.budget:
             res["steps"][name] = {"skipped": "out of time"}
             continue
