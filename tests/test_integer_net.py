@@ -65,6 +65,29 @@ def test_the_integers_do_not_depend_on_threads_layout_batching_or_kernel():
         assert torch.equal(other, ref)
 
 
+@pytest.mark.parametrize("kernel", ["conv2d", "split"])
+def test_small_convolution_errors_are_rounded_away(monkeypatch, kernel):
+    """A kernel library may pick a transform algorithm (Winograd, FFT; cuDNN on a GPU) whose
+    fractions leave small errors on integer sums: every integer-valued convolution output is
+    rounded before it is scaled, so such errors change no integer. (Here up to 0.2: float32
+    sums between 2^22 and 2^23 are multiples of 1/2, where a larger error can round to a tie.)"""
+    net, batches = _net_and_inputs()
+    inet = IntegerUNet.from_float(net, batches)
+    inet.kernel = kernel
+    x, t = batches[1]
+    with torch.inference_mode():
+        ref = inet(x, t)
+    conv2d, g = torch.nn.functional.conv2d, torch.Generator().manual_seed(5)
+
+    def inexact(*args, **kwargs):
+        out = conv2d(*args, **kwargs)
+        return out + (torch.rand(out.shape, generator=g, dtype=out.dtype) - 0.5) * 0.4
+
+    monkeypatch.setattr(torch.nn.functional, "conv2d", inexact)
+    with torch.inference_mode():
+        assert torch.equal(inet(x, t), ref)
+
+
 def test_split_convolutions_are_exact_at_their_worst_case():
     """_pieces sizes the float32 pieces by the largest row sum of |w|: inputs that drive every
     piece's partial sums to that bound (all weights of a row at +511, all inputs at +-2047,
