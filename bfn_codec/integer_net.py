@@ -84,8 +84,9 @@ def _split_conv(q, w32, piece_bits: int, pieces: int, stride, padding) -> torch.
         rest, top = stacked[j * B:(j + 1) * B], stacked[(j + 1) * B:(j + 2) * B]
         torch.mul(rest, 1.0 / unit, out=top).floor_()
         rest.add_(top, alpha=-unit)  # rest - 2^b top, the low piece
-    # each piece's sums are integers; rounding them keeps them so even where a kernel library
-    # picks a transform algorithm (Winograd, FFT) whose fractions leave an error far below 1/2
+    # each piece's sums are integers; rounding removes a transform algorithm's (Winograd, FFT)
+    # small error, though near 2^24 float32 leaves little margin for one: there the tests'
+    # cross-kernel and cross-ISA checks show that the CPU's kernels sum directly
     out = F.conv2d(stacked, w32, None, stride, padding).round_()
     acc = out[(pieces - 1) * B:].double()
     for j in range(pieces - 2, -1, -1):  # Horner in 2^b: exact integer arithmetic below 2^53
