@@ -488,9 +488,11 @@ def _whole_test_set_pairs() -> list[str]:
             same = all(p.get(k) == f.get(k) for k in ("model_sha256", "items", "steps", "grid_power", "r", "dataset"))
             if same and p.get("coder_revision", 0) > 5:
                 change = 100.0 * (p["achieved_bits_per_dim"] / f["achieved_bits_per_dim"] - 1.0)
+                speed = " / ".join(f"{p[k] / f[k]:.2f}x" for k in ("encode_items_per_second", "decode_items_per_second"))
                 out.append(f"All {f['items']:,} test images, {f['dataset']}, n = {f['steps']} (`codec_bench.py`, "
                            f"every file decoded): float {f['achieved_bits_per_dim']:.5f} bits/pixel, portable "
-                           f"revision {p['coder_revision']} **{p['achieved_bits_per_dim']:.5f}** ({change:+.2f}%); "
+                           f"revision {p['coder_revision']} **{p['achieved_bits_per_dim']:.5f}** ({change:+.2f}%), "
+                           f"images/s {speed} of float's (encode / decode, {p.get('threads')} threads, separate runs); "
                            f"`{name}`, `{pname}`.")
                 out.append("")
     return out
