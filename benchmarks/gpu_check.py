@@ -120,23 +120,37 @@ def _differing_bytes(a: bytes, b: bytes) -> int | None:
     return int(np.count_nonzero(np.frombuffer(a, np.uint8) != np.frombuffer(b, np.uint8)))
 
 
+def _both_ways(row: dict, encode, decode, same, size: int = 0, unit: str = "") -> dict:
+    """Encode on the CPU and on the other device (``encode(device)`` -> file), decode each file on
+    the other one (``decode(file, device)``, checked by ``same``); records sizes, differing bytes
+    and, with a ``unit``, ``size`` / seconds per side and device. Returns the files by device."""
+    blobs = {}
+    for dev in ("cpu", OTHER):
+        blobs[dev], sec = _timed(lambda: encode(dev))
+        if unit:
+            row[f"encode_{_tag(dev)}_{unit}_per_s"] = size / sec
+    row["bytes"] = {d: len(b) for d, b in blobs.items()}
+    row["differing_bytes"] = _differing_bytes(blobs["cpu"], blobs[OTHER])
+    for written, read in ((OTHER, "cpu"), ("cpu", OTHER)):
+        y, sec = _timed(lambda: decode(blobs[written], read))
+        row[f"{_tag(written)}_file_decoded_on_{_tag(read)}"] = bool(same(y))
+        if unit:
+            row[f"decode_{_tag(read)}_{unit}_per_s"] = size / sec
+    return blobs
+
+
+def _decode_array(blob: bytes, device: str) -> np.ndarray:
+    return api.decompress(blob, device=device)
+
+
 def images(record: dict, limit: int, out_dir: str) -> None:
     x8 = load_fmnist("test")[:limit]
     for name, x in (("fmnist-binary", binarise(x8)), ("fmnist", x8)):
         row = {"images": len(x)}
-        blobs = {}
-        for dev in ("cpu", OTHER):
-            (blob, _), sec = _timed(lambda: api.compress_with_stats(x, name, mode="bfn", device=dev))
-            blobs[dev] = blob
-            row[f"encode_{_tag(dev)}_images_per_s"] = len(x) / sec
-        row["bytes"] = {d: len(b) for d, b in blobs.items()}
+        blobs = _both_ways(row, lambda dev: api.compress(x, name, mode="bfn", device=dev), _decode_array,
+                           lambda y: np.array_equal(y, x), len(x), "images")
         row["coder_revision"] = api.read_header(blobs[OTHER]).coder_revision
         row["payloads_identical"] = _payload(blobs["cpu"]) == _payload(blobs[OTHER])
-        row["differing_bytes"] = _differing_bytes(blobs["cpu"], blobs[OTHER])
-        for written, read in ((OTHER, "cpu"), ("cpu", OTHER)):
-            y, sec = _timed(lambda: api.decompress(blobs[written], device=read))
-            row[f"{_tag(written)}_file_decoded_on_{_tag(read)}"] = bool(np.array_equal(y, x))
-            row[f"decode_{_tag(read)}_images_per_s"] = len(x) / sec
         with open(os.path.join(out_dir, f"gpu-{name}-{len(x)}.bfn"), "wb") as f:
             f.write(blobs[OTHER])
         record[name] = row
@@ -145,18 +159,14 @@ def images(record: dict, limit: int, out_dir: str) -> None:
 
 def _bytes_case(name: str, data: bytes, record: dict, out_dir: str) -> None:
     row = {"bytes_in": len(data)}
-    blobs = {}
-    for dev in ("cpu", OTHER):
-        (blob, info), sec = _timed(lambda: api.compress_bytes(data, name, mode="bfn", device=dev))
-        blobs[dev] = blob
+
+    def encode(dev):
+        blob, info = api.compress_bytes(data, name, mode="bfn", device=dev)
         row["stream"] = {k: v for k, v in info.items() if isinstance(v, (int, float, str))}
-        row[f"encode_{_tag(dev)}_bytes_per_s"] = len(data) / sec
-    row["bytes"] = {d: len(b) for d, b in blobs.items()}
-    row["differing_bytes"] = _differing_bytes(blobs["cpu"], blobs[OTHER])
-    for written, read in ((OTHER, "cpu"), ("cpu", OTHER)):
-        (_, y), sec = _timed(lambda: api.decompress_bytes(blobs[written], device=read))
-        row[f"{_tag(written)}_file_decoded_on_{_tag(read)}"] = y == data
-        row[f"decode_{_tag(read)}_bytes_per_s"] = len(data) / sec
+        return blob
+
+    blobs = _both_ways(row, encode, lambda blob, dev: api.decompress_bytes(blob, device=dev)[1],
+                       lambda y: y == data, len(data), "bytes")
     with open(os.path.join(out_dir, f"gpu-{name}.bfn"), "wb") as f:
         f.write(blobs[OTHER])
     record[name] = row
@@ -184,13 +194,8 @@ def byte_models(record: dict, out_dir: str) -> None:
     rgb = np.random.default_rng(0).integers(0, 256, (8, 32, 32, 3), dtype=np.uint8)
     rgb = np.sort(rgb, axis=2)  # some structure
     row = {}
-    blobs = {}
-    for dev in ("cpu", OTHER):
-        blobs[dev] = api.compress(rgb, "photo-rgb", mode="bfn", device=dev)
-    row["bytes"] = {d: len(b) for d, b in blobs.items()}
-    row["differing_bytes"] = _differing_bytes(blobs["cpu"], blobs[OTHER])
-    for written, read in ((OTHER, "cpu"), ("cpu", OTHER)):
-        row[f"{_tag(written)}_file_decoded_on_{_tag(read)}"] = bool(np.array_equal(api.decompress(blobs[written], device=read), rgb))
+    _both_ways(row, lambda dev: api.compress(rgb, "photo-rgb", mode="bfn", device=dev), _decode_array,
+               lambda y: np.array_equal(y, rgb))
     record["photo-rgb"] = row
     print("photo-rgb", row, flush=True)
 
@@ -208,17 +213,9 @@ def photo_speed(record: dict, size: int) -> None:
         rgb = np.stack([(xx + yy) % 256, (2 * xx) % 256, (3 * yy) % 256], -1).astype(np.uint8)
         source = "synthetic ramps"
     record.update({"image": f"{source}, {rgb.shape[0]}x{rgb.shape[1]} RGB", "values": int(rgb.size)})
-    blobs = {}
-    for dev in ("cpu", OTHER):
-        blobs[dev], sec = _timed(lambda: api.compress(rgb, "photo-rgb", mode="bfn", device=dev))
-        record[f"encode_{_tag(dev)}_values_per_s"] = rgb.size / sec
-    record["bytes"] = {d: len(b) for d, b in blobs.items()}
+    blobs = _both_ways(record, lambda dev: api.compress(rgb, "photo-rgb", mode="bfn", device=dev),
+                       _decode_array, lambda y: np.array_equal(y, rgb), rgb.size, "values")
     record["bits_per_value"] = 8 * len(blobs["cpu"]) / rgb.size
-    record["differing_bytes"] = _differing_bytes(blobs["cpu"], blobs[OTHER])
-    for written, read in ((OTHER, "cpu"), ("cpu", OTHER)):
-        y, sec = _timed(lambda: api.decompress(blobs[written], device=read))
-        record[f"{_tag(written)}_file_decoded_on_{_tag(read)}"] = bool(np.array_equal(y, rgb))
-        record[f"decode_{_tag(read)}_values_per_s"] = rgb.size / sec
     print("photo speed", record, flush=True)
 
 
