@@ -148,7 +148,7 @@ class BayesianFlow(ABC):
     # ----- Bayesian flow and sender in S-space ----------------------------------------------
     def sender_mean(self, x: torch.Tensor, beta) -> torch.Tensor:
         """E[S | x] = beta * m_x; x holds outcome indices [..., D] -> [..., D, c]."""
-        m = self.component_means[x.long()]
+        m = self.component_means.to(x.device)[x.long()]
         return _bcast(beta, m) * m
 
     def stat_std(self, beta) -> torch.Tensor:
@@ -157,7 +157,7 @@ class BayesianFlow(ABC):
     def sample_stat(self, x: torch.Tensor, beta, generator=None) -> torch.Tensor:
         """S ~ q(S | x) = N(beta m_x, v beta I): the Bayesian flow p_F expressed in S."""
         mean = self.sender_mean(x, beta)
-        noise = torch.randn(mean.shape, dtype=F64, generator=generator)
+        noise = torch.randn(mean.shape, dtype=F64, generator=generator, device=mean.device)
         return mean + _bcast(self.stat_std(beta), mean) * noise
 
     def bridge(self, S_i: torch.Tensor, beta_prev, beta_i):
@@ -175,7 +175,8 @@ class BayesianFlow(ABC):
     def component_log_density(self, S_i, S_prev, alpha) -> torch.Tensor:
         """log N(S_i | S_prev + alpha m_k, v alpha I_c) for every k: [..., D, K] (summed over c)."""
         alpha = _bcast(torch.as_tensor(alpha, dtype=F64), S_i)  # [..., 1, 1]
-        diff = (S_i - S_prev).unsqueeze(-2) - alpha.unsqueeze(-1) * self.component_means  # [...,D,K,c]
+        m = self.component_means.to(S_i.device)
+        diff = (S_i - S_prev).unsqueeze(-2) - alpha.unsqueeze(-1) * m  # [...,D,K,c]
         var = self.variance_factor * alpha.unsqueeze(-1)
         return (-0.5 * diff.square() / var - 0.5 * (LOG_2PI + torch.log(var))).sum(-1)
 
@@ -212,15 +213,16 @@ class BayesianFlow(ABC):
         The KL of the Gaussian sender against the K-component (joint) mixture receiver has no
         closed form: it is estimated with ``samples`` draws of the message. By default one
         random step i per item is drawn and scaled by n (the paper's estimator); with
-        ``all_steps`` every step is evaluated (n network calls, the exact sum over i)."""
-        times, betas, alphas = self.schedule(n, times)
+        ``all_steps`` every step is evaluated (n network calls, the exact sum over i). Everything
+        runs on x's device (the generator must live there too)."""
+        times, betas, alphas = (v.to(x.device) for v in self.schedule(n, times))
         if all_steps:
-            total = torch.zeros(x.shape[0], dtype=F64)
+            total = torch.zeros(x.shape[0], dtype=F64, device=x.device)
             for i in range(1, n + 1):
-                idx = torch.full((x.shape[0],), i)
+                idx = torch.full((x.shape[0],), i, device=x.device)
                 total += self._step_kl(model, x, idx, times, betas, alphas, samples, generator)
             return total
-        idx = torch.randint(1, n + 1, (x.shape[0],), generator=generator)
+        idx = torch.randint(1, n + 1, (x.shape[0],), generator=generator, device=x.device)
         return n * self._step_kl(model, x, idx, times, betas, alphas, samples, generator)
 
     def _step_kl(self, model, x, idx, times, betas, alphas, samples, generator):
@@ -229,9 +231,9 @@ class BayesianFlow(ABC):
         log_probs = model.log_probs(S_prev, t_prev).to(F64)
         mean = S_prev + self.sender_mean(x, alpha)
         std = _bcast(self.stat_std(alpha), mean)
-        kl = torch.zeros(x.shape[0], dtype=F64)
+        kl = torch.zeros(x.shape[0], dtype=F64, device=x.device)
         for _ in range(samples):
-            S_i = mean + std * torch.randn(mean.shape, dtype=F64, generator=generator)
+            S_i = mean + std * torch.randn(mean.shape, dtype=F64, generator=generator, device=x.device)
             kl += (self.sender_log_density(S_i, S_prev, alpha, x)
                    - self.receiver_log_density(S_i, S_prev, alpha, log_probs)).sum(-1)
         return kl / samples
@@ -239,12 +241,12 @@ class BayesianFlow(ABC):
     def reconstruction_loss(self, model, x: torch.Tensor, generator=None) -> torch.Tensor:
         """L^r(x) = -E_{p_F(theta | x; 1)} log p_O(x | theta; 1) per item (one sample)."""
         S_n = self.sample_stat(x, self.beta(torch.tensor(1.0, dtype=F64)), generator)
-        t = torch.ones(x.shape[0], dtype=F64)
+        t = torch.ones(x.shape[0], dtype=F64, device=x.device)
         return self.reconstruction_nats(model.log_probs(S_n, t).to(F64), x)
 
     def infinity_loss_mc(self, model, x: torch.Tensor, generator=None) -> torch.Tensor:
         """One-sample estimate of L^inf(x) per item (t ~ U(0, 1) per item); differentiable."""
-        t = torch.rand(x.shape[0], dtype=F64, generator=generator)
+        t = torch.rand(x.shape[0], dtype=F64, generator=generator, device=x.device)
         S = self.sample_stat(x, self.beta(t), generator)
         return self.infinity_loss(model.log_probs(S, t), x, t)
 

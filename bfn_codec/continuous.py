@@ -54,7 +54,7 @@ class ContinuousBFN(GaussianSchedule, BayesianFlow):
         mu = self.mean_from_stat(S, t).to(params.dtype)[..., 0]
         eps = params[..., 0]
         x_hat = mu / gamma[..., 0] - torch.sqrt((1.0 - gamma[..., 0]) / gamma[..., 0]) * eps
-        early = _bcast(t < T_MIN, x_hat)
+        early = _bcast(t.to(x_hat.device) < T_MIN, x_hat)
         return torch.where(early, torch.zeros_like(x_hat), x_hat).clamp(-1.0, 1.0)
 
     # ----- losses (nats per item) ------------------------------------------------------------
@@ -81,26 +81,26 @@ class ContinuousBFN(GaussianSchedule, BayesianFlow):
     def n_step_loss(self, model, x: torch.Tensor, n: int, times=None, samples: int = 10,
                     all_steps: bool = False, generator=None) -> torch.Tensor:
         """L^n(x) = sum_i alpha_i ||x - x_hat(theta_{i-1}, t_{i-1})||^2 / 2 (analytic in y)."""
-        times, betas, alphas = self.schedule(n, times)
+        times, betas, alphas = (v.to(x.device) for v in self.schedule(n, times))
         B = x.shape[0]
         if all_steps:
-            total = torch.zeros(B, dtype=F64)
+            total = torch.zeros(B, dtype=F64, device=x.device)
             for i in range(1, n + 1):
                 S = self.sample_stat(x, betas[i - 1], generator)
                 x_hat = model.point_estimate(S, times[i - 1].expand(B)).to(F64)
                 total += self.step_kl(x, x_hat, alphas[i - 1])
             return total
-        idx = torch.randint(1, n + 1, (B,), generator=generator)
+        idx = torch.randint(1, n + 1, (B,), generator=generator, device=x.device)
         S = self.sample_stat(x, betas[idx - 1], generator)
         x_hat = model.point_estimate(S, times[idx - 1]).to(F64)
         return n * self.step_kl(x, x_hat, alphas[idx - 1])
 
     def reconstruction_loss(self, model, x: torch.Tensor, generator=None) -> torch.Tensor:
         S = self.sample_stat(x, self.beta(torch.tensor(1.0, dtype=F64)), generator)
-        x_hat = model.point_estimate(S, torch.ones(x.shape[0], dtype=F64)).to(F64)
+        x_hat = model.point_estimate(S, torch.ones(x.shape[0], dtype=F64, device=x.device)).to(F64)
         return self.reconstruction_nats_from_estimate(x_hat, x)
 
     def infinity_loss_mc(self, model, x: torch.Tensor, generator=None) -> torch.Tensor:
-        t = torch.rand(x.shape[0], dtype=F64, generator=generator)
+        t = torch.rand(x.shape[0], dtype=F64, generator=generator, device=x.device)
         S = self.sample_stat(x, self.beta(t), generator)
         return self.infinity_loss_from_estimate(model.point_estimate(S, t), x, t)

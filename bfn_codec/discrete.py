@@ -69,7 +69,7 @@ class DiscreteBFN(BayesianFlow):
     # ----- input distribution ----------------------------------------------------------------
     def class_logits(self, S: torch.Tensor) -> torch.Tensor:
         """log theta up to a constant: B z (the sum-zero representative of S)."""
-        return S @ self.basis.to(S.dtype).T
+        return S @ self.basis.to(device=S.device, dtype=S.dtype).T
 
     def theta(self, S: torch.Tensor) -> torch.Tensor:
         return torch.softmax(self.class_logits(S), dim=-1)

@@ -25,10 +25,11 @@ SIGMA_MIN, SIGMA_MAX = 1e-3, 10.0  # clamp of sigma_x, as in the official code
 LOG_FLOOR = -690.0  # log(1e-300): keeps far-tail bins finite (never exactly -inf)
 
 
-def bin_boundaries(K: int, dtype=F64) -> torch.Tensor:
-    """The K-1 interior bin edges -1 + 2j/K, j = 1..K-1."""
+def bin_boundaries(K: int, dtype=F64, device=None) -> torch.Tensor:
+    """The K-1 interior bin edges -1 + 2j/K, j = 1..K-1 (computed on the CPU, then moved:
+    the same edges on every device)."""
     j = torch.arange(1, K, dtype=F64)
-    return (-1.0 + 2.0 * j / K).to(dtype)
+    return (-1.0 + 2.0 * j / K).to(dtype=dtype, device=device)
 
 
 def _bin_masses(tail2: torch.Tensor, centre: torch.Tensor, inplace: bool) -> torch.Tensor:
@@ -56,7 +57,7 @@ def discretised_gaussian_probs(mu: torch.Tensor, sigma: torch.Tensor, K: int) ->
     than erfc (measured: 1.05 s vs 0.25 s for 64 x 784 x 255 edges, one thread). The table is
     the codec's largest cost on 8-bit data, so the no-grad path (the coder) works in place
     (0.42 s per 64 images instead of 2.3 s with ndtr). Shapes: mu, sigma [...] -> [..., K]."""
-    edges = bin_boundaries(K, mu.dtype)
+    edges = bin_boundaries(K, mu.dtype, mu.device)
     inv = (1.0 / math.sqrt(2.0)) / sigma
     # w = (edge - mu) / (sigma sqrt 2) in one pass
     w = torch.addcmul((-mu * inv).unsqueeze(-1), edges, inv.unsqueeze(-1))  # [..., K-1]
@@ -135,7 +136,7 @@ class DiscretisedBFN(GaussianSchedule, BayesianFlow):
         scale = torch.sqrt((1.0 - gamma) / gamma)
         mu_x = mu / gamma - scale * params[..., 0]
         sigma_x = (scale * torch.exp(params[..., 1].clamp(-10.0, 10.0))).clamp(SIGMA_MIN, SIGMA_MAX)
-        early = _bcast(t < T_MIN, mu_x)
+        early = _bcast(t.to(mu_x.device) < T_MIN, mu_x)
         mu_x = torch.where(early, torch.zeros_like(mu_x), mu_x)
         sigma_x = torch.where(early, torch.ones_like(sigma_x), sigma_x)
         return mu_x, sigma_x
@@ -214,7 +215,7 @@ class DiscretisedBFN(GaussianSchedule, BayesianFlow):
     def output_mean(self, mu_x: torch.Tensor, sigma_x: torch.Tensor) -> torch.Tensor:
         """k_hat = E_{p_O}[k_c] without forming the K bin masses: by summation by parts,
         sum_k p_k k_c = k_c(K) - (2/K) sum_{j=1}^{K-1} Phi(z_j) (z_j the interior edges)."""
-        edges = bin_boundaries(self.K, mu_x.dtype)
+        edges = bin_boundaries(self.K, mu_x.dtype, mu_x.device)
         cdf = torch.special.ndtr((edges - mu_x.unsqueeze(-1)) / sigma_x.unsqueeze(-1))
         return (1.0 - 1.0 / self.K) - (2.0 / self.K) * cdf.sum(-1)
 
@@ -225,17 +226,17 @@ class DiscretisedBFN(GaussianSchedule, BayesianFlow):
 
     def infinity_loss_mc(self, model, x: torch.Tensor, generator=None) -> torch.Tensor:
         """One-sample L^inf per item, through the model's point estimate k_hat."""
-        t = torch.rand(x.shape[0], dtype=F64, generator=generator)
+        t = torch.rand(x.shape[0], dtype=F64, generator=generator, device=x.device)
         S = self.sample_stat(x, self.beta(t), generator)
         return self.infinity_loss_from_mean(model.point_estimate(S, t), x, t)
 
     def infinity_loss(self, log_probs: torch.Tensor, x: torch.Tensor, t) -> torch.Tensor:
         """L^inf integrand -ln sigma_1 ||k_c(x) - k_hat||^2 / sigma_1^{2t}, k_hat = E_{p_O}[k_c]."""
-        k_hat = (log_probs.exp() * bin_centres(self.K, log_probs.dtype)).sum(-1)
+        k_hat = (log_probs.exp() * bin_centres(self.K, log_probs.dtype, log_probs.device)).sum(-1)
         return self.infinity_loss_from_mean(k_hat, x, t)
 
     def infinity_loss_from_mean(self, k_hat: torch.Tensor, x: torch.Tensor, t) -> torch.Tensor:
-        x_c = bin_centres(self.K, k_hat.dtype)[x.long()]
+        x_c = bin_centres(self.K, k_hat.dtype, k_hat.device)[x.long()]
         t = _bcast(torch.as_tensor(t, dtype=F64), k_hat)
         weight = (-self.log_sigma1 * torch.exp(-2.0 * t * self.log_sigma1)).to(k_hat.dtype)
         return (weight * (x_c - k_hat).square()).sum(-1)

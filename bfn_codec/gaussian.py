@@ -15,10 +15,10 @@ from .chain import F64, _bcast
 T_MIN = 1e-6  # below this gamma ~ 0 and mu/gamma is undefined: x_hat = 0 (docs/design.md §3)
 
 
-def bin_centres(K: int, dtype=F64) -> torch.Tensor:
+def bin_centres(K: int, dtype=F64, device=None) -> torch.Tensor:
     """k_c = (2k - 1)/K - 1 for k = 1..K, computed analytically (docs/design.md §3)."""
     k = torch.arange(1, K + 1, dtype=F64)
-    return ((2.0 * k - 1.0) / K - 1.0).to(dtype)
+    return ((2.0 * k - 1.0) / K - 1.0).to(dtype=dtype, device=device)
 
 
 class GaussianSchedule:

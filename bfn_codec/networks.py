@@ -22,7 +22,8 @@ import torch.nn.functional as F
 def time_features(t: torch.Tensor, dim: int) -> torch.Tensor:
     """Sinusoidal features of 1000 t: [B] -> [B, dim]."""
     half = dim // 2
-    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, dtype=torch.float32) / half)
+    # computed on the CPU, then moved: the same frequencies on every device
+    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, dtype=torch.float32) / half).to(t.device)
     args = 1000.0 * t.float().unsqueeze(-1) * freqs
     return torch.cat([torch.sin(args), torch.cos(args)], dim=-1)
 

@@ -130,18 +130,18 @@ def training_loss(model, x: torch.Tensor, loss_steps: int | None, generator,
 
 def validation_loss(model, data: Dataset, n_items: int = 500, repeats: int = 4,
                     batch_size: int = 250, seed: int = 0, loss_steps: int | None = None,
-                    grid_power: float = 1.0) -> tuple[float, float]:
+                    grid_power: float = 1.0, device: str = "cpu") -> tuple[float, float]:
     """Mean validation loss in bits/dim on the first ``n_items`` items (L^inf, or L^n + L^r
-    with ``loss_steps``) and its standard error."""
-    g = torch.Generator().manual_seed(seed)
+    with ``loss_steps``) and its standard error, computed on ``device`` (the model's)."""
+    g = torch.Generator(device=device).manual_seed(seed)
     items = data.images[:n_items]
     per_item = []
     with torch.inference_mode():
         for _ in range(repeats):
             for s in range(0, len(items), batch_size):
-                x = _flat(items[s:s + batch_size])
+                x = _flat(items[s:s + batch_size]).to(device)
                 per_item.append(training_loss(model, x, loss_steps, g, grid_power) / x.shape[1])
-    v = torch.cat(per_item) / math.log(2.0)
+    v = torch.cat(per_item).cpu() / math.log(2.0)
     return float(v.mean()), float(v.std() / math.sqrt(len(v)))
 
 
@@ -254,7 +254,9 @@ def train(train_data: Dataset, val_data: Dataset, out_dir, steps: int = 1000,
         ema_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
     D = math.prod(train_data.images.shape[1:])
     rng = np.random.default_rng(seed + 1000003 * start)
-    g = torch.Generator().manual_seed(seed + 7 * start)
+    # the losses' float64 arithmetic runs where the network does (on a GPU its own generator
+    # draws the times and the noise; the CPU's draws are unchanged)
+    g = torch.Generator(device=device).manual_seed(seed + 7 * start)
     same_command = train_info.get("command") == command
     if train_info.get("command") and not same_command:
         # a resumed run with other settings (e.g. L^n fine-tuning after L^inf): keep the record
@@ -296,7 +298,7 @@ def train(train_data: Dataset, val_data: Dataset, out_dir, steps: int = 1000,
     def ema_model():
         m = NetworkModel.create(flow, model.shape, model.network_config, model.name, model.info)
         m.net.load_state_dict(ema_state)
-        m.net.eval()
+        m.net.to(device).eval()
         return m
 
     # the module the losses run through: DDP (gradients all-reduced) and/or torch.compile
@@ -322,7 +324,7 @@ def train(train_data: Dataset, val_data: Dataset, out_dir, steps: int = 1000,
         for step in range(start + 1, steps + 1):
             net.train()
             idx = rng.integers(0, len(train_data.images), batch_size)
-            x = _flat(train_data.images[idx])
+            x = _flat(train_data.images[idx]).to(device)
             with autocast:
                 per_item = training_loss(loss_model, x, loss_steps, g, grid_power)
             loss = per_item[rows].mean() / D  # nats per dim; DDP averages the ranks' gradients
@@ -355,7 +357,7 @@ def train(train_data: Dataset, val_data: Dataset, out_dir, steps: int = 1000,
                 continue
             if step % validate_every == 0 or step == steps:
                 val, se = validation_loss(ema_model(), val_data, loss_steps=loss_steps,
-                                          grid_power=grid_power)
+                                          grid_power=grid_power, device=device)
                 metric = "L^inf" if loss_steps is None else f"L^{loss_steps}+L^r"
                 if loss_steps is not None and grid_power != 1.0:
                     metric += f" (grid p={grid_power:g})"

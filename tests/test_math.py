@@ -243,3 +243,22 @@ def test_multichannel_unet_model():
     x = np.random.default_rng(0).integers(0, 16, (6, 3, 8, 8)).astype(np.uint8)
     blob = bfn_codec.compress(x, model=model, steps=4, mode="bfn")
     assert np.array_equal(bfn_codec.decompress(blob, model=model), x)
+
+
+@pytest.mark.parametrize("flow", [DiscreteBFN(K=2), DiscreteBFN(K=5), DiscretisedBFN(K=16), ContinuousBFN()],
+                         ids=["binary", "K5", "discretised", "continuous"])
+def test_training_losses_run_where_the_data_is(flow):
+    """Training on a GPU runs the losses' float64 arithmetic there, beside the network: every
+    tensor a loss makes must follow x's device. The meta device (shapes only) stands in for a
+    GPU in CI: any tensor left on the CPU (a schedule, a table, the time features, the noise)
+    fails with a device error, as it would on CUDA."""
+    from bfn_codec.chain import power_times
+
+    model = tiny_network(flow, (1, 8, 8))
+    model.net.to("meta")
+    x = torch.zeros((3, 64), dtype=torch.int64 if flow.data_type != "continuous" else torch.float64,
+                    device="meta")
+    losses = [flow.infinity_loss_mc(model, x), flow.reconstruction_loss(model, x),
+              flow.n_step_loss(model, x, 4, times=power_times(4, 2.0), samples=1),
+              flow.n_step_loss(model, x, 2, samples=1, all_steps=True)]
+    assert all(loss.device.type == "meta" and loss.shape == (3,) for loss in losses)
