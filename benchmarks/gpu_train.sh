@@ -3,14 +3,15 @@
 #
 #   benchmarks/gpu_train.sh MODEL MINUTES [OUT_DIR]
 #
-# MODEL: fmnist-binary or fmnist. By default the run continues from the bundled weights with the
+# MODEL: a bundled model (fmnist-binary, fmnist, photo-rgb). By default the run continues from the bundled weights with the
 # loss the codec pays (L^n + L^r at the model's n and time grid, docs/training.md); FRESH=1 starts
 # from random weights with L^inf. OUT_DIR (default $OUT, the device tool's output folder, else
 # runs/gpu-MODEL) receives model.safetensors + config.json (and the log), ready for
 #   bfn-codec calibrate OUT_DIR --dataset MODEL   and   benchmarks/codec_bench.py --model OUT_DIR
 # on the CPU. Settings by environment: DEVICE (cuda), BATCH (256), LR (1e-4; 2e-4 with FRESH=1),
 # AMP (bf16; empty for float32), COMPILE (1: torch.compile), DATA_DIR (Fashion-MNIST IDX files:
-# the lent GPU machine cannot reach the network, so carry them with the repository), SEED (0).
+# the lent GPU machine cannot reach the network, so carry them with the repository), SEED (0),
+# DATASET (default MODEL: the training data, e.g. images:DIR@32 for photo-rgb).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,7 +26,7 @@ RUN=runs/gpu-train-$MODEL
 
 python3 -c "import bfn_codec" 2>/dev/null || python3 -m pip install -q -e .
 mkdir -p "$RUN" "$DEST"
-args=(train --dataset "$MODEL" --out "$RUN" --device "$DEVICE" --batch-size "$BATCH" --seed "$SEED"
+args=(train --dataset "${DATASET:-$MODEL}" --out "$RUN" --device "$DEVICE" --batch-size "$BATCH" --seed "$SEED"
       --max-minutes "$MINUTES" --steps 100000000 --checkpoint-every 500 --validate-every 2000)
 [ -n "${DATA_DIR:-}" ] && args+=(--data-dir "$DATA_DIR")
 [ -n "$AMP" ] && args+=(--amp "$AMP")
