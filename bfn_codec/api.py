@@ -27,7 +27,7 @@ from .environment import CODER_REVISION, PORTABLE_REVISION, PORTABLE_REVISIONS, 
 from .images import ImageFile, array_layout
 from .bytefile import is_bytefile
 from .imageset import is_imageset, read_imageset
-from .models import PortableModel, has_portable_form, load_model, portable_model
+from .models import PortableModel, has_portable_form, load_model, portable_model, with_calibration
 from .zoo import ModelError, available_models, bundled_model_for, portable_identity
 from .seed import seed_bytes
 from .version import __version__
@@ -561,6 +561,9 @@ def _model_for(header: Header, model, device: str):
                              f"which this build does not bundle (available: {', '.join(available_models())}); "
                              "pass the model with --model")
     model = resolve_model(model, device=device)
+    if header.coder_revision in PORTABLE_REVISIONS:
+        # the calibration the file names: the model's current one or one it keeps from before
+        model = with_calibration(model, header.model_hash) or model
     sha = model_identity(model, header.coder_revision) or b"\0" * 32
     if sha[:len(header.model_hash)] != header.model_hash:
         written = f"{header.model_id!r} " if header.model_id else ""

@@ -1021,18 +1021,24 @@ def bundle(checkpoint, name, steps, grid_ratio, grid_power, half):
 @click.option("--items", type=click.IntRange(min=1), default=64, show_default=True,
               help="Training items whose trajectories calibrate the activation ranges.")
 @click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--act-bits", type=click.IntRange(4, 16), default=12, show_default=True,
+              help="Signed bits of every activation.")
+@click.option("--weight-bits", type=click.IntRange(4, 12), default=10, show_default=True,
+              help="Signed bits of every weight (per output channel scale).")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="torch CPU threads.")
 @friendly_errors
-def calibrate(checkpoint, dataset, items, seed, threads):
+def calibrate(checkpoint, dataset, items, seed, act_bits, weight_bits, threads):
     """Give a model its integer network, which portable coding (coder revisions 6-8) runs.
 
     The largest activation of every layer is measured on the float network's inputs at each
     step of the model's default time grid, for the first ITEMS training items; from these the
-    fractional bits of the 12-bit activations are fixed (10-bit weights) and written to the
-    checkpoint's config.json ("integer", with the weights' hash and this command). The weights
-    are not changed. A decoder never recalibrates: a portable file's model hash covers the
-    weights and the calibration, so calibrating again makes another model for such files
-    (keep the old config.json to decode files written before)."""
+    fractional bits of the activations are fixed and written to the checkpoint's config.json
+    ("integer", with the weights' hash and this command). The weights are not changed. Fewer
+    bits code faster (more convolutions fit one float32 kernel call) and cost rate
+    (benchmarks/integer_ptq.py measures both). A decoder never recalibrates: a portable file's
+    model hash covers the weights and the calibration, so a new calibration makes another model
+    for such files; the previous one moves to "integer_earlier", so files written with it still
+    decode."""
     from .api import codec_settings
     from .data import load_dataset
     from .models import integer_config, load_model, write_json_atomic
@@ -1043,14 +1049,30 @@ def calibrate(checkpoint, dataset, items, seed, threads):
     data = load_dataset(dataset, "train")
     _check_match(model, data)
     steps, _, grid_power = codec_settings(model)
-    cal = integer_config(model, data.images[:items], steps, power_times(steps, grid_power), seed=seed)
+    cal = integer_config(model, data.images[:items], steps, power_times(steps, grid_power), seed=seed,
+                         act_bits=act_bits, weight_bits=weight_bits)
     cal["command"] = shlex.join(["bfn-codec", "calibrate", str(checkpoint), "--dataset", dataset,
-                                 "--items", str(items), "--seed", str(seed)])
+                                 "--items", str(items), "--seed", str(seed), "--act-bits", str(act_bits),
+                                 "--weight-bits", str(weight_bits)])
     from pathlib import Path
+
+    from .zoo import portable_identity
 
     path = Path(checkpoint) / "config.json"
     cfg = json.loads(path.read_text())
+    old = cfg.get("integer")
+    new_id = portable_identity(model.weights_sha256, cal)
+    earlier, seen = [], {None, new_id}
+    for c in [old, *(cfg.get("integer_earlier") or [])]:
+        ident = portable_identity(model.weights_sha256, c)
+        if ident not in seen:
+            earlier.append(c)
+            seen.add(ident)
     cfg["integer"] = cal
+    if earlier:  # still this model's: files written with them keep decoding
+        cfg["integer_earlier"] = earlier
+    else:
+        cfg.pop("integer_earlier", None)
     write_json_atomic(path, cfg)
     click.echo(f"calibrated {checkpoint}: {len(cal['scales'])} activation scales, "
                f"{cal['weight_bits']}-bit weights, {cal['act_bits']}-bit activations", err=True)

@@ -22,6 +22,7 @@ Checkpoints are a directory with ``model.safetensors`` (weights only; never pick
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
@@ -40,6 +41,7 @@ from .discretised import DiscretisedBFN
 from .gaussian import bin_centres
 from .networks import build_network
 from .zoo import ZOO_DIR, ModelError, available_models, bundled_model_for  # noqa: F401 - the registry's names
+from .zoo import calibrations, portable_identity
 
 MODEL_FORMAT = "bfn-codec-model"
 
@@ -102,8 +104,10 @@ class NetworkModel:
         self.weights_sha256 = None  # set when loaded from / saved to a file
         self.trunk_seconds = 0.0  # time spent in the network itself (benchmarks split by it)
         # the integer twin's calibration (config.json "integer"; ``integer_config``): what
-        # portable coding (coder revision 6) needs besides the weights; None: not calibrated
+        # portable coding (coder revision 6) needs besides the weights; None: not calibrated.
+        # Earlier calibrations stay in "integer_earlier": files written with them still decode
         self.integer: dict | None = None
+        self.integer_earlier: list[dict] = []
 
     @classmethod
     def create(cls, flow: BayesianFlow, shape, network_config: dict, name="untitled", info=None):
@@ -168,6 +172,8 @@ class NetworkModel:
                "network": self.network_config, "info": self.info}
         if self.integer is not None:
             cfg["integer"] = self.integer
+        if self.integer_earlier:
+            cfg["integer_earlier"] = self.integer_earlier
         return cfg
 
     def save(self, directory, state_dict=None) -> Path:
@@ -182,6 +188,7 @@ class NetworkModel:
         self.weights_sha256 = sha256_file(directory / "model.safetensors")
         if self.integer and self.integer.get("weights_sha256") != self.weights_sha256:
             self.integer = None  # calibrated for other weights: `bfn-codec calibrate` again
+        self.integer_earlier = [c for c in self.integer_earlier if c.get("weights_sha256") == self.weights_sha256]
         cfg = self.config()
         cfg["weights_sha256"] = self.weights_sha256
         write_json_atomic(directory / "config.json", cfg)
@@ -345,5 +352,23 @@ def load_model(spec, device: str = "cpu") -> NetworkModel:
         raise ModelError(f"cannot load weights {weights}: {e}") from None
     model.weights_sha256 = sha256_file(weights)
     model.integer = cfg.get("integer")
+    model.integer_earlier = list(cfg.get("integer_earlier") or [])
     model.net.eval().to(device)
     return model
+
+
+def with_calibration(model: NetworkModel, identity: bytes) -> NetworkModel | None:
+    """``model`` coding with whichever of its integer calibrations (the current one or a kept
+    earlier one) has the portable identity that starts with ``identity`` (a file's model hash):
+    a shallow copy that shares the network. None if no calibration has it."""
+    if not identity or not isinstance(model, NetworkModel):
+        return None
+    for cal in calibrations({"integer": model.integer, "integer_earlier": model.integer_earlier}):
+        ident = portable_identity(model.weights_sha256, cal)
+        if ident and ident.startswith(identity):
+            if cal is model.integer:
+                return model
+            other = copy.copy(model)
+            other.integer = cal
+            return other
+    return None

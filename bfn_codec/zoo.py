@@ -31,9 +31,16 @@ def portable_identity(weights_sha256: str | None, integer: dict | None) -> bytes
     return hashlib.sha256(text.encode("utf-8")).digest()
 
 
+def calibrations(config: dict) -> list[dict]:
+    """A model's integer calibrations (config.json): the one it codes with ("integer"), then the
+    earlier ones it keeps ("integer_earlier") so that files written with them still decode."""
+    return [c for c in [config.get("integer"), *(config.get("integer_earlier") or [])] if c]
+
+
 def bundled_model_for(model_hash: bytes) -> str | None:
-    """The bundled model whose weights' SHA-256, or whose portable identity (revision-6 files),
-    starts with ``model_hash`` (from its config.json, without loading it), or None."""
+    """The bundled model whose weights' SHA-256, or one of whose portable identities (revision
+    6-8 files: its calibration or a kept earlier one), starts with ``model_hash`` (from its
+    config.json, without loading it), or None."""
     if not model_hash:
         return None
     for name in available_models():
@@ -44,7 +51,8 @@ def bundled_model_for(model_hash: bytes) -> str | None:
         sha = cfg.get("weights_sha256", "")
         if sha and bytes.fromhex(sha).startswith(model_hash):
             return name
-        ident = portable_identity(sha, cfg.get("integer"))
-        if ident and ident.startswith(model_hash):
-            return name
+        for cal in calibrations(cfg):
+            ident = portable_identity(sha, cal)
+            if ident and ident.startswith(model_hash):
+                return name
     return None

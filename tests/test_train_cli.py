@@ -160,11 +160,23 @@ def test_calibrate_makes_a_trained_model_write_portable_files(tiny_run, npy_data
     blob = bfn_codec.compress(x, model=str(run), steps=8, mode="bfn")
     assert read(blob)[0].coder_revision == PORTABLE_REVISION
     assert np.array_equal(bfn_codec.decompress(blob, model=str(run)), x)
+    # a narrower calibration: another model for new files, and the first one is kept for the old
+    res = CliRunner().invoke(main, ["calibrate", str(run), "--dataset", f"npy:{npy_data}", "--items", "16",
+                                    "--act-bits", "10", "--weight-bits", "7"])
+    assert res.exit_code == 0, res.output
+    cfg = json.loads((run / "config.json").read_text())
+    assert (cfg["integer"]["act_bits"], cfg["integer"]["weight_bits"]) == (10, 7)
+    assert cfg["integer_earlier"] == [cal]
+    blob2 = bfn_codec.compress(x, model=str(run), steps=8, mode="bfn")
+    assert read(blob2)[0].model_hash != read(blob)[0].model_hash
+    for b in (blob, blob2):
+        assert np.array_equal(bfn_codec.decompress(b, model=str(run)), x)
     model = load_model(str(run))
     with torch.no_grad():
         model.net.conv_out.bias.add_(0.01)
     model.save(run)
-    assert "integer" not in json.loads((run / "config.json").read_text())
+    cfg = json.loads((run / "config.json").read_text())
+    assert "integer" not in cfg and "integer_earlier" not in cfg
 
 
 def test_validation_split_is_deterministic():
