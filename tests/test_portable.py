@@ -22,6 +22,11 @@ sys.path.insert(0, GOLDEN)
 from make_rev6 import FILES, golden_data  # noqa: E402
 from make_rev7 import FILES as FILES7, golden_data as golden_data7, settings as settings7  # noqa: E402
 from make_rev8 import FILES as FILES8, settings as settings8  # noqa: E402
+from make_rev8_w7a10 import FILES as FILES8W, settings as settings8w  # noqa: E402
+
+# revision 7 and 8 golden files: (revision, the settings each was written with)
+WRITTEN = {**{n: (7, settings7) for n in FILES7}, **{n: (8, settings8) for n in FILES8},
+           **{n: (8, settings8w) for n in FILES8W}}
 
 
 def _coder(seed=0):
@@ -85,6 +90,17 @@ def _sample(name):
     return golden_data(name)
 
 
+def _writer(blob, model: str):
+    """The bundled model with the integer calibration the file names: a golden file is
+    re-encoded with the calibration it was written with, also after the bundled model has moved
+    to another one (the zoo keeps earlier calibrations, config.json "integer_earlier")."""
+    from bfn_codec.models import load_model, with_calibration
+
+    model = with_calibration(load_model(model), read(blob)[0].model_hash)
+    assert model is not None, "the zoo lost the calibration of a golden file"
+    return model
+
+
 @pytest.mark.parametrize("name", sorted(FILES))
 def test_golden_files_decode_and_their_data_reencodes_to_the_same_stream(name):
     """The compatibility promise: a revision-6 file decodes in every later release. Any change
@@ -95,21 +111,22 @@ def test_golden_files_decode_and_their_data_reencodes_to_the_same_stream(name):
     original = np.load(os.path.join(GOLDEN, name + ".npy"))
     assert np.array_equal(bfn_codec.decompress(blob), original)
     model, _ = _sample(name)
-    again = bfn_codec.compress(original, model=model, mode="bfn", portable=6)
+    again = bfn_codec.compress(original, model=_writer(blob, model), mode="bfn", portable=6)
     h2, words2 = read(again)
     assert words2 == words and h2.batches == header.batches and h2.seed_items == header.seed_items
 
 
-@pytest.mark.parametrize("name", sorted(FILES7) + sorted(FILES8))
+@pytest.mark.parametrize("name", sorted(WRITTEN))
 def test_revision_7_and_8_golden_files_decode_and_their_data_reencodes_to_the_same_stream(name):
     blob = open(os.path.join(GOLDEN, name + ".bfn"), "rb").read()
     header, words = read(blob)
-    revision, settings = (7, settings7) if name in FILES7 else (8, settings8)
+    revision, settings = WRITTEN[name]
     assert header.coder_revision == revision and header.batches
     original = np.load(os.path.join(GOLDEN, name + ".npy"))
-    assert np.array_equal(original, golden_data7(name.replace("rev8", "rev7"))[1])
+    assert np.array_equal(original, golden_data7("rev7-fmnist-binary-32" if "binary" in name else "rev7-fmnist-6")[1])
     assert np.array_equal(bfn_codec.decompress(blob), original)
-    h2, words2 = read(bfn_codec.compress(original, **settings(name)))
+    spec = settings(name)
+    h2, words2 = read(bfn_codec.compress(original, **dict(spec, model=_writer(blob, spec["model"]))))
     assert words2 == words and h2.batches == header.batches and h2.seed_items == header.seed_items
 
 
@@ -126,7 +143,7 @@ def test_a_file_written_on_a_gpu_decodes_on_the_cpu_and_reencodes_to_the_same_st
     assert header.coder_revision == 8 and header.batches
     images = binarise(np.load(os.path.join(ROOT, "bfn_codec", "samples", "fmnist-test-256.npy"))[:64])
     assert np.array_equal(bfn_codec.decompress(blob), images)
-    h2, words2 = read(bfn_codec.compress(images, model="fmnist-binary", mode="bfn", portable=8))
+    h2, words2 = read(bfn_codec.compress(images, model=_writer(blob, "fmnist-binary"), mode="bfn", portable=8))
     assert words2 == words and h2.environment_digest != header.environment_digest
 
 
@@ -394,14 +411,18 @@ from bfn_codec.container import read
 from make_rev6 import FILES
 from make_rev7 import FILES as FILES7, settings as settings7
 from make_rev8 import FILES as FILES8, settings as settings8
+from make_rev8_w7a10 import FILES as FILES8W, settings as settings8w
+from bfn_codec.models import load_model, with_calibration
 torch.set_num_threads({threads})
 out = {{}}
-for name in sorted(FILES) + sorted(FILES7) + sorted(FILES8):
+for name in sorted(FILES) + sorted(FILES7) + sorted(FILES8) + sorted(FILES8W):
     blob = open({golden!r} + "/" + name + ".bfn", "rb").read()
     x = np.load({golden!r} + "/" + name + ".npy")
     ok = bool(np.array_equal(bfn_codec.decompress(blob), x))
-    again = bfn_codec.compress(x, **(settings7(name) if name in FILES7 else settings8(name) if name in FILES8 else
-                                      dict(model=FILES[name][0], mode="bfn", portable=6)))
+    spec = (settings7(name) if name in FILES7 else settings8(name) if name in FILES8 else
+            settings8w(name) if name in FILES8W else dict(model=FILES[name][0], mode="bfn", portable=6))
+    spec["model"] = with_calibration(load_model(spec["model"]), read(blob)[0].model_hash)
+    again = bfn_codec.compress(x, **spec)
     out[name] = [ok, read(again)[1] == read(blob)[1]]
 # the byte model's and the colour model's golden files (formats 6 and 5): their BFN streams'
 # payloads (the inner header records the writer's thread count, for information)
@@ -433,8 +454,8 @@ def test_files_decode_and_reencode_identically_under_other_kernels(setting):
                          env=env, capture_output=True, text=True, timeout=900)
     assert res.returncode == 0, res.stderr[-2000:]
     out = json.loads(res.stdout.strip().splitlines()[-1])
-    assert out == {name: [True, True] for name in [*FILES, *FILES7, *FILES8, "v6-bfn-text-bytes", "v6-bfn-text8-chars",
-                                                   "v5-rgb-photo-rgb"]}, out
+    assert out == {name: [True, True] for name in [*FILES, *FILES7, *FILES8, *FILES8W, "v6-bfn-text-bytes",
+                                                   "v6-bfn-text8-chars", "v5-rgb-photo-rgb"]}, out
 
 
 def test_integer_outputs_agree_across_kernels_and_batch_splits():
