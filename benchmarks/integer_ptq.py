@@ -4,6 +4,11 @@ paired with the float network (same images, same message noise), on the codec's 
 
     python3 benchmarks/integer_ptq.py --model fmnist-binary --limit 200 --bits 10,12 8,12 8,10 8,8
 
+Forward times: one pass over a batch of calibration inputs (--speed-batches, median of 7 after a
+warm-up) with each kernel path, "auto" being the one the codec runs (float32 pieces for large 3x3
+convolutions: as many as the weights' row sums and the activation width need, ``pieces``), beside
+the float network on the same batch.
+
 Calibration: the network inputs of every step of 64 *training* images' trajectories (seed 1).
 Writes results/integer-ptq-<data>-<weights8>.json.
 """
@@ -28,7 +33,7 @@ from bfn_codec.integer_net import IntegerUNet  # noqa: E402
 from bfn_codec.models import load_model  # noqa: E402
 
 
-def _forward_seconds(net, x, t, repeats: int = 3) -> float:
+def _forward_seconds(net, x, t, repeats: int = 7) -> float:
     """Median wall time of one forward pass (after a warm-up)."""
     with torch.inference_mode():
         net(x, t)
@@ -68,6 +73,7 @@ def main(argv=None):
     ap.add_argument("--bits", nargs="+", default=["10,12", "8,12", "8,10", "8,8"],
                     help="weight_bits,act_bits pairs")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--speed-batches", default="64", help="batch sizes of the forward timings, comma-separated")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -83,18 +89,22 @@ def main(argv=None):
     ref = per_item_total_bits(model, test, steps, 50, 0, times=times)
     float_seconds = time.perf_counter() - t0
     D = test.shape[1]
-    # forward-pass time on one batch of 64 network inputs (a calibration batch's shape)
-    xb = torch.cat([x for x, _ in calibration])[:64]
-    tb = torch.full((len(xb),), 0.5)
-    speed = {"batch": len(xb), "float_seconds": _forward_seconds(net, xb, tb)}
+    # forward-pass times on batches of network inputs from the calibration trajectories
+    inputs = torch.cat([x for x, _ in calibration])
+    batches = [int(b) for b in args.speed_batches.split(",")]
+    speed = {"batches": batches,
+             "float_seconds": [_forward_seconds(net, inputs[:b], torch.full((b,), 0.5)) for b in batches]}
     rows = []
     for spec in args.bits:
         wb, ab = (int(v) for v in spec.split(","))
         inet = IntegerUNet.from_float(net, calibration, act_bits=ab, weight_bits=wb)
         forward = {}
-        for kernel in ("conv2d", "float32"):
+        for kernel in ("auto", "conv2d", "float32"):
             inet.kernel = kernel
-            forward[kernel] = _forward_seconds(inet, xb, tb)
+            forward[kernel] = [_forward_seconds(inet, inputs[:b].double(), torch.full((b,), 0.5, dtype=torch.float64))
+                               for b in batches]
+        inet.kernel = "auto"
+        pieces = sorted({plan[3] for plan in inet._conv_plans.values()})
         inet.kernel = "conv2d"
         model.net = inet
         t0 = time.perf_counter()
@@ -105,13 +115,14 @@ def main(argv=None):
         rows.append({"weight_bits": wb, "act_bits": ab, "bits_per_dim": float(q.sum() / q.size / D),
                      "change_percent": float(100 * (q.sum() / ref.sum() - 1)),
                      "paired_stderr_percent": float(100 * diff.std(ddof=1) / np.sqrt(len(q)) / ref.mean()),
-                     "seconds": seconds, "forward_seconds": forward})
+                     "seconds": seconds, "forward_seconds": forward, "auto_pieces": pieces})
         print(json.dumps(rows[-1]), flush=True)
     res = {"model": args.model, "model_sha256": model.weights_sha256, "images": args.limit, "steps": steps,
            "grid_power": p, "calibration": "network inputs of all steps of 64 training images (seed 1)",
            "float_bits_per_dim": float(ref.sum() / ref.size / D), "float_seconds": float_seconds,
-           "threads": args.threads, "kernels": "losses with float64 conv2d on integers; forward_seconds "
-           "also with float32 kernels on split activations (the same integers)", "forward": speed, "rows": rows}
+           "threads": args.threads, "kernels": "losses with float64 conv2d on integers; forward_seconds per "
+           "batch of `forward.batches` with the codec's auto kernel choice, float64 conv2d and float32 kernels on "
+           "activations split by the worst case of the weight width (the same integers)", "forward": speed, "rows": rows}
     out = args.out or result_path("integer-ptq", data_token(args.model), weights8(model.weights_sha256))
     print(json.dumps({k: v for k, v in res.items() if k != "rows"}, indent=2))
     write_result(out, res)

@@ -65,7 +65,8 @@ def model_and_test_images(doc: str, limit: int, argv=None, extra=None):
 
 def main(argv=None):
     args, model, x = model_and_test_images(__doc__, 200, argv)
-    res = {"model": args.model, "model_sha256": model.weights_sha256, "images": len(x), "threads": args.threads}
+    res = {"model": args.model, "model_sha256": model.weights_sha256, "images": len(x), "threads": args.threads,
+           "integer": {k: model.integer[k] for k in ("weight_bits", "act_bits")}}
     for name, portable in (("float", False), ("portable", True)):
         res[name] = run(model, x, portable)
         print(name, {k: round(v, 4) if isinstance(v, float) else v for k, v in res[name].items()}, flush=True)

@@ -426,6 +426,11 @@ def _forward_ratio(data: dict, row: dict) -> str:
     fwd, base = row.get("forward_seconds"), data.get("forward", {}).get("float_seconds")
     if not fwd or not base:
         return "-"
+    if isinstance(base, list):  # per batch size, with the codec's own kernel choice ("auto")
+        batches = data["forward"]["batches"]
+        ratios = ", ".join(f"{b}: {a / f:.2f}x" for b, a, f in zip(batches, fwd["auto"], base))
+        pieces = row.get("auto_pieces")
+        return f"auto, by batch {ratios}" + (f" (float32 pieces: {'-'.join(map(str, pieces))})" if pieces else "")
     return f"{fwd['float32'] / base:.1f}x / {fwd['conv2d'] / base:.1f}x"
 
 
@@ -467,11 +472,13 @@ def integer_ptq_section() -> list[str]:
     return ["### Integer inference: the rate cost of quantisation (`benchmarks/integer_ptq.py`)", "",
             "The bundled U-Nets run on integers (`bfn_codec/integer_net.py`: power-of-two scales "
             "calibrated on training images, integer GroupNorm, SiLU tables), which gives the same "
-            "outputs on every kernel path; not yet used by the codec. L^n + L^r in bits/dim on test "
+            "outputs on every kernel path; the portable coder runs them at 10-bit weights and 12-bit "
+            "activations. L^n + L^r in bits/dim on test "
             "images at each model's default n and grid, paired per image with the float network "
-            "(same message noise); ± is the paired standard error. Forward time: one pass over a batch "
-            "of 64 against the float network's, with float32 kernels on split activations / float64 "
-            "kernels (the same integers).", "",
+            "(same message noise); ± is the paired standard error. Forward time against the float network's "
+            "on the same inputs: older files, one batch of 64 with float32 kernels on split activations / "
+            "float64 kernels; newer ones, each batch size with the codec's kernel choice, whose 3x3 "
+            "convolutions take one float32 call per piece of the activations (the same integers).", "",
             "| model | weights | images | n | weight bits | activation bits | float | integer | change | forward time | file |",
             "|---|---|---|---|---|---|---|---|---|---|---|", *rows, ""]
 
@@ -508,7 +515,10 @@ def portable_section(full: bool = True) -> list[str]:
             continue
         weights = _weights_label(data.get("model_sha256"), data["model"])
         f, p, q = data["float"], data["portable"], data["ratios_portable_over_float"]
-        rows.append(f"| {data['model']} ({weights}) | {data['images']} | {p['coder_revision']} | {f['bits_per_value']:.4f} | "
+        # the integer calibration (weight / activation bits); files before it was recorded: 10 / 12
+        bits = data.get("integer", {"weight_bits": 10, "act_bits": 12})
+        rows.append(f"| {data['model']} ({weights}) | {data['images']} | {p['coder_revision']}, "
+                    f"w{bits['weight_bits']}/a{bits['act_bits']} | {f['bits_per_value']:.4f} | "
                     f"**{p['bits_per_value']:.4f}** | {100 * (q['bytes'] - 1):+.2f}% | "
                     f"{f['encode_images_per_s']:.2f} / {f['decode_images_per_s']:.2f} | "
                     f"**{p['encode_images_per_s']:.2f} / {p['decode_images_per_s']:.2f}** | "
@@ -534,8 +544,9 @@ def portable_section(full: bool = True) -> list[str]:
            f"docs/design.md §15-17) against "
            "revision 5 (`--arithmetic float`: the float network, files decode only in the writer's "
            "environment) on the same first test images, in one run, mode bfn; bits per pixel of the "
-           "whole files and images/s per side (encode / decode).", "",
-           "| model | images | portable revision | float bits/pixel | portable bits/pixel | size change | "
+           "whole files and images/s per side (encode / decode). wW/aA: the integer network's weight and "
+           "activation bits (the model's calibration, `bfn-codec calibrate`).", "",
+           "| model | images | portable revision, integer bits | float bits/pixel | portable bits/pixel | size change | "
            "float images/s | portable images/s | speed ratio | threads | file |",
            "|---|---|---|---|---|---|---|---|---|---|---|", *rows, "", *whole]
     if not full:
