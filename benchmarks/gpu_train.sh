@@ -11,7 +11,9 @@
 # on the CPU. Settings by environment: DEVICE (cuda), BATCH (256), LR (1e-4; 2e-4 with FRESH=1),
 # AMP (bf16; empty for float32), COMPILE (1: torch.compile), DATA_DIR (Fashion-MNIST IDX files:
 # the lent GPU machine cannot reach the network, so carry them with the repository), SEED (0),
-# DATASET (default MODEL: the training data, e.g. images:DIR@32 for photo-rgb).
+# DATASET (default MODEL: the training data, e.g. images:DIR@32 for photo-rgb), LOSS (codec: L^n + L^r
+# at the model's n and grid; inf: L^inf, e.g. a first stage before a second run with the codec's
+# loss: the second run resumes the first one's weights and optimiser), EMA (the train default).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,6 +33,7 @@ args=(train --dataset "${DATASET:-$MODEL}" --out "$RUN" --device "$DEVICE" --bat
 [ -n "${DATA_DIR:-}" ] && args+=(--data-dir "$DATA_DIR")
 [ -n "$AMP" ] && args+=(--amp "$AMP")
 [ "${COMPILE:-0}" = 1 ] && args+=(--compile)
+[ -n "${EMA:-}" ] && args+=(--ema-decay "$EMA")
 
 if [ "${FRESH:-0}" = 1 ]; then
   # the bundled architecture, from random weights, with L^inf
@@ -52,10 +55,11 @@ else
   read -r steps power < <(python3 -c "
 from bfn_codec.models import load_model
 c = load_model('$MODEL').info['codec']; print(c['steps'], c['grid_power'])")
-  args+=(--resume --loss-steps "$steps" --grid-power "$power" --lr "${LR:-1e-4}")
+  args+=(--resume --lr "${LR:-1e-4}")
+  [ "${LOSS:-codec}" = inf ] || args+=(--loss-steps "$steps" --grid-power "$power")
 fi
 
-echo "bfn-codec ${args[*]}" | tee "$DEST/train.log"
+echo "bfn-codec ${args[*]}" | tee -a "$DEST/train.log"
 python3 -m bfn_codec "${args[@]}" 2>&1 | tee -a "$DEST/train.log"
 cp "$RUN/model.safetensors" "$RUN/config.json" "$DEST/"
 echo "weights in $DEST"

@@ -9,7 +9,7 @@ package:
   other wallpapers are renderings and drawings), each reduced 2x, 3x and 4x (box filter: a
   JPEG's block artefacts average out, and three scales give three times the patches), and each
   reduced image also mirrored left to right (``--no-mirror``: without; ``--only-mate``: the
-  12 photographs the first bundled colour model, 4dfb7d38, was trained on, unmirrored);
+  12 photographs the bundled colour model (photo-rgb, d7c8e620) was trained on, unmirrored);
 * evaluation: every JPEG of ``lomiri-wallpapers-16.04`` (15 photographs, CC-BY-4.0,
   CC-BY-SA-4.0 and CC0-1.0), reduced 4x, then cut to 64x64, 256x256 and 1024x768 (the centre;
   the whole reduced photograph where it is smaller), each as RGB and as grey (ITU-R 601 luma,
