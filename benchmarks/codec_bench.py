@@ -119,6 +119,9 @@ def main(argv=None):
     res = {
         "model": args.model, "model_sha256": model.weights_sha256, "coder_revision": header.coder_revision,
         "arithmetic": args.arithmetic, "dataset": args.dataset,
+        # the integer calibration a portable run coded with (weight / activation bits)
+        "integer": ({k: model.integer[k] for k in ("weight_bits", "act_bits")}
+                    if args.arithmetic == "portable" and getattr(model, "integer", None) else None),
         "items": int(len(data)), "steps": header.steps, "r": header.r, "grid_power": header.grid_power, "mode": enc_stats.get("mode"),
         "bytes": len(blob), "achieved_bits_per_dim": achieved,
         "model_bits_per_dim": est["bits_per_dim"] if est else None,

@@ -496,9 +496,12 @@ def _whole_test_set_pairs() -> list[str]:
             if same and p.get("coder_revision", 0) > 5:
                 change = 100.0 * (p["achieved_bits_per_dim"] / f["achieved_bits_per_dim"] - 1.0)
                 speed = " / ".join(f"{p[k] / f[k]:.2f}x" for k in ("encode_items_per_second", "decode_items_per_second"))
+                # runs from before the calibration was recorded used 10-bit weights, 12-bit activations
+                bits = p.get("integer") or {"weight_bits": 10, "act_bits": 12}
                 out.append(f"All {f['items']:,} test images, {f['dataset']}, n = {f['steps']} (`codec_bench.py`, "
                            f"every file decoded): float {f['achieved_bits_per_dim']:.5f} bits/pixel, portable "
-                           f"revision {p['coder_revision']} **{p['achieved_bits_per_dim']:.5f}** ({change:+.2f}%), "
+                           f"revision {p['coder_revision']} (w{bits['weight_bits']}/a{bits['act_bits']}) "
+                           f"**{p['achieved_bits_per_dim']:.5f}** ({change:+.2f}%), "
                            f"images/s {speed} of float's (encode / decode, {p.get('threads')} threads, separate runs); "
                            f"`{name}`, `{pname}`.")
                 out.append("")
