@@ -13,6 +13,7 @@ are verified.
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import sys
 import time
@@ -64,12 +65,22 @@ def model_and_test_images(doc: str, limit: int, argv=None, extra=None):
 
 
 def main(argv=None):
-    args, model, x = model_and_test_images(__doc__, 200, argv)
+    args, model, x = model_and_test_images(__doc__, 200, argv, extra=lambda ap: ap.add_argument(
+        "--earlier", action="store_true", help="also code with the model's earlier integer calibrations "
+        "(config.json integer_earlier), in the same run"))
     res = {"model": args.model, "model_sha256": model.weights_sha256, "images": len(x), "threads": args.threads,
            "integer": {k: model.integer[k] for k in ("weight_bits", "act_bits")}}
     for name, portable in (("float", False), ("portable", True)):
         res[name] = run(model, x, portable)
         print(name, {k: round(v, 4) if isinstance(v, float) else v for k, v in res[name].items()}, flush=True)
+    if args.earlier:
+        res["portable_earlier"] = []
+        for cal in model.integer_earlier:
+            other = copy.copy(model)
+            other.integer = cal
+            row = {"integer": {k: cal[k] for k in ("weight_bits", "act_bits")}, **run(other, x, True)}
+            res["portable_earlier"].append(row)
+            print("earlier", {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}, flush=True)
     f, p = res["float"], res["portable"]
     res["ratios_portable_over_float"] = {
         "bytes": p["bytes"] / f["bytes"], "encode_speed": p["encode_images_per_s"] / f["encode_images_per_s"],

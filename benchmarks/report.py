@@ -526,6 +526,17 @@ def portable_section(full: bool = True) -> list[str]:
                     f"{f['encode_images_per_s']:.2f} / {f['decode_images_per_s']:.2f} | "
                     f"**{p['encode_images_per_s']:.2f} / {p['decode_images_per_s']:.2f}** | "
                     f"{q['encode_speed']:.2f}x / {q['decode_speed']:.2f}x | {data['threads']} | `{os.path.basename(path)}` |")
+        for e in data.get("portable_earlier", []):  # the model's earlier calibrations, same run
+            b = e["integer"]
+            rows.append(f"| {data['model']} ({weights}) | {data['images']} | {e['coder_revision']}, "
+                        f"w{b['weight_bits']}/a{b['act_bits']} (earlier calibration, same run) | "
+                        f"{f['bits_per_value']:.4f} | {e['bits_per_value']:.4f} | "
+                        f"{100 * (e['bytes'] / f['bytes'] - 1):+.2f}% | "
+                        f"{f['encode_images_per_s']:.2f} / {f['decode_images_per_s']:.2f} | "
+                        f"{e['encode_images_per_s']:.2f} / {e['decode_images_per_s']:.2f} | "
+                        f"{e['encode_images_per_s'] / f['encode_images_per_s']:.2f}x / "
+                        f"{e['decode_images_per_s'] / f['decode_images_per_s']:.2f}x | {data['threads']} | "
+                        f"`{os.path.basename(path)}` |")
     revs = sorted({str(load(os.path.basename(p))["portable"]["coder_revision"])
                    for p in glob.glob(os.path.join(RESULTS, "portable-*.json")) if "float" in load(os.path.basename(p))})
     whole = _whole_test_set_pairs()
