@@ -37,3 +37,20 @@ def tiny_network(flow, shape=(1, 4, 4), seed=0, scale=0.3):
 
 def oracle(flow, D, seed=0, shape=None):
     return OracleModel(flow, random_pi(D, flow.K, seed), shape or (1, 1, D))
+
+
+def bundled_with_bits(name: str, weight_bits: int, act_bits: int):
+    """The bundled model coding with its integer calibration of these widths (the current one or
+    one kept in config.json integer_earlier): a golden file is re-encoded with the calibration
+    it was written with, also after the bundled model has moved to another one."""
+    import copy
+
+    from bfn_codec.models import load_model
+
+    model = load_model(name)
+    for cal in [model.integer, *model.integer_earlier]:
+        if cal and (cal["weight_bits"], cal["act_bits"]) == (weight_bits, act_bits):
+            other = copy.copy(model)
+            other.integer = cal
+            return other
+    raise AssertionError(f"{name} lost its {weight_bits}/{act_bits}-bit calibration")
