@@ -13,7 +13,6 @@ are verified.
 from __future__ import annotations
 
 import argparse
-import copy
 import os
 import sys
 import time
@@ -26,7 +25,7 @@ from result_names import data_token, result_path, write_result, weights8  # noqa
 
 from bfn_codec.api import compress_with_stats, decompress_with_stats, read_header  # noqa: E402
 from bfn_codec.data import binarise, load_fmnist  # noqa: E402
-from bfn_codec.models import load_model  # noqa: E402
+from bfn_codec.models import load_model, portable_identity, with_calibration  # noqa: E402
 
 
 def run(model, x, portable: bool) -> dict:
@@ -76,8 +75,7 @@ def main(argv=None):
     if args.earlier:
         res["portable_earlier"] = []
         for cal in model.integer_earlier:
-            other = copy.copy(model)
-            other.integer = cal
+            other = with_calibration(model, portable_identity(model.weights_sha256, cal))
             row = {"integer": {k: cal[k] for k in ("weight_bits", "act_bits")}, **run(other, x, True)}
             res["portable_earlier"].append(row)
             print("earlier", {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}, flush=True)

@@ -43,14 +43,10 @@ def bundled_with_bits(name: str, weight_bits: int, act_bits: int):
     """The bundled model coding with its integer calibration of these widths (the current one or
     one kept in config.json integer_earlier): a golden file is re-encoded with the calibration
     it was written with, also after the bundled model has moved to another one."""
-    import copy
-
-    from bfn_codec.models import load_model
+    from bfn_codec.models import load_model, portable_identity, with_calibration
 
     model = load_model(name)
     for cal in [model.integer, *model.integer_earlier]:
         if cal and (cal["weight_bits"], cal["act_bits"]) == (weight_bits, act_bits):
-            other = copy.copy(model)
-            other.integer = cal
-            return other
+            return with_calibration(model, portable_identity(model.weights_sha256, cal))
     raise AssertionError(f"{name} lost its {weight_bits}/{act_bits}-bit calibration")
