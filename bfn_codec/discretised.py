@@ -198,8 +198,16 @@ class DiscretisedBFN(GaussianSchedule, BayesianFlow):
             half = int(math.ceil(z_max * float(sigma_x.max()) * K / 2.0)) + 1 if sigma_x.size else K
             W = min(K, 2 * half + 1)
         lo = np.clip(centre - (W // 2), 0, K - W) if W < K else np.zeros(mu_x.shape, dtype=np.int64)
-        e = lo[..., None] + np.arange(W + 1)  # edge numbers: edge e at -1 + 2e/K
         inv = exactmath.SQRT_HALF / sigma_x
+        kernel = exactmath.compiled("window_masses")
+        if kernel is not None:  # the same operations per bin, fused (kernels.py)
+            probs = np.empty(mu_x.shape + (W,))
+            rows = probs.reshape(-1, W)
+            args = [np.ascontiguousarray(v.reshape(-1), dtype=dt) for v, dt in
+                    ((lo, np.int64), (mu_x, np.float64), (inv, np.float64), (centre, np.int64))]
+            exactmath.for_rows(lambda a, b: kernel(a, b, *args, K, rows), rows.shape[0], W + 1)
+            return (None if W == K else lo), probs
+        e = lo[..., None] + np.arange(W + 1)  # edge numbers: edge e at -1 + 2e/K
         w = ((-1.0 + e * (2.0 / K)) - mu_x[..., None]) * inv[..., None]
         tail2 = exactmath.erfc_fast(np.abs(w))  # 2 x the tail beyond each edge, on its own side
         tail2[..., 0] = np.where(lo == 0, 0.0, tail2[..., 0])  # the open outer edges

@@ -19,64 +19,26 @@ exp(r); log by log(1 + f) = 2 atanh(f / (2 + f)); erfc by the series of erf belo
 erfc(x) = exp(-x^2) G(x) above, G a polynomial per interval (exactmath_fit.py derives the table),
 with x^2 split exactly (Dekker) so exp(-x^2) keeps full precision; sin and cos by reduction
 modulo pi/2 with pi/2 in three parts and their Taylor polynomials on [-pi/4, pi/4].
+
+The hot functions (exp, erfc_fast, ordered row sums) also have compiled twins (the end of this
+file): the same operations in the same order, fused into one numba loop per array, several
+times faster, and the same bits (why, and how that is checked, is explained there).
 """
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
-from math import factorial
 
 import numpy as np
 
-# ln 2 = LN2_HI + LN2_LO, with LN2_HI's low 21 bits zero, so k * LN2_HI is exact for |k| < 2^21.
-LN2_HI = float.fromhex("0x1.62e42feep-1")
-LN2_LO = float.fromhex("0x1.a39ef35793c76p-33")  # ln 2 - LN2_HI, rounded
-INV_LN2 = float.fromhex("0x1.71547652b82fep+0")  # 1 / ln 2, rounded
-SQRT_HALF = float.fromhex("0x1.6a09e667f3bcdp-1")
-# pi / 2 = PIO2_1 + PIO2_2 + PIO2_3 (33 + 33 + 53 bits): k * PIO2_1 and k * PIO2_2 are exact
-# for |k| < 2^20, which bounds the sin/cos argument to about 1.6e6.
-PIO2_1 = float.fromhex("0x1.921fb544p+0")
-PIO2_2 = float.fromhex("0x1.0b4611a6p-34")
-PIO2_3 = float.fromhex("0x1.3198a2e037073p-69")
-TRIG_LIMIT = float(2 ** 20)
-SPLIT = float(2 ** 27 + 1)  # Dekker's splitter: x = hi + lo with hi of 26 significant bits
-TWO_OVER_SQRT_PI = float.fromhex("0x1.20dd750429b6dp+0")
-
-
-def _coefficients(values) -> np.ndarray:
-    """Exact rationals rounded once to float64 (Python's float(Fraction) rounds correctly)."""
-    return np.array([float(v) for v in values], dtype=np.float64)
-
-
-EXP_C = _coefficients(Fraction(1, factorial(k)) for k in range(14))  # exp(r), |r| <= 0.3466
-LOG_C = _coefficients(Fraction(2, 2 * k + 1) for k in range(1, 12))  # 2 s^(2k) / (2k + 1)
-# erf(x) = 2/sqrt(pi) sum_k (-1)^k x^(2k+1) / (k! (2k+1)), |x| < 0.5: 13 terms to 2^-60
-ERF_C = _coefficients(Fraction((-1) ** k, factorial(k) * (2 * k + 1)) for k in range(13))
-SIN_C = _coefficients(Fraction((-1) ** k, factorial(2 * k + 1)) for k in range(10))
-COS_C = _coefficients(Fraction((-1) ** k, factorial(2 * k)) for k in range(10))
-
-ERFC_INTERVALS = np.array([0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 28.0])
-ERFC_MAX = 27.3  # erfc(27.3) < 2^-1075: zero in float64
-# G(x) = erfc(x) exp(x^2) on [a, b] = ERFC_INTERVALS[i : i + 2], as a polynomial in
-# u = (2x - a - b) / (b - a) (constant first); derived by exactmath_fit.erfc_table
-_ERFC_TABLE = (
-    "0x1.038d54ea3d834p-1 -0x1.78cdd551ee51ap-4 0x1.d90093ae10928p-7 -0x1.09e77d40e0239p-9 0x1.1192f5bd6877dp-12 -0x1.054d68295b244p-15 0x1.d43a7c7a661b3p-19 -0x1.8c97dd4ea4906p-22 0x1.3f81897ce8651p-25 -0x1.ec0cf4e3344b9p-29 0x1.6b982c1d4a8b2p-32 -0x1.02b1604028d9ap-35 0x1.6372355c4ec65p-39 -0x1.d8bafbaebbacap-43 0x1.30ecbde8dc9d4p-46 -0x1.7e469e1525974p-50 0x1.d27f0024ead17p-54 -0x1.157780d05ed0ep-57 0x1.422cd300b17d0p-61 -0x1.6d766a2a1de5ap-65 0x1.95b1f1e62a0e3p-69 -0x1.c44b73852253cp-73 0x1.e16c03449d7d3p-77",
-    "0x1.494daffa2ad68p-2 -0x1.4f1988444caf7p-4 0x1.37ea271bc54bdp-6 -0x1.0dc51d2941e6dp-8 0x1.b65944f34f7adp-11 -0x1.513ed7600d1c1p-13 0x1.ee705e736464dp-16 -0x1.5b0abfe65a31dp-18 0x1.d4509d0d417c7p-21 -0x1.30c0ec743ca2ep-23 0x1.7f99792354fbep-26 -0x1.d4157187d69e0p-29 0x1.156c936a5fb5bp-31 -0x1.4004f03d95a5bp-34 0x1.67cf5ef3b9c3cp-37 -0x1.8adbfc5ac441fp-40 0x1.a7798daa77c05p-43 -0x1.bc5fe6695ac0cp-46 0x1.c8a5b2c36df06p-49 -0x1.ca82b318739aap-52 0x1.c540dd474bdc7p-55 -0x1.de1ef968f85dfp-58 0x1.c6ad17203cba7p-61",
-    "0x1.6e9827d229d2dp-3 -0x1.bd6ae4d14b16fp-5 0x1.043fe1a98c0cdp-6 -0x1.259061ba85692p-8 0x1.409cc2ed3fefcp-10 -0x1.53dec9d0895c0p-12 0x1.5e73930485048p-14 -0x1.6025103c14645p-16 0x1.595f1b5dc38f0p-18 -0x1.4b14628869c33p-20 0x1.369904b839826p-22 -0x1.1d7913ca8c531p-24 0x1.01508e2a05f87p-26 -0x1.c752340e1e034p-29 0x1.8bbf33f2279c5p-31 -0x1.522324439ba56p-33 0x1.1c3ea18cc44d4p-35 -0x1.d71be8245dba9p-38 0x1.7fef2c231cfc5p-40 -0x1.2cab14bcd45e3p-42 0x1.dcddffdf8032fp-45 -0x1.d7607bdf4ff45p-47 0x1.697db44fc4913p-49",
-    "0x1.7c0348489d721p-4 -0x1.ed7f66d9d09fep-6 0x1.3c7764a81f462p-7 -0x1.9106a7cd79df8p-9 0x1.f64cd9c07b66cp-11 -0x1.370d06417ac40p-12 0x1.7d0e03edb2214p-14 -0x1.cde4ceca58c4bp-16 0x1.1513469ecdd63p-17 -0x1.491bb152f4eb5p-19 0x1.83201a8128c65p-21 -0x1.c312a78c5953ap-23 0x1.045ffc9dc9112p-24 -0x1.29e8afef4d7eep-26 0x1.51dac6bc001e4p-28 -0x1.7b931f0224871p-30 0x1.a73db2b330e91p-32 -0x1.d9806d433f62ap-34 0x1.03956f2260367p-35 -0x1.f7cd8661a9f33p-38 0x1.110fda41ea140p-39 -0x1.e8e59452fb60fp-41 0x1.028f1b8ae16b7p-42",
-    "0x1.7fd46c5e0864dp-5 -0x1.fc477b46d665bp-7 0x1.4f67f473cc4f9p-8 -0x1.b92eddb6a4951p-10 0x1.21338ab42f122p-11 -0x1.79e921ac8bba3p-13 0x1.ec3b264bc4592p-15 -0x1.3f89d99e18e3bp-16 0x1.9d8bf916b8b2dp-18 -0x1.0ac36f2995aa8p-19 0x1.57157e74d941fp-21 -0x1.b7df47912c331p-23 0x1.191ed7882509bp-24 -0x1.664bc32a30b93p-26 0x1.c733c46816cb8p-28 -0x1.1f7321bad987ep-29 0x1.6b0de7e06ba73p-31 -0x1.d854413da80d5p-33 0x1.2858fee4b3671p-34 -0x1.1dd9cb8957547p-36 0x1.661b8dd0fb428p-38 -0x1.ef7ede5a49fbap-39 0x1.3286f33afb56ap-40",
-    "0x1.a3bc12161d4ebp-6 -0x1.c8f37dc1645ebp-8 0x1.f0f552e2edc85p-10 -0x1.0df55507cd4a9p-11 0x1.24feef9a0ae7bp-13 -0x1.3dad41895eedep-15 0x1.5816a517dc716p-17 -0x1.7451fc87cb597p-19 0x1.9276a6dea2d94p-21 -0x1.b29c739ff15b8p-23 0x1.d4db9301e720fp-25 -0x1.f94c6cf2e3391p-27 0x1.1003fe011927bp-28 -0x1.2495d3603341dp-30 0x1.3a63d4d253edep-32 -0x1.513e3f455993fp-34 0x1.69aa7fc1a4cffp-36 -0x1.87d6dc5258b64p-38 0x1.a35d2faf46b2ep-40 -0x1.8f6a4a6f71245p-42 0x1.aae1f1a86eb78p-44 -0x1.809a71a832cc1p-45 0x1.99b74817c1991p-47",
+from .exactconst import (  # noqa: F401  (also read as exactmath.SQRT_HALF etc.)
+    _ERFC_COLUMNS, COS_C, ERF_C, ERFC_FAST_P, ERFC_G, ERFC_INTERVALS, ERFC_MAX, EXP_C, INV_LN2,
+    LN2_HI, LN2_LO, LOG_C, PIO2_1, PIO2_2, PIO2_3, SIN_C, SPLIT, SQRT_HALF, TRIG_LIMIT, TWO_OVER_SQRT_PI,
 )
-ERFC_G = np.array([[float.fromhex(c) for c in row.split()] for row in _ERFC_TABLE])
-_ERFC_COLUMNS = np.ascontiguousarray(ERFC_G.T)  # [power, interval]
-# erfc_fast: erfc(x) = t exp(-x^2 + P(2t - 1)), t = 1 / (1 + x/2), P of degree 16 (constant
-# first); derived by exactmath_fit.erfc_fast_table
-ERFC_FAST_P = np.array([float.fromhex(c) for c in (
-    "-0x1.57f564e956ebep-1 0x1.5864b151aaaf0p-1 0x1.83d61c76c2240p-5 -0x1.802b38ecd03d1p-5 -0x1.43823a6fe7fa3p-7 "
-    "0x1.212cf442457cdp-7 0x1.cd2422aa7eb16p-10 -0x1.3379c1a6ed424p-9 -0x1.351bd4bbc3c1dp-13 0x1.61622234f12f0p-11 "
-    "-0x1.78cd38bb85c76p-14 -0x1.7069072c81eeep-13 0x1.0bac85cca91bdp-14 0x1.237c56c0e5b41p-15 -0x1.6b92a2ddeaa76p-16 "
-    "-0x1.f5f2bca83449cp-19 0x1.c68e309585212p-19").split()])
 
 
 def _horner(coefs, x):
@@ -124,22 +86,30 @@ def set_threads(n: int) -> None:
 CHUNK = 1 << 16  # elements per piece of a large array: the piece's temporaries stay in cache
 
 
-def _elementwise(fn, x: np.ndarray) -> np.ndarray:
+def _elementwise(fn, x: np.ndarray, twin: str | None = None) -> np.ndarray:
     """fn(x) for an elementwise fn; a large x in pieces of ``CHUNK`` elements (fn runs a few
     dozen numpy operations, each a pass over its input: on pieces that fit in cache they run
     2-3x faster than on arrays of millions of elements), spread over ``_threads`` threads.
+    Where fn has a compiled ``twin`` (``compiled``), that runs instead, in the same pieces.
     Every element goes through the same operations either way, so the bits do not change."""
-    if x.size <= CHUNK:
-        return fn(x)
+    kernel = compiled(twin) if twin else None
     flat = x.reshape(-1)
-    out = np.empty(flat.shape, dtype=np.float64)
+    if kernel is not None:
+        out = np.empty(flat.shape, dtype=np.float64)
 
-    def piece(start: int) -> None:
-        out[start:start + CHUNK] = fn(flat[start:start + CHUNK])
+        def piece(start: int) -> None:
+            kernel(flat[start:start + CHUNK], out[start:start + CHUNK])
+    else:
+        if x.size <= CHUNK:
+            return fn(x)
+        out = np.empty(flat.shape, dtype=np.float64)
+
+        def piece(start: int) -> None:
+            out[start:start + CHUNK] = fn(flat[start:start + CHUNK])
 
     starts = range(0, flat.size, CHUNK)
     n = _threads
-    if n <= 1:
+    if n <= 1 or flat.size <= CHUNK:
         for start in starts:
             piece(start)
     else:
@@ -151,7 +121,7 @@ def _elementwise(fn, x: np.ndarray) -> np.ndarray:
 
 def exp(x) -> np.ndarray:
     """e^x (``_exp``, on several threads for large arrays)."""
-    return _elementwise(_exp, _f64(x))
+    return _elementwise(_exp, _f64(x), "exp")
 
 
 def _exp(x: np.ndarray) -> np.ndarray:
@@ -264,7 +234,7 @@ def erfc_fast(x) -> np.ndarray:
     probabilities that are quantised to 2^-24 (the coder's tables): what matters there is that
     the bits are the same everywhere, which the fixed sequence of IEEE operations guarantees.
     Large arrays run on ``set_threads`` threads."""
-    return _elementwise(_erfc_fast, _f64(x))
+    return _elementwise(_erfc_fast, _f64(x), "erfc_fast")
 
 
 def _erfc_fast(x: np.ndarray) -> np.ndarray:
@@ -306,3 +276,121 @@ def sin_cos(x) -> tuple[np.ndarray, np.ndarray]:
     sin = np.choose(q, [s, c, -s, -c])
     cos = np.choose(q, [c, -s, -c, s])
     return sin, cos
+
+
+def ordered_sum(x) -> np.ndarray:
+    """Sum over the last axis, left to right: the same rounding on every machine. numpy's sum
+    uses pairwise blocks whose layout is an implementation detail; an accumulation is
+    sequential by definition (r_j = r_{j-1} + x_j), so its last element is the ordered sum."""
+    x = np.asarray(x)
+    kernel = compiled("row_sums") if x.dtype == np.float64 and x.ndim and x.shape[-1] > 0 else None
+    if kernel is None:
+        return np.add.accumulate(x, axis=-1)[..., -1]
+    rows = np.ascontiguousarray(x.reshape(-1, x.shape[-1]))
+    out = np.empty(rows.shape[0], dtype=np.float64)
+    kernel(rows, out)
+    return out.reshape(x.shape[:-1])
+
+
+# ----- compiled twins -------------------------------------------------------------------------
+# exp and erfc_fast above are a few dozen numpy passes each (one ufunc per operation is what
+# keeps them identical everywhere), and an accumulation writes a whole table to keep one column.
+# Their twins run the same operations one element (or row) at a time in numba-compiled loops.
+# Why the bits cannot change:
+# * every +, -, *, /, rint, min/max and comparison is an IEEE operation that LLVM compiles to
+#   one correctly rounded instruction, vectorised or not;
+# * numba compiles without fast-math, so LLVM may neither contract a * b + c into a fused
+#   multiply-add (its IR carries no "contract" flag) nor reassociate: a running sum stays
+#   sequential, as np.add.accumulate is by definition;
+# * there is no libm call: 2^k is built from its bit pattern, exp is the polynomial above.
+# And it is checked: ``compiled`` runs each twin against its numpy original on a probe of edge
+# cases and random values before first use, and falls back to numpy (with a warning) on any
+# difference; tests/test_exactmath.py compares them to the bit on millions of values, also
+# compiled for a generic x86-64 CPU in a subprocess, and the golden files decode both ways.
+# numba is a dependency, but nothing needs it: without it (or with BFN_CODEC_KERNELS=numpy)
+# the numpy originals run, slower, with the same bits. The loops themselves are in kernels.py
+# (which also holds fused twins of the coder's bin masses, posteriors and frequencies); the
+# constants are this file's.
+_twins: dict = {}
+_twins_lock = threading.Lock()
+_numpy_only = [False]
+
+
+@contextlib.contextmanager
+def numpy_only():
+    """Inside, every function here and its callers run the numpy originals (the tests and
+    benchmarks compare the two ways; not for use while other threads code)."""
+    before, _numpy_only[0] = _numpy_only[0], True
+    try:
+        yield
+    finally:
+        _numpy_only[0] = before
+
+
+def compiled(name: str):
+    """The compiled twin ``name`` (kernels.build lists them), or None where numba is
+    missing, disabled (BFN_CODEC_KERNELS=numpy, ``numpy_only``) or failed its check here."""
+    if _numpy_only[0]:
+        return None
+    if "all" not in _twins:
+        with _twins_lock:
+            if "all" not in _twins:
+                _twins["all"] = _build_twins()
+    table = _twins["all"]
+    return None if table is None else table[name]
+
+
+def _build_twins():
+    if os.environ.get("BFN_CODEC_KERNELS", "").lower() == "numpy":
+        return None
+    try:
+        table = _compile_twins()
+    except Exception:  # no numba, or no compiler for this platform: the numpy originals run
+        return None
+    bad = [name for name, ok in _probe_twins(table).items() if not ok]
+    if bad:
+        warnings.warn(f"bfn-codec: compiled {', '.join(bad)} differ from the numpy originals here; "
+                      "using numpy (same files, slower)", RuntimeWarning, stacklevel=3)
+        return None
+    return table
+
+
+def _probe_twins(table) -> dict:
+    """Each twin against its numpy original, to the bit, on edge cases and random values."""
+    edges = np.array([0.0, -0.0, np.nan, np.inf, -np.inf, 1e-300, 5e-324, -5e-324, 709.782712893384,
+                      -745.1332191019412, 709.79, -745.14, 710.0, -746.0, 1e300, -1e300, 27.3, -27.3, 0.5])
+    rng = np.random.default_rng(20261204)
+    x = np.concatenate([edges, rng.uniform(-760.0, 720.0, 4000), rng.normal(0.0, 4.0, 4000)])
+    same = {}
+    with np.errstate(all="ignore"):
+        for name, fn in (("exp", _exp), ("erfc_fast", _erfc_fast)):
+            out = np.empty_like(x)
+            table[name](x, out)
+            same[name] = bool(np.array_equal(out.view(np.int64), fn(x).view(np.int64)))
+        rows = rng.random((64, 33)) ** 9
+        out = np.empty(64)
+        table["row_sums"](rows, out)
+        same["row_sums"] = bool(np.array_equal(out.view(np.int64), np.add.accumulate(rows, axis=1)[:, -1].view(np.int64)))
+    return same
+
+
+def _compile_twins() -> dict:
+    from . import kernels  # imports numba: only here, on first use
+
+    return kernels.build()
+
+
+def for_rows(fn, rows: int, width: int) -> None:
+    """fn(a, b) for row ranges [a, b) covering 0..rows, about CHUNK values each, on the
+    ``set_threads`` threads: for compiled kernels that treat rows independently (nogil), so
+    that any split gives the same bits."""
+    step = max(1, CHUNK // max(1, width))
+    starts = range(0, rows, step)
+    if _threads <= 1 or rows <= step:
+        for a in starts:
+            fn(a, min(a + step, rows))
+        return
+    with _pools_lock:
+        pool = _pools.get(_threads) or _pools.setdefault(
+            _threads, ThreadPoolExecutor(max_workers=_threads, thread_name_prefix="exactmath"))
+    list(pool.map(lambda a: fn(a, min(a + step, rows)), starts))

@@ -40,11 +40,7 @@ class RangeError(RuntimeError):
     """A value fell outside the support it must be coded with."""
 
 
-def ordered_sum(x: np.ndarray) -> np.ndarray:
-    """sum over the last axis, left to right: the same rounding on every machine. numpy's sum
-    uses pairwise blocks whose layout is an implementation detail; an accumulation is
-    sequential by definition (r_j = r_{j-1} + x_j), so its last element is the ordered sum."""
-    return np.add.accumulate(x, axis=-1)[..., -1]
+ordered_sum = exactmath.ordered_sum  # sums over a table's entries, left to right
 
 
 def frequencies(probs: np.ndarray, widths: np.ndarray | None = None) -> np.ndarray:
@@ -58,6 +54,16 @@ def frequencies(probs: np.ndarray, widths: np.ndarray | None = None) -> np.ndarr
         return probs.copy()
     W = probs.shape[-1] if widths is None else widths.astype(np.float64)
     target = float(TOTAL) - W
+    kernel = exactmath.compiled("frequencies")
+    if kernel is not None:  # the same operations per row, fused (kernels.py)
+        rows = np.ascontiguousarray(probs.reshape(-1, probs.shape[-1]))
+        out = np.empty(rows.shape)
+        bad = np.zeros(rows.shape[0], dtype=bool)
+        targets = np.ascontiguousarray(np.broadcast_to(target, probs.shape[:-1]).reshape(-1), dtype=np.float64)
+        exactmath.for_rows(lambda a, b: kernel(a, b, rows, targets, out, bad), rows.shape[0], rows.shape[1])
+        if bad.any():
+            raise RangeError("non-finite or empty probability table")
+        return out.reshape(probs.shape)
     total = ordered_sum(probs)
     if not (np.all(np.isfinite(probs)) and np.all(total > 0)):
         raise RangeError("non-finite or empty probability table")
@@ -251,13 +257,19 @@ class _Packed:
     the row alone (``frequencies`` with widths); one pass over all rows replaces one per group."""
 
     def __init__(self, rows2: np.ndarray, escape: bool):
-        keep, counts, total = _kept(rows2)
         N, W = rows2.shape
-        self.keep, self.counts = keep, counts
+        self._rows2, self._keep, self._cols = rows2, None, None
+        counter, packer = exactmath.compiled("kept_counts"), exactmath.compiled("pack_kept")
+        if counter is not None and N:  # the same comparisons and sums per row, fused (kernels.py)
+            rows2 = self._rows2 = np.ascontiguousarray(rows2, dtype=np.float64)
+            total, counts = np.empty(N), np.empty(N, dtype=np.int64)
+            exactmath.for_rows(lambda a, b: counter(a, b, rows2, KEEP_FRACTION, total, counts), N, W)
+        else:
+            self._keep, counts, total = _kept(rows2)
+        self.counts, self._total = counts, total
         # an escape symbol at position L where the row dropped anything (L < W)
         self.widths = counts + ((counts < W) if escape else 0)
         width = int(self.widths.max(initial=1))
-        self._cols = None
         if counts.size and counts.min() == W:  # nothing dropped anywhere: the table as it is
             self.table, self._slots = rows2, None
         else:
@@ -265,17 +277,29 @@ class _Packed:
             # its first L_i places
             self._slots = np.arange(width)[None, :] < counts[:, None]
             self.table = np.zeros((N, width))
-            self.table[self._slots] = rows2[keep]
-            if escape:  # the dropped mass: the row's ordered sum less the kept entries' (>= 0)
-                esc = counts < W
-                self.table[esc, counts[esc]] = np.maximum(total[esc] - ordered_sum(self.table)[esc], 0.0)
+            if packer is not None and N:
+                self._cols = np.zeros((N, width), dtype=np.int64)
+                exactmath.for_rows(lambda a, b: packer(a, b, rows2, KEEP_FRACTION, total, escape, self.table,
+                                                       self._cols), N, W)
+            else:
+                self.table[self._slots] = rows2[self.keep]
+                if escape:  # the dropped mass: the row's ordered sum less the kept entries' (>= 0)
+                    esc = counts < W
+                    self.table[esc, counts[esc]] = np.maximum(total[esc] - ordered_sum(self.table)[esc], 0.0)
         self.order = np.argsort(counts, kind="stable")
+
+    @property
+    def keep(self) -> np.ndarray:
+        """The mask [N, W] of kept entries (``kept``; built when first needed)."""
+        if self._keep is None:
+            self._keep = self._rows2 >= self._total[:, None] * KEEP_FRACTION
+        return self._keep
 
     @property
     def cols(self) -> np.ndarray:
         """The original column of each packed entry [N, width] (built when first needed)."""
         if self._cols is None:
-            N, W = self.keep.shape
+            N, W = self._rows2.shape
             if self._slots is None:
                 self._cols = np.broadcast_to(np.arange(W), (N, W))
             else:
@@ -298,7 +322,8 @@ class _Packed:
         dropped (the escape, or out of the posterior's table)."""
         if self._slots is None:
             return k.copy()  # every entry kept: its rank is its column
-        hit = self.keep[np.arange(len(k)), k]
+        rows = np.arange(len(k))
+        hit = self._rows2[rows, k] >= self._total * KEEP_FRACTION  # kept(), for entry k only
         # the packed columns increase along a row: the rank is how many kept ones lie before k
         rank = ((self.cols < k[:, None]) & self._slots).sum(1)
         return np.where(hit, rank, self.counts)
@@ -377,12 +402,24 @@ def posterior_1d(u: np.ndarray, s0: float, step: float, a: float, w: np.ndarray,
     base = s0 - u if lo is None else (s0 + lo.astype(np.float64) * step) - u  # s_lo - u
     nearest = np.clip(np.rint(-base / step), 0, W - 1)
     m = base + nearest * step
-    diff = base[..., None] + np.arange(W, dtype=np.float64) * step  # s_{lo+j} - u
-    expo = (0.5 * a) * (m * m)[..., None] - (0.5 * a) * (diff * diff)
-    post = exactmath.exp(np.minimum(expo, 0.0)) * w
-    total = ordered_sum(post)
+    diff = None
+    kernel = exactmath.compiled("posterior_rows")
+    if kernel is not None:  # the same operations per entry, fused (kernels.py)
+        post = np.empty(np.broadcast_shapes(base.shape + (W,), w.shape))
+        rows, wr = post.reshape(-1, W), np.ascontiguousarray(np.broadcast_to(w, post.shape).reshape(-1, W), dtype=np.float64)
+        total = np.empty(rows.shape[0])
+        b_, m_ = (np.ascontiguousarray(np.broadcast_to(v, post.shape[:-1]).reshape(-1), dtype=np.float64) for v in (base, m))
+        exactmath.for_rows(lambda a_, b: kernel(a_, b, b_, m_, float(step), 0.5 * a, wr, rows, total), rows.shape[0], W)
+        total = total.reshape(post.shape[:-1])
+    else:
+        diff = base[..., None] + np.arange(W, dtype=np.float64) * step  # s_{lo+j} - u
+        expo = (0.5 * a) * (m * m)[..., None] - (0.5 * a) * (diff * diff)
+        post = exactmath.exp(np.minimum(expo, 0.0)) * w
+        total = ordered_sum(post)
     bad = ~(total > 1e-250)
     if bool(bad.any()):
+        if diff is None:
+            diff = base[..., None] + np.arange(W, dtype=np.float64) * step
         d = diff[bad]
         logit = exactmath.log(np.maximum(w[bad], 1e-300)) - (0.5 * a) * (d * d)
         logit = logit - logit.max(-1, keepdims=True)

@@ -402,6 +402,10 @@ SETTINGS = {
     "4 threads": ({}, 4),
     "oneDNN AVX2": ({"ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}, 2),
     "oneDNN SSE4.1": ({"ONEDNN_MAX_CPU_ISA": "SSE41", "MKL_ENABLE_INSTRUCTIONS": "SSE4_2"}, 1),
+    # the exact arithmetic's compiled twins (kernels.py) turned off, and compiled for a generic
+    # CPU of this architecture (no AVX): files must not depend on either
+    "numpy arithmetic, no compiled twins": ({"BFN_CODEC_KERNELS": "numpy"}, 2),
+    "twins compiled for a generic CPU": ({"NUMBA_CPU_NAME": "generic"}, 2),
 }
 _CHILD = """
 import json, sys, numpy as np, torch
@@ -441,6 +445,8 @@ for name in ("v6-bfn-text-bytes", "v6-bfn-text8-chars"):
 blob = open({golden!r} + "/" + RGB_NAME + ".bfn", "rb").read()
 out[RGB_NAME] = [bool(np.array_equal(decompress_images(blob)[1][0].pixels, rgb_data()[0].pixels)),
                  v5_payload(compress_images(rgb_data(), **RGB_SETTINGS)[0]) == v5_payload(blob)]
+from bfn_codec import exactmath
+out["twins"] = exactmath.compiled("exp") is not None
 print(json.dumps(out))
 """
 
@@ -454,6 +460,7 @@ def test_files_decode_and_reencode_identically_under_other_kernels(setting):
                          env=env, capture_output=True, text=True, timeout=900)
     assert res.returncode == 0, res.stderr[-2000:]
     out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert out.pop("twins") == (env_changes.get("BFN_CODEC_KERNELS") != "numpy")
     assert out == {name: [True, True] for name in [*FILES, *FILES7, *FILES8, *FILES8W, "v6-bfn-text-bytes",
                                                    "v6-bfn-text8-chars", "v5-rgb-photo-rgb"]}, out
 

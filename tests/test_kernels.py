@@ -1,0 +1,174 @@
+"""The compiled twins (bfn_codec/kernels.py) against the numpy originals they replace: every
+result to the bit, on random values, edge cases and the coder's real table shapes. A twin that
+differed in one bit would change a probability and so a file; these tests, the golden files
+(decoded with and without twins in test_portable.py's subprocesses) and the check that
+exactmath runs before first use are what keep that from happening."""
+import warnings
+
+import constriction
+import numpy as np
+import pytest
+
+from bfn_codec import exactmath, portable
+from bfn_codec.discretised import DiscretisedBFN
+
+
+def same_bits(a, b) -> bool:
+    a, b = np.asarray(a), np.asarray(b)
+    a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
+    return a.shape == b.shape and a.dtype == b.dtype and bool(np.array_equal(a.view(np.uint8), b.view(np.uint8)))
+
+
+def both_ways(fn):
+    """fn() with the compiled twins, then with the numpy originals."""
+    assert exactmath.compiled("exp") is not None, "the compiled twins are not in use here"
+    fast = fn()
+    with exactmath.numpy_only():
+        slow = fn()
+    return fast, slow
+
+
+EDGES = np.array([0.0, -0.0, np.nan, np.inf, -np.inf, 5e-324, -5e-324, 1e-300, 709.782712893384, 709.7827128933841,
+                  -745.1332191019412, -745.1332191019411, -745.1332191019413, 710.0, -746.0, 1e300, -1e300,
+                  27.3, -27.3, 0.5, -0.5, 0.34657359027997264, -0.34657359027997264])
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_exp_and_erfc_fast_twins_give_numpys_bits(threads):
+    rng = np.random.default_rng(1)
+    x = np.concatenate([EDGES, rng.uniform(-760.0, 720.0, 1_000_000), rng.normal(0.0, 6.0, 1_000_000),
+                        rng.normal(0.0, 1e-8, 10_000), -np.abs(rng.normal(0.0, 30.0, 200_000))])[:2_200_000].reshape(-1, 1000)
+    exactmath.set_threads(threads)
+    try:
+        for f in (exactmath.exp, exactmath.erfc_fast):
+            with np.errstate(all="ignore"):
+                fast, slow = both_ways(lambda: f(x))
+            assert fast.shape == x.shape and same_bits(fast, slow), f.__name__
+    finally:
+        exactmath.set_threads(1)
+
+
+def test_ordered_sum_twin_is_the_left_to_right_accumulation():
+    rng = np.random.default_rng(2)
+    for shape in [(7, 1), (300, 257), (4, 5, 33), (1, 100_000)]:
+        x = rng.standard_normal(shape) * 10.0 ** rng.integers(-30, 30, shape)
+        fast, slow = both_ways(lambda: exactmath.ordered_sum(x))
+        assert same_bits(fast, slow) and same_bits(fast, np.add.accumulate(x, axis=-1)[..., -1])
+    # the order matters: 1 + 2^-53 + 2^-53 left to right is 1, pairwise could be 1 + 2^-52
+    x = np.array([[1.0] + [2.0 ** -53] * 64])
+    assert exactmath.ordered_sum(x)[0] == 1.0
+
+
+@pytest.mark.parametrize("K,t,z_max", [(256, 0.3, 4.0), (256, 0.97, 4.0), (256, 0.5, None), (16, 0.8, 4.0),
+                                       (256, 0.0001, 4.0)])
+def test_window_bin_masses_twin_gives_numpys_bits(K, t, z_max):
+    rng = np.random.default_rng(3)
+    flow = DiscretisedBFN(K=K)
+    params = rng.normal(0.0, 2.0, (3, 200, 2))
+    params[0, :5, 1] = [-40.0, 40.0, -10.0, 10.0, 0.0]  # the clamps of log sigma
+    S = rng.normal(0.0, 50.0, (3, 200, 1))
+    fast, slow = both_ways(lambda: flow.output_window_exact(params, S, t, z_max))
+    assert (fast[0] is None) == (slow[0] is None)
+    if fast[0] is not None:
+        assert np.array_equal(fast[0], slow[0])
+    assert same_bits(fast[1], slow[1])
+
+
+@pytest.mark.parametrize("windowed", [False, True])
+def test_posterior_twin_gives_numpys_bits_including_the_log_space_rows(windowed):
+    rng = np.random.default_rng(4)
+    N, W = 500, 40
+    u = rng.normal(0.0, 30.0, N)
+    w = rng.random((N, W)) ** 4
+    w[:20] = 0.0
+    w[:20, 0] = 1e-300  # weights that vanish where u lies: the log-space fallback
+    lo = rng.integers(0, 200, N) if windowed else None
+    for a in (0.999, 1e-3, 30.0):
+        fast, slow = both_ways(lambda: portable.posterior_1d(u, -3.0, 0.25, a, w, lo))
+        assert same_bits(fast, slow)
+
+
+def test_frequencies_twin_gives_numpys_bits_and_errors():
+    rng = np.random.default_rng(5)
+    p = rng.random((3000, 37)) ** 12
+    p[:10] = 0.0
+    p[:10, 0], p[:10, 3] = 1e-300, 5e-320  # tiny rows, a subnormal entry
+    p[10:20] = 1.0  # ties: the remainder goes to the first largest
+    widths = rng.integers(1, 38, 3000)
+    padded = np.where(np.arange(37)[None, :] < widths[:, None], p, 0.0)
+    for args in ((p,), (padded, widths), (p.reshape(100, 30, 37),)):
+        fast, slow = both_ways(lambda: portable.frequencies(*args))
+        assert same_bits(fast, slow)
+    for bad in (np.nan, np.inf, -np.inf):
+        q = p.copy()
+        q[7, 5] = bad
+        for use_numpy in (False, True):
+            with pytest.raises(portable.RangeError), (exactmath.numpy_only() if use_numpy else _nothing()):
+                portable.frequencies(q)
+    with pytest.raises(portable.RangeError):
+        portable.frequencies(np.zeros((2, 4)))
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _extreme(rng, N=2000, W=60):
+    logits = rng.normal(0.0, 60.0, (N, W))
+    logits[: N // 8] = 0.0  # uniform rows: nothing dropped
+    p = np.exp(np.maximum(logits - logits.max(1, keepdims=True), -700.0))
+    p[N // 8: N // 4, 1:] = 1e-200  # one entry kept
+    return p
+
+
+@pytest.mark.parametrize("escape", [False, True])
+def test_kept_table_twins_pack_and_code_as_numpy_does(escape):
+    rng = np.random.default_rng(6)
+    p = _extreme(rng)
+    k = np.array([rng.choice(np.nonzero(row >= row.sum() * 2.0 ** -26)[0]) if i % 3 else rng.integers(0, p.shape[1])
+                  for i, row in enumerate(p)])
+    if not escape:
+        keep, _ = portable.kept(p)
+        k = np.where(keep[np.arange(len(p)), k], k, np.argmax(p, 1))
+
+    def run():
+        packed = portable._Packed(p, escape)
+        coder = constriction.stream.stack.AnsCoder(np.array([0x9E3779B9, 0x7F4A7C15] * 8, dtype=np.uint32))
+        (portable.push_escaped if escape else portable.push_kept)(coder, k, p)
+        words = coder.get_compressed().copy()
+        back = (portable.pop_escaped if escape else portable.pop_kept)(coder, p)
+        return (packed.table, packed.cols, packed.counts, packed.widths, packed.order, packed.symbols(k),
+                packed.frequencies(), words, back)
+
+    fast, slow = both_ways(run)
+    for f, s in zip(fast, slow):
+        assert same_bits(f, s)
+    assert np.array_equal(fast[-1], k)
+
+
+def test_a_twin_that_disagrees_with_numpy_is_not_used(monkeypatch):
+    """exactmath checks every twin against its original before first use and falls back to
+    numpy (same bits, slower) with a warning when one differs, e.g. a stale or miscompiled cache."""
+    from bfn_codec import kernels
+
+    def wrong_exp(x, out):
+        out[:] = x + 1.0
+
+    monkeypatch.setattr(kernels, "build", lambda: {**{n: f for n, f in _real_twins().items()}, "exp": wrong_exp})
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        assert exactmath._build_twins() is None
+    assert any("differ from the numpy originals" in str(w.message) for w in seen)
+    monkeypatch.setenv("BFN_CODEC_KERNELS", "numpy")
+    assert exactmath._build_twins() is None
+
+
+def _real_twins():
+    from bfn_codec import kernels
+
+    return {n: exactmath.compiled(n) for n in ("exp", "erfc_fast", "row_sums")} | {
+        n: getattr(kernels, n) for n in ("window_masses", "posterior_rows", "frequencies", "kept_counts", "pack_kept")}
