@@ -2,7 +2,7 @@
 the same test images compressed and decompressed with both, in one run, at the model's defaults.
 
     python3 benchmarks/portable_bench.py --model fmnist-binary --limit 500 --threads 2
-    python3 benchmarks/portable_bench.py --model fmnist --limit 200 --threads 2
+    python3 benchmarks/portable_bench.py --model fmnist --limit 200 --threads 2 --numpy-too
 
 Writes results/portable-<data>-<weights8>-<images>.json: per arithmetic the file size, bits per
 value, the overhead over the coded trajectories (the whole file minus the seed's bytes, header
@@ -13,6 +13,7 @@ are verified.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import sys
 import time
@@ -23,7 +24,9 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from result_names import data_token, result_path, write_result, weights8  # noqa: E402
 
+from bfn_codec import exactmath  # noqa: E402
 from bfn_codec.api import compress_with_stats, decompress_with_stats, read_header  # noqa: E402
+from bfn_codec.container import read  # noqa: E402
 from bfn_codec.data import binarise, load_fmnist  # noqa: E402
 from bfn_codec.models import load_model, portable_identity, with_calibration  # noqa: E402
 
@@ -39,7 +42,7 @@ def run(model, x, portable: bool) -> dict:
     h = read_header(blob)
     chain_values = (len(x) - h.seed_items) * x[0].size
     chain_bits = 8 * (len(blob) - h.seed_bytes)
-    return {"coder_revision": h.coder_revision, "bytes": len(blob), "bits_per_value": 8 * len(blob) / x.size,
+    return {"coder_revision": h.coder_revision, "bytes": len(blob), "payload_sha256": hashlib.sha256(read(blob)[1]).hexdigest(), "bits_per_value": 8 * len(blob) / x.size,
             "overhead_vs_trajectory_percent": 100.0 * (chain_bits / h.trajectory_bits - 1.0) if h.trajectory_bits else None,
             "chain_values": chain_values, "seed_items": h.seed_items,
             "encode_seconds": t1 - t0, "decode_seconds": t2 - t1,
@@ -64,14 +67,25 @@ def model_and_test_images(doc: str, limit: int, argv=None, extra=None):
 
 
 def main(argv=None):
-    args, model, x = model_and_test_images(__doc__, 200, argv, extra=lambda ap: ap.add_argument(
-        "--earlier", action="store_true", help="also code with the model's earlier integer calibrations "
-        "(config.json integer_earlier), in the same run"))
+    def options(ap):
+        ap.add_argument("--earlier", action="store_true", help="also code with the model's earlier integer "
+                        "calibrations (config.json integer_earlier), in the same run")
+        ap.add_argument("--numpy-too", action="store_true", help="also code portably with the numpy originals "
+                        "of the compiled twins (exactmath.numpy_only), in the same run: same bytes, their speed")
+
+    args, model, x = model_and_test_images(__doc__, 200, argv, extra=options)
     res = {"model": args.model, "model_sha256": model.weights_sha256, "images": len(x), "threads": args.threads,
-           "integer": {k: model.integer[k] for k in ("weight_bits", "act_bits")}}
+           "integer": {k: model.integer[k] for k in ("weight_bits", "act_bits")},
+           "compiled_twins": exactmath.compiled("exp") is not None}
     for name, portable in (("float", False), ("portable", True)):
         res[name] = run(model, x, portable)
         print(name, {k: round(v, 4) if isinstance(v, float) else v for k, v in res[name].items()}, flush=True)
+    if args.numpy_too:
+        with exactmath.numpy_only():
+            res["portable_numpy"] = run(model, x, True)
+        if res["portable_numpy"]["payload_sha256"] != res["portable"]["payload_sha256"]:
+            raise SystemExit("the numpy originals wrote a different stream than the compiled twins")
+        print("portable_numpy", {k: round(v, 4) if isinstance(v, float) else v for k, v in res["portable_numpy"].items()})
     if args.earlier:
         res["portable_earlier"] = []
         for cal in model.integer_earlier:

@@ -512,24 +512,30 @@ def portable_section(full: bool = True) -> list[str]:
     """Portable (coder revision 6) against float (revision 5) arithmetic, same images, one run;
     ``full`` adds the overhead-against-n table and the package-version checks (REPORT.md only)."""
     rows = []
-    for path in sorted(glob.glob(os.path.join(RESULTS, "portable-*.json"))):
-        data = load(os.path.basename(path))
-        if "float" not in data:
-            continue
+    runs = [(path, load(os.path.basename(path))) for path in sorted(glob.glob(os.path.join(RESULTS, "portable-*.json")))]
+    runs = [(path, data) for path, data in runs if "float" in data]
+    if not full:  # the README: per model, the runs with the compiled twins (else all of them)
+        twins = {data["model"] for _, data in runs if data.get("compiled_twins")}
+        runs = [(path, data) for path, data in runs if data.get("compiled_twins") or data["model"] not in twins]
+    for path, data in runs:
         weights = _weights_label(data.get("model_sha256"), data["model"])
         f, p, q = data["float"], data["portable"], data["ratios_portable_over_float"]
         # the integer calibration (weight / activation bits); files before it was recorded: 10 / 12
         bits = data.get("integer", {"weight_bits": 10, "act_bits": 12})
+        compiled = ", compiled twins" if data.get("compiled_twins") else ""
         rows.append(f"| {data['model']} ({weights}) | {data['images']} | {p['coder_revision']}, "
-                    f"w{bits['weight_bits']}/a{bits['act_bits']} | {f['bits_per_value']:.4f} | "
+                    f"w{bits['weight_bits']}/a{bits['act_bits']}{compiled} | {f['bits_per_value']:.4f} | "
                     f"**{p['bits_per_value']:.4f}** | {100 * (q['bytes'] - 1):+.2f}% | "
                     f"{f['encode_images_per_s']:.2f} / {f['decode_images_per_s']:.2f} | "
                     f"**{p['encode_images_per_s']:.2f} / {p['decode_images_per_s']:.2f}** | "
                     f"{q['encode_speed']:.2f}x / {q['decode_speed']:.2f}x | {data['threads']} | `{os.path.basename(path)}` |")
-        for e in data.get("portable_earlier", []):  # the model's earlier calibrations, same run
-            b = e["integer"]
-            rows.append(f"| {data['model']} ({weights}) | {data['images']} | {e['coder_revision']}, "
-                        f"w{b['weight_bits']}/a{b['act_bits']} (earlier calibration, same run) | "
+        extra = [dict(e, label=f"w{e['integer']['weight_bits']}/a{e['integer']['act_bits']} (earlier calibration, same run)")
+                 for e in data.get("portable_earlier", [])]  # the model's earlier calibrations, same run
+        if "portable_numpy" in data:  # the same portable arithmetic without the compiled twins
+            extra.append(dict(data["portable_numpy"], label=f"w{bits['weight_bits']}/a{bits['act_bits']}, "
+                                                             "numpy originals (same run, same bytes)"))
+        for e in extra:
+            rows.append(f"| {data['model']} ({weights}) | {data['images']} | {e['coder_revision']}, {e['label']} | "
                         f"{f['bits_per_value']:.4f} | {e['bits_per_value']:.4f} | "
                         f"{100 * (e['bytes'] / f['bytes'] - 1):+.2f}% | "
                         f"{f['encode_images_per_s']:.2f} / {f['decode_images_per_s']:.2f} | "
@@ -559,12 +565,14 @@ def portable_section(full: bool = True) -> list[str]:
            "revision 5 (`--arithmetic float`: the float network, files decode only in the writer's "
            "environment) on the same first test images, in one run, mode bfn; bits per pixel of the "
            "whole files and images/s per side (encode / decode). wW/aA: the integer network's weight and "
-           "activation bits (the model's calibration, `bfn-codec calibrate`).", "",
+           "activation bits (the model's calibration, `bfn-codec calibrate`); compiled twins: the exact "
+           "arithmetic's hot loops compiled with numba (`bfn_codec/kernels.py`, same bits as their numpy "
+           "originals).", "",
            "| model | images | portable revision, integer bits | float bits/pixel | portable bits/pixel | size change | "
            "float images/s | portable images/s | speed ratio | threads | file |",
            "|---|---|---|---|---|---|---|---|---|---|---|", *rows, "", *whole]
     if not full:
-        return out + ["The overhead against n and the checks across package versions are in "
+        return out + ["Earlier runs, the overhead against n and the checks across package versions are in "
                       "[benchmarks/results/REPORT.md](benchmarks/results/REPORT.md).", ""]
     if steps:
         out += ["The chain's bits (payload without the seed) over the trajectory cost the encoder recorded, "

@@ -107,16 +107,20 @@ def _elementwise(fn, x: np.ndarray, twin: str | None = None) -> np.ndarray:
         def piece(start: int) -> None:
             out[start:start + CHUNK] = fn(flat[start:start + CHUNK])
 
-    starts = range(0, flat.size, CHUNK)
+    _run(piece, range(0, flat.size, CHUNK))
+    return out.reshape(x.shape)
+
+
+def _run(piece, starts: range) -> None:
+    """piece(start) for every start, on the ``set_threads`` threads when there are several."""
     n = _threads
-    if n <= 1 or flat.size <= CHUNK:
+    if n <= 1 or len(starts) <= 1:
         for start in starts:
             piece(start)
-    else:
-        with _pools_lock:
-            pool = _pools.get(n) or _pools.setdefault(n, ThreadPoolExecutor(max_workers=n, thread_name_prefix="exactmath"))
-        list(pool.map(piece, starts))
-    return out.reshape(x.shape)
+        return
+    with _pools_lock:
+        pool = _pools.get(n) or _pools.setdefault(n, ThreadPoolExecutor(max_workers=n, thread_name_prefix="exactmath"))
+    list(pool.map(piece, starts))
 
 
 def exp(x) -> np.ndarray:
@@ -345,9 +349,10 @@ def _build_twins():
         return None
     try:
         table = _compile_twins()
+        same = _probe_twins(table)
     except Exception:  # no numba, or no compiler for this platform: the numpy originals run
         return None
-    bad = [name for name, ok in _probe_twins(table).items() if not ok]
+    bad = [name for name, ok in same.items() if not ok]
     if bad:
         warnings.warn(f"bfn-codec: compiled {', '.join(bad)} differ from the numpy originals here; "
                       "using numpy (same files, slower)", RuntimeWarning, stacklevel=3)
@@ -371,6 +376,15 @@ def _probe_twins(table) -> dict:
         out = np.empty(64)
         table["row_sums"](rows, out)
         same["row_sums"] = bool(np.array_equal(out.view(np.int64), np.add.accumulate(rows, axis=1)[:, -1].view(np.int64)))
+        # the coder's kernels, compiled (or loaded) now with the argument types their callers
+        # pass, so that a platform where one cannot compile falls back here, not mid-file;
+        # tests/test_kernels.py compares their results with the numpy originals
+        i64, f64, one = np.zeros(2, dtype=np.int64), np.zeros(2), np.ones((2, 3))
+        table["window_masses"](0, 2, i64, f64, np.ones(2), i64, 256, np.empty((2, 3)))
+        table["posterior_rows"](0, 2, f64, f64, 0.5, 0.5, one, np.empty((2, 3)), np.empty(2))
+        table["frequencies"](0, 2, one, np.ones(2), np.empty((2, 3)), np.zeros(2, dtype=bool))
+        table["kept_counts"](0, 2, one, 2.0 ** -26, np.empty(2), np.empty(2, dtype=np.int64))
+        table["pack_kept"](0, 2, one, 2.0 ** -26, np.ones(2), True, np.zeros((2, 4)), np.zeros((2, 4), dtype=np.int64))
     return same
 
 
@@ -385,12 +399,4 @@ def for_rows(fn, rows: int, width: int) -> None:
     ``set_threads`` threads: for compiled kernels that treat rows independently (nogil), so
     that any split gives the same bits."""
     step = max(1, CHUNK // max(1, width))
-    starts = range(0, rows, step)
-    if _threads <= 1 or rows <= step:
-        for a in starts:
-            fn(a, min(a + step, rows))
-        return
-    with _pools_lock:
-        pool = _pools.get(_threads) or _pools.setdefault(
-            _threads, ThreadPoolExecutor(max_workers=_threads, thread_name_prefix="exactmath"))
-    list(pool.map(lambda a: fn(a, min(a + step, rows)), starts))
+    _run(lambda a: fn(a, min(a + step, rows)), range(0, rows, step))
