@@ -531,7 +531,7 @@ def portable_section(full: bool = True) -> list[str]:
                     f"{q['encode_speed']:.2f}x / {q['decode_speed']:.2f}x | {data['threads']} | `{os.path.basename(path)}` |")
         extra = [dict(e, label=f"w{e['integer']['weight_bits']}/a{e['integer']['act_bits']} (earlier calibration, same run)")
                  for e in data.get("portable_earlier", [])]  # the model's earlier calibrations, same run
-        if "portable_numpy" in data:  # the same portable arithmetic without the compiled twins
+        if "portable_numpy" in data and full:  # the same portable arithmetic without the compiled twins
             extra.append(dict(data["portable_numpy"], label=f"w{bits['weight_bits']}/a{bits['act_bits']}, "
                                                              "numpy originals (same run, same bytes)"))
         for e in extra:
@@ -566,8 +566,9 @@ def portable_section(full: bool = True) -> list[str]:
            "environment) on the same first test images, in one run, mode bfn; bits per pixel of the "
            "whole files and images/s per side (encode / decode). wW/aA: the integer network's weight and "
            "activation bits (the model's calibration, `bfn-codec calibrate`); compiled twins: the exact "
-           "arithmetic's hot loops compiled with numba (`bfn_codec/kernels.py`, same bits as their numpy "
-           "originals).", "",
+           "arithmetic's hot loops compiled with numba (`bfn_codec/kernels.py`, the same bits as their numpy "
+           "originals" + (", whose speed the rows marked so show" if full else "; REPORT.md also has their "
+           "numpy originals' speed") + ").", "",
            "| model | images | portable revision, integer bits | float bits/pixel | portable bits/pixel | size change | "
            "float images/s | portable images/s | speed ratio | threads | file |",
            "|---|---|---|---|---|---|---|---|---|---|---|", *rows, "", *whole]

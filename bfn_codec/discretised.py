@@ -199,11 +199,11 @@ class DiscretisedBFN(GaussianSchedule, BayesianFlow):
             W = min(K, 2 * half + 1)
         lo = np.clip(centre - (W // 2), 0, K - W) if W < K else np.zeros(mu_x.shape, dtype=np.int64)
         inv = exactmath.SQRT_HALF / sigma_x
-        kernel = exactmath.compiled("window_masses")
+        kernel = exactmath.compiled("window_masses") if mu_x.dtype == inv.dtype == np.float64 else None
         if kernel is not None:  # the same operations per bin, fused (kernels.py)
             probs = np.empty(mu_x.shape + (W,))
             rows = probs.reshape(-1, W)
-            args = [np.ascontiguousarray(v.reshape(-1), dtype=dt) for v, dt in
+            args = [np.ascontiguousarray(np.broadcast_to(v, mu_x.shape).reshape(-1), dtype=dt) for v, dt in
                     ((lo, np.int64), (mu_x, np.float64), (inv, np.float64), (centre, np.int64))]
             exactmath.for_rows(lambda a, b: kernel(a, b, *args, K, rows), rows.shape[0], W + 1)
             return (None if W == K else lo), probs

@@ -92,7 +92,7 @@ def _elementwise(fn, x: np.ndarray, twin: str | None = None) -> np.ndarray:
     2-3x faster than on arrays of millions of elements), spread over ``_threads`` threads.
     Where fn has a compiled ``twin`` (``compiled``), that runs instead, in the same pieces.
     Every element goes through the same operations either way, so the bits do not change."""
-    kernel = compiled(twin) if twin else None
+    kernel = compiled(twin) if twin and x.ndim else None  # a 0-d input: numpy's scalar result
     flat = x.reshape(-1)
     if kernel is not None:
         out = np.empty(flat.shape, dtype=np.float64)

@@ -64,7 +64,7 @@ def exp1(x):
     p = p * pow2(ki - half)
     p = np.inf if x > _HI else p
     p = 0.0 if x < _LO else p
-    return x if nan else p
+    return np.nan if nan else p  # numpy's NaN (_exp's np.where), whatever NaN came in
 
 
 @_inline
@@ -159,7 +159,8 @@ def posterior_rows(a, b, base, m, step, ha, w, out, total):
 @_kernel
 def frequencies(a, b, probs, target, out, bad):
     # portable.frequencies for rows a..b-1: floor(p_k target / sum p), the floors' shortfall
-    # added to the row's first largest entry; bad[i] where a row is not finite or sums to 0
+    # added to the row's first largest entry; bad[i] where a row is not finite, sums to 0 or
+    # so little that target / sum overflows
     for i in range(a, b):
         W = probs.shape[1]
         s = probs[i, 0]
@@ -167,10 +168,10 @@ def frequencies(a, b, probs, target, out, bad):
         for j in range(1, W):
             s = s + probs[i, j]
             finite = finite and (probs[i, j] - probs[i, j] == 0.0)
-        if not (finite and s > 0.0):
+        scale = target[i] / s
+        if not (finite and s > 0.0 and scale - scale == 0.0):
             bad[i] = True
             continue
-        scale = target[i] / s
         top = 0
         for j in range(W):
             f = np.floor(probs[i, j] * scale)

@@ -54,7 +54,8 @@ def frequencies(probs: np.ndarray, widths: np.ndarray | None = None) -> np.ndarr
         return probs.copy()
     W = probs.shape[-1] if widths is None else widths.astype(np.float64)
     target = float(TOTAL) - W
-    kernel = exactmath.compiled("frequencies")
+    rows_shape = probs.shape[:-1]
+    kernel = exactmath.compiled("frequencies") if np.broadcast_shapes(np.shape(target), rows_shape) == rows_shape else None
     if kernel is not None:  # the same operations per row, fused (kernels.py)
         rows = np.ascontiguousarray(probs.reshape(-1, probs.shape[-1]))
         out = np.empty(rows.shape)
@@ -65,7 +66,8 @@ def frequencies(probs: np.ndarray, widths: np.ndarray | None = None) -> np.ndarr
             raise RangeError("non-finite or empty probability table")
         return out.reshape(probs.shape)
     total = ordered_sum(probs)
-    if not (np.all(np.isfinite(probs)) and np.all(total > 0)):
+    # a row must be finite with a sum above 0, and not so small that target / sum overflows
+    if not (np.all(np.isfinite(probs)) and np.all(total > 0) and np.all(np.isfinite(target / total))):
         raise RangeError("non-finite or empty probability table")
     f = np.floor(probs * (target / total)[..., None])
     rest = target - ordered_sum(f)  # >= 0: each floor is at most its product
@@ -259,8 +261,9 @@ class _Packed:
     def __init__(self, rows2: np.ndarray, escape: bool):
         N, W = rows2.shape
         self._rows2, self._keep, self._cols = rows2, None, None
-        counter, packer = exactmath.compiled("kept_counts"), exactmath.compiled("pack_kept")
-        if counter is not None and N:  # the same comparisons and sums per row, fused (kernels.py)
+        counter = exactmath.compiled("kept_counts") if rows2.dtype == np.float64 and N and W else None
+        packer = exactmath.compiled("pack_kept") if counter is not None else None
+        if counter is not None:  # the same comparisons and sums per row, fused (kernels.py)
             rows2 = self._rows2 = np.ascontiguousarray(rows2, dtype=np.float64)
             total, counts = np.empty(N), np.empty(N, dtype=np.int64)
             exactmath.for_rows(lambda a, b: counter(a, b, rows2, KEEP_FRACTION, total, counts), N, W)
@@ -277,7 +280,7 @@ class _Packed:
             # its first L_i places
             self._slots = np.arange(width)[None, :] < counts[:, None]
             self.table = np.zeros((N, width))
-            if packer is not None and N:
+            if packer is not None:
                 self._cols = np.zeros((N, width), dtype=np.int64)
                 exactmath.for_rows(lambda a, b: packer(a, b, rows2, KEEP_FRACTION, total, escape, self.table,
                                                        self._cols), N, W)
@@ -403,7 +406,7 @@ def posterior_1d(u: np.ndarray, s0: float, step: float, a: float, w: np.ndarray,
     nearest = np.clip(np.rint(-base / step), 0, W - 1)
     m = base + nearest * step
     diff = None
-    kernel = exactmath.compiled("posterior_rows")
+    kernel = exactmath.compiled("posterior_rows") if W and base.dtype == m.dtype == w.dtype == np.float64 else None
     if kernel is not None:  # the same operations per entry, fused (kernels.py)
         post = np.empty(np.broadcast_shapes(base.shape + (W,), w.shape))
         rows, wr = post.reshape(-1, W), np.ascontiguousarray(np.broadcast_to(w, post.shape).reshape(-1, W), dtype=np.float64)

@@ -48,6 +48,15 @@ def test_exp_and_erfc_fast_twins_give_numpys_bits(threads):
         exactmath.set_threads(1)
 
 
+def test_scalars_and_nans_come_back_as_numpy_gives_them():
+    fast, slow = both_ways(lambda: exactmath.exp(0.7))
+    assert type(fast) is type(slow) and fast == slow
+    # any NaN in gives numpy's NaN out (the coder refuses non-finite tables either way)
+    weird = np.array([0x7FF8000000000001, 0xFFF8000000000000, 0x7FF0000000000001], dtype=np.uint64).view(np.float64)
+    fast, slow = both_ways(lambda: exactmath.exp(weird))
+    assert same_bits(fast, slow)
+
+
 def test_ordered_sum_twin_is_the_left_to_right_accumulation():
     rng = np.random.default_rng(2)
     for shape in [(7, 1), (300, 257), (4, 5, 33), (1, 100_000)]:
@@ -67,11 +76,12 @@ def test_window_bin_masses_twin_gives_numpys_bits(K, t, z_max):
     params = rng.normal(0.0, 2.0, (3, 200, 2))
     params[0, :5, 1] = [-40.0, 40.0, -10.0, 10.0, 0.0]  # the clamps of log sigma
     S = rng.normal(0.0, 50.0, (3, 200, 1))
-    fast, slow = both_ways(lambda: flow.output_window_exact(params, S, t, z_max))
-    assert (fast[0] is None) == (slow[0] is None)
-    if fast[0] is not None:
-        assert np.array_equal(fast[0], slow[0])
-    assert same_bits(fast[1], slow[1])
+    for p in (params, params[0]):  # the second broadcast against S's items
+        fast, slow = both_ways(lambda: flow.output_window_exact(p, S, t, z_max))
+        assert (fast[0] is None) == (slow[0] is None)
+        if fast[0] is not None:
+            assert np.array_equal(fast[0], slow[0])
+        assert same_bits(fast[1], slow[1])
 
 
 @pytest.mark.parametrize("windowed", [False, True])
@@ -105,8 +115,11 @@ def test_frequencies_twin_gives_numpys_bits_and_errors():
         for use_numpy in (False, True):
             with pytest.raises(portable.RangeError), (exactmath.numpy_only() if use_numpy else _nothing()):
                 portable.frequencies(q)
-    with pytest.raises(portable.RangeError):
-        portable.frequencies(np.zeros((2, 4)))
+    # rows summing to 0, or so little that 2^24 / sum overflows: refused both ways
+    for q in (np.zeros((2, 4)), np.array([[1e-310, 0.0]]), np.array([[1e-310, 0.0, 1e-310]])):
+        for use_numpy in (False, True):
+            with pytest.raises(portable.RangeError), (exactmath.numpy_only() if use_numpy else _nothing()):
+                portable.frequencies(q)
 
 
 class _nothing:
