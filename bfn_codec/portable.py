@@ -67,7 +67,9 @@ def frequencies(probs: np.ndarray, widths: np.ndarray | None = None) -> np.ndarr
         return out.reshape(probs.shape)
     total = ordered_sum(probs)
     # a row must be finite with a sum above 0, and not so small that target / sum overflows
-    if not (np.all(np.isfinite(probs)) and np.all(total > 0) and np.all(np.isfinite(target / total))):
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        ok = np.all(np.isfinite(probs)) and np.all(total > 0) and np.all(np.isfinite(target / total))
+    if not ok:
         raise RangeError("non-finite or empty probability table")
     f = np.floor(probs * (target / total)[..., None])
     rest = target - ordered_sum(f)  # >= 0: each floor is at most its product
