@@ -309,8 +309,9 @@ def ordered_sum(x) -> np.ndarray:
 # * there is no libm call: 2^k is built from its bit pattern, exp is the polynomial above.
 # And it is checked: ``compiled`` runs each twin against its numpy original on a probe of edge
 # cases and random values before first use, and falls back to numpy (with a warning) on any
-# difference; tests/test_exactmath.py compares them to the bit on millions of values, also
-# compiled for a generic x86-64 CPU in a subprocess, and the golden files decode both ways.
+# difference (a cache compiled from other constants, say); tests/test_kernels.py compares every
+# twin with its original to the bit on millions of values, and tests/test_portable.py decodes
+# the golden files without twins and with twins compiled for a generic CPU, in subprocesses.
 # numba is a dependency, but nothing needs it: without it (or with BFN_CODEC_KERNELS=numpy)
 # the numpy originals run, slower, with the same bits. The loops themselves are in kernels.py
 # (which also holds fused twins of the coder's bin masses, posteriors and frequencies); the
