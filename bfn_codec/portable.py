@@ -60,7 +60,7 @@ def frequencies(probs: np.ndarray, widths: np.ndarray | None = None) -> np.ndarr
         rows = np.ascontiguousarray(probs.reshape(-1, probs.shape[-1]))
         out = np.empty(rows.shape)
         bad = np.zeros(rows.shape[0], dtype=bool)
-        targets = np.ascontiguousarray(np.broadcast_to(target, probs.shape[:-1]).reshape(-1), dtype=np.float64)
+        targets = np.ascontiguousarray(np.broadcast_to(target, rows_shape).reshape(-1), dtype=np.float64)
         exactmath.for_rows(lambda a, b: kernel(a, b, rows, targets, out, bad), rows.shape[0], rows.shape[1])
         if bad.any():
             raise RangeError("non-finite or empty probability table")
@@ -407,7 +407,9 @@ def posterior_1d(u: np.ndarray, s0: float, step: float, a: float, w: np.ndarray,
     base = s0 - u if lo is None else (s0 + lo.astype(np.float64) * step) - u  # s_lo - u
     nearest = np.clip(np.rint(-base / step), 0, W - 1)
     m = base + nearest * step
-    diff = None
+    def differences():  # s_{lo+j} - u
+        return base[..., None] + np.arange(W, dtype=np.float64) * step
+
     kernel = exactmath.compiled("posterior_rows") if W and base.dtype == m.dtype == w.dtype == np.float64 else None
     if kernel is not None:  # the same operations per entry, fused (kernels.py)
         post = np.empty(np.broadcast_shapes(base.shape + (W,), w.shape))
@@ -417,15 +419,13 @@ def posterior_1d(u: np.ndarray, s0: float, step: float, a: float, w: np.ndarray,
         exactmath.for_rows(lambda a_, b: kernel(a_, b, b_, m_, float(step), 0.5 * a, wr, rows, total), rows.shape[0], W)
         total = total.reshape(post.shape[:-1])
     else:
-        diff = base[..., None] + np.arange(W, dtype=np.float64) * step  # s_{lo+j} - u
+        diff = differences()
         expo = (0.5 * a) * (m * m)[..., None] - (0.5 * a) * (diff * diff)
         post = exactmath.exp(np.minimum(expo, 0.0)) * w
         total = ordered_sum(post)
     bad = ~(total > 1e-250)
     if bool(bad.any()):
-        if diff is None:
-            diff = base[..., None] + np.arange(W, dtype=np.float64) * step
-        d = diff[bad]
+        d = differences()[bad]
         logit = exactmath.log(np.maximum(w[bad], 1e-300)) - (0.5 * a) * (d * d)
         logit = logit - logit.max(-1, keepdims=True)
         post[bad] = exactmath.exp(logit)
