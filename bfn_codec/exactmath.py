@@ -386,6 +386,15 @@ def _probe_twins(table) -> dict:
         table["frequencies"](0, 2, one, np.ones(2), np.empty((2, 3)), np.zeros(2, dtype=bool))
         table["kept_counts"](0, 2, one, 2.0 ** -26, np.empty(2), np.empty(2, dtype=np.int64))
         table["pack_kept"](0, 2, one, 2.0 ** -26, np.ones(2), True, np.zeros((2, 4)), np.zeros((2, 4), dtype=np.int64))
+        # the integer network's (integer_net.py's fused path; tests/test_integer_net.py
+        # compares their integers with its torch steps)
+        a32, c1 = np.ones((1, 2, 3), dtype=np.float32), np.ones(2)
+        for y in (a32, np.ones((1, 2, 1))):
+            table["conv_requant"](0, 2, a32, 1, 2.0, c1, True, c1, 7.0, 1.0, y, 1.0, True, np.empty_like(a32))
+        table["add_requant"](0, 2, a32, 0.5, a32, 2.0, 7.0, np.empty_like(a32))
+        table["add_requant"](0, 2, a32, 0.5, np.ones((1, 2, 1)), 2.0, 7.0, np.empty_like(a32))
+        table["requant_into"](a32, 0.5, 7.0, np.empty((1, 4, 3), dtype=np.float32), 2)
+        table["norm_silu"](0, 1, a32, 1, 6.0, 1e-5, c1, c1, 7.0, np.zeros(15), np.empty_like(a32))
     return same
 
 
@@ -401,3 +410,4 @@ def for_rows(fn, rows: int, width: int) -> None:
     that any split gives the same bits."""
     step = max(1, CHUNK // max(1, width))
     _run(lambda a: fn(a, min(a + step, rows)), range(0, rows, step))
+

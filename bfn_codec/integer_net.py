@@ -23,6 +23,13 @@ operation or a correctly rounded one in a fixed order:
 * pixel (un)shuffle, nearest upsampling, concatenation and residual sums: integer moves and
   additions after requantising both sides to one scale.
 
+On the CPU the default path (``_FusedOps``) runs the same steps with activations stored in
+float32 (integers below 2^24: exact, half the memory traffic of float64) and each run of
+elementwise steps fused into one compiled pass (kernels.py: the conv epilogue with the sum
+after it, GroupNorm with the SiLU table after it, the concatenations), doing the same float64
+operations in the same order; a batch of 8 or more items runs as one part per torch thread.
+About 2x faster than the torch steps, and the same integers (tests/test_integer_net.py).
+
 The scales come from a calibration pass of the float network (``IntegerUNet.from_float``): each
 activation's largest magnitude sets its fractional bits so it fits ``act_bits`` signed bits;
 weights get ``weight_bits`` (10 and 12 bits for the bundled models: post-training quantisation
@@ -32,6 +39,9 @@ fine-tuning that ``FakeQuantUNet`` provides, and a new model identity.
 """
 from __future__ import annotations
 
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -54,6 +64,7 @@ def _pow2(k) -> torch.Tensor:
 
 
 ITEMS_PER_PASS = 32  # a larger batch runs in chunks of this many items (``IntegerUNet.forward``)
+PART_MIN_ITEMS = 4  # the fused path cuts a batch into parts of at least this many items
 TIME_CACHE_ENTRIES = 4096  # distinct time sets kept (a file uses n + 1 <= 1001 of them)
 SPLIT_MIN_VALUES = 1 << 15  # "auto" kernel: split 3x3 convolutions from this many input values
 FLOAT32_EXACT = 2.0 ** 24  # float32 holds every integer below this; float64: 2^53
@@ -76,14 +87,7 @@ def _split_conv(q, w32, piece_bits: int, pieces: int, stride, padding) -> torch.
                          "(TF32 keeps 10 mantissa bits); the default kernel there is float64")
     B = q.shape[0]
     unit = float(2 ** piece_bits)
-    # the pieces are written straight into one float32 batch (every value an integer below
-    # 2^24: exact): piece j = rest - 2^b floor(rest / 2^b), and the floor is the next rest
-    stacked = torch.empty((pieces * B,) + tuple(q.shape[1:]), dtype=torch.float32, device=q.device)
-    stacked[:B].copy_(q)  # |q| < 2^24: exact
-    for j in range(pieces - 1):  # all in float32, every value an integer below 2^24: exact
-        rest, top = stacked[j * B:(j + 1) * B], stacked[(j + 1) * B:(j + 2) * B]
-        torch.mul(rest, 1.0 / unit, out=top).floor_()
-        rest.add_(top, alpha=-unit)  # rest - 2^b top, the low piece
+    stacked = _piece_stack(q, piece_bits, pieces)
     # each piece's sums are integers; rounding removes a transform algorithm's (Winograd, FFT)
     # small error, though near 2^24 float32 leaves little margin for one: there the tests'
     # cross-kernel and cross-ISA checks show that the CPU's kernels sum directly
@@ -92,6 +96,23 @@ def _split_conv(q, w32, piece_bits: int, pieces: int, stride, padding) -> torch.
     for j in range(pieces - 2, -1, -1):  # Horner in 2^b: exact integer arithmetic below 2^53
         acc.mul_(unit).add_(out[j * B:(j + 1) * B])
     return acc
+
+
+def _piece_stack(q: torch.Tensor, piece_bits: int, pieces: int) -> torch.Tensor:
+    """The pieces of q (q = sum_j p_j 2^(b j)) stacked along the batch in one float32 tensor:
+    piece j = rest - 2^b floor(rest / 2^b), and the floor is the next rest (every value an
+    integer below 2^24, so every step is exact in float32)."""
+    if pieces == 1 and q.dtype == torch.float32:
+        return q.contiguous()
+    B = q.shape[0]
+    unit = float(2 ** piece_bits)
+    stacked = torch.empty((pieces * B,) + tuple(q.shape[1:]), dtype=torch.float32, device=q.device)
+    stacked[:B].copy_(q)  # |q| < 2^24: exact
+    for j in range(pieces - 1):
+        rest, top = stacked[j * B:(j + 1) * B], stacked[(j + 1) * B:(j + 2) * B]
+        torch.mul(rest, 1.0 / unit, out=top).floor_()
+        rest.add_(top, alpha=-unit)  # rest - 2^b top, the low piece
+    return stacked
 
 
 def _pieces(wq: torch.Tensor, max_abs_q: float) -> tuple[int, int]:
@@ -168,8 +189,27 @@ def _exact_matmul(h: np.ndarray, wq: np.ndarray) -> np.ndarray:
     return (torch.from_numpy(np.ascontiguousarray(h)) @ torch.from_numpy(np.ascontiguousarray(wq)).T).numpy()
 
 
+def _norm_eps(norm, n: float, f_in: int) -> float:
+    """GroupNorm's epsilon in the units of n^2 times a variance of integers at scale 2^-f_in."""
+    return norm.eps * n * n * 4.0 ** f_in
+
+
 def _silu_np(x: np.ndarray) -> np.ndarray:
     return x / (1.0 + exactmath.exp(-x))
+
+
+_parts_lock = threading.Lock()  # held by the one caller whose batch runs in parts
+_part_pools: dict[int, ThreadPoolExecutor] = {}
+_part_pools_lock = threading.Lock()
+
+
+def _part_pool(n: int) -> ThreadPoolExecutor:
+    """A pool of n threads for the parts of a batch (kept: a pool per size, never shut down)."""
+    with _part_pools_lock:
+        if n not in _part_pools:
+            _part_pools[n] = ThreadPoolExecutor(max_workers=n, thread_name_prefix="integer-net")
+        return _part_pools[n]
+
 
 
 class _Calibration:
@@ -199,8 +239,10 @@ class IntegerUNet(torch.nn.Module):
         # The same integers by several kernels (the tests compare them): "split", float32
         # convolutions on activations split into pieces whose sums stay exact; "conv2d", one
         # float64 convolution; "unfold", a float64 matrix product; "float32", pieces sized by
-        # the worst case of the weight width; "auto" (the default): split on large tensors,
-        # conv2d on small ones, whichever is faster
+        # the worst case of the weight width; "fused", float32 activations, the split
+        # convolutions and compiled elementwise kernels (``_FusedOps``); "auto" (the default):
+        # fused on the CPU where numba is available, else split on large tensors and conv2d on
+        # small ones, whichever is faster
         self.kernel = "auto"
         self.f = {str(name): int(f) for name, f in scales.items()}
         self.qmax = 2 ** (act_bits - 1) - 1
@@ -259,17 +301,22 @@ class IntegerUNet(torch.nn.Module):
             scale = 2.0 ** (f_to - f_from)  # a power of two, exactly
         return (q * scale).round_().clamp_(-self.qmax, self.qmax)
 
-    def conv(self, conv, q: torch.Tensor, f_in: int, name: str) -> torch.Tensor:
-        key = (id(conv), f_in, name, q.device)
-        if key not in self._conv_plans:  # what a call needs besides q, computed once per device
+    def _conv_plan(self, conv, f_in: int, name: str, device) -> tuple:
+        """What a call needs besides q, computed once per device: (integer weights in float64
+        and float32, piece bits, pieces, integer bias or None, power-of-two output scale)."""
+        key = (id(conv), f_in, name, device)
+        if key not in self._conv_plans:
             wq, fw = self._conv_weights(conv)
             lim = 2 ** (self.input_bits - 1) - 1 if name == "conv_in" else self.qmax  # |q| <= lim
             bias = None if conv.bias is None else \
-                _round(conv.bias.detach().cpu().double() * _pow2(fw + f_in))[None, :, None, None].to(q.device)
+                _round(conv.bias.detach().cpu().double() * _pow2(fw + f_in))[None, :, None, None].to(device)
             b, pieces = _pieces(wq, float(lim))
-            scale = _pow2(self.f[name] - (fw + f_in))[None, :, None, None].to(q.device)
-            self._conv_plans[key] = (wq.to(q.device), wq.float().to(q.device), b, pieces, bias, scale)
-        wq, w32, b, pieces, bias, scale = self._conv_plans[key]
+            scale = _pow2(self.f[name] - (fw + f_in))[None, :, None, None].to(device)
+            self._conv_plans[key] = (wq.to(device), wq.float().to(device), b, pieces, bias, scale)
+        return self._conv_plans[key]
+
+    def conv(self, conv, q: torch.Tensor, f_in: int, name: str) -> torch.Tensor:
+        wq, w32, b, pieces, bias, scale = self._conv_plan(conv, f_in, name, q.device)
         kernel = self.kernel
         if kernel == "auto":
             # two float32 pieces beat one float64 convolution for 3x3 kernels from about 32k
@@ -297,25 +344,99 @@ class IntegerUNet(torch.nn.Module):
         s1 = g.sum(-1, keepdim=True)  # exact integer sums
         s2 = (g * g).sum(-1, keepdim=True)
         var = n * s2 - s1 * s1  # n^2 times the group's variance (in q units), exact
-        eps = norm.eps * n * n * 4.0 ** f_in
-        denom = torch.sqrt(var + eps)
+        denom = torch.sqrt(var + _norm_eps(norm, n, f_in))
         z = (g * n).sub_(s1).div_(denom).reshape(B, C, H, W)  # (q - mean) / sqrt(var + eps)
-        f_out = self.f[name]
-        key = (id(norm), f_out)
-        if key not in self._norm_affine:  # the affine part at the output scale, computed once
-            self._norm_affine[key] = tuple((p.detach().double() * 2.0 ** f_out)[None, :, None, None]
-                                           for p in (norm.weight, norm.bias))
-        gain, shift = self._norm_affine[key]
+        gain, shift = self._norm_affine_at(norm, self.f[name])
         return z.mul_(gain).add_(shift).round_().clamp_(-self.qmax, self.qmax)
 
-    def silu(self, q: torch.Tensor, f_in: int, name: str) -> torch.Tensor:
-        f_out = self.f[name]
-        key = (f_in, f_out, q.device)
+    def _norm_affine_at(self, norm, f_out: int) -> tuple:
+        """GroupNorm's gain and shift at the output scale, float64 [1, C, 1, 1], computed once."""
+        key = (id(norm), f_out)
+        if key not in self._norm_affine:
+            self._norm_affine[key] = tuple((p.detach().double() * 2.0 ** f_out)[None, :, None, None]
+                                           for p in (norm.weight, norm.bias))
+        return self._norm_affine[key]
+
+    def _silu_table(self, f_in: int, f_out: int, device) -> torch.Tensor:
+        """round(silu(q 2^-f_in) 2^f_out), clamped, at index q + qmax for every |q| <= qmax."""
+        key = (f_in, f_out, device)
         if key not in self._tables:
             grid = np.arange(-self.qmax, self.qmax + 1, dtype=np.float64)
             vals = np.rint(_silu_np(np.ldexp(grid, -f_in)) * 2.0 ** f_out)
-            self._tables[key] = torch.from_numpy(np.clip(vals, -self.qmax, self.qmax)).to(q.device)
-        return torch.take(self._tables[key], q.long().add_(self.qmax))  # take: a flat gather, faster than indexing
+            self._tables[key] = torch.from_numpy(np.clip(vals, -self.qmax, self.qmax)).to(device)
+        return self._tables[key]
+
+    def silu(self, q: torch.Tensor, f_in: int, name: str) -> torch.Tensor:
+        table = self._silu_table(f_in, self.f[name], q.device)
+        return torch.take(table, q.long().add_(self.qmax))  # take: a flat gather, faster than indexing
+
+    # ----- the fused CPU path: float32 integers, compiled elementwise steps ---------------------
+    # The same integers as the steps above (tests/test_integer_net.py compares them): integers
+    # below 2^24 are exact in float32, so activations are stored there (half the memory traffic
+    # of float64), the convolutions are the float32 pieces of ``_split_conv``, and each run of
+    # elementwise steps is one pass of a compiled kernel (kernels.py) doing the same operations
+    # in float64: the conv epilogue, GroupNorm with the SiLU table after it, and the sums.
+
+    def conv_fused(self, conv, q: torch.Tensor, f_in: int, name: str, then_add=None) -> torch.Tensor:
+        """The convolution ``name``; with ``then_add`` = (y, f_y, f_sum), also the sum that
+        follows it, at scale f_sum (``_IntegerOps.add``), in the same pass."""
+        wq, w32, b, pieces, bias, scale = self._conv_plan(conv, f_in, name, q.device)
+        if not pieces:  # float32 pieces cannot be exact for these weights: the float64 path
+            out = self.conv(conv, q.double(), f_in, name).float()
+            return out if then_add is None else self.add_fused(out, self.f[name], *then_add)
+        acc = F.conv2d(_piece_stack(q, b, pieces), w32, None, conv.stride, conv.padding).contiguous()
+        B, C = q.shape[0], acc.shape[1]
+        out = torch.empty((B,) + tuple(acc.shape[1:]), dtype=torch.float32)
+        a3, o3 = acc.view(acc.shape[0], C, -1).numpy(), out.view(B, C, -1).numpy()
+        bias_c, scale_c = self._numpy_of(bias, C), self._numpy_of(scale, C)
+        if then_add is None:
+            y3, sx, sy = o3, 1.0, 1.0  # not read
+        else:
+            y, f_y, f_sum = then_add
+            y3, sx, sy = y.contiguous().view(B, C, -1).numpy(), 2.0 ** (f_sum - self.f[name]), 2.0 ** (f_sum - f_y)
+        exactmath.compiled("conv_requant")(0, B * C, a3, pieces, float(2 ** b), bias_c, bias is not None,
+                                           scale_c, float(self.qmax), sx, y3, sy, then_add is not None, o3)
+        return out
+
+    def _numpy_of(self, v, channels: int) -> np.ndarray:
+        """A per-channel CPU tensor [1, C, 1, 1] (or None: zeros) as a flat numpy array, kept."""
+        key = ("numpy", id(v), channels)
+        if key not in self._tables:
+            self._tables[key] = (v, np.zeros(channels) if v is None else np.ascontiguousarray(v.reshape(-1).numpy()))
+        return self._tables[key][1]
+
+    def norm_silu_fused(self, norm, q: torch.Tensor, f_in: int, norm_name: str, silu_name: str) -> torch.Tensor:
+        B, C, H, W = q.shape
+        G = norm.num_groups
+        n = float(C // G * H * W)
+        gain, shift = self._norm_affine_at(norm, self.f[norm_name])
+        table = self._silu_table(self.f[norm_name], self.f[silu_name], q.device)
+        q3 = q.contiguous().view(B, C, -1).numpy()
+        out = torch.empty((B, C, H, W), dtype=torch.float32)
+        o3 = out.view(B, C, -1).numpy()
+        exactmath.compiled("norm_silu")(0, B * G, q3, G, n, _norm_eps(norm, n, f_in), self._numpy_of(gain, C),
+                                        self._numpy_of(shift, C), float(self.qmax), self._numpy_of(table, len(table)), o3)
+        return out
+
+    def cat_fused(self, a: torch.Tensor, f_a: int, b: torch.Tensor, f_b: int, f: int) -> torch.Tensor:
+        """[requant(a), requant(b)] along the channels, at scale f (``_cat``)."""
+        B, Ca, H, W = a.shape
+        out = torch.empty((B, Ca + b.shape[1], H, W), dtype=torch.float32)
+        o3, kernel = out.view(B, out.shape[1], -1).numpy(), exactmath.compiled("requant_into")
+        for q, f_q, c0 in ((a, f_a, 0), (b, f_b, Ca)):
+            kernel(q.contiguous().view(B, q.shape[1], -1).numpy(), 2.0 ** (f - f_q), float(self.qmax), o3, c0)
+        return out
+
+    def add_fused(self, a: torch.Tensor, f_a: int, b: torch.Tensor, f_b: int, f: int) -> torch.Tensor:
+        """requant(a) + requant(b) at scale f, clamped; b [B, C, H, W] or [B, C, 1, 1]."""
+        B, C = a.shape[:2]
+        x3 = a.contiguous().view(B, C, -1).numpy()
+        y3 = b.contiguous().view(B, C, -1).numpy()
+        out = torch.empty(a.shape, dtype=torch.float32)
+        o3 = out.view(B, C, -1).numpy()
+        sx, sy = 2.0 ** (f - f_a), 2.0 ** (f - f_b)  # powers of two, exactly
+        exactmath.compiled("add_requant")(0, B * C, x3, sx, y3, sy, float(self.qmax), o3)
+        return out
 
     def time_shift(self, block: ResBlock, temb_q: torch.Tensor, f_t: int, name: str):
         """block.time(silu(temb)) as integers at the scale of ``name`` ([B, C, 1, 1])."""
@@ -369,10 +490,47 @@ class IntegerUNet(torch.nn.Module):
         # every item's outputs depend on that item alone (convolutions, GroupNorm and the time
         # layers act per item), so a large batch runs in chunks: the same integers, and float64
         # activations that stay in cache (2.3x faster per item at 256 items than in one pass)
-        if x.shape[0] <= ITEMS_PER_PASS:
-            return _forward(self.net, x, t, _IntegerOps(self))
-        return torch.cat([_forward(self.net, xc, tc, _IntegerOps(self))
-                          for xc, tc in zip(x.split(ITEMS_PER_PASS), t.split(ITEMS_PER_PASS))])
+        fused = self._fused(x)
+        ops = _FusedOps if fused else _IntegerOps
+        threads = torch.get_num_threads()
+        parts = min(threads, x.shape[0] // PART_MIN_ITEMS) if fused else 1
+        if parts > 1 and _parts_lock.acquire(blocking=False):
+            # the fused path's kernels run on the calling thread, so the batch is cut into one
+            # part per torch thread, each run on its own thread with single-threaded torch:
+            # the same integers (each item's outputs depend on that item alone), and both
+            # cores busy in the elementwise steps as well as in the convolutions. torch's
+            # thread count is process-wide: it is restored on return, and only one caller at
+            # a time cuts its batch (a concurrent one runs as it is)
+            try:
+                step = -(-x.shape[0] // parts)
+                starts = range(0, x.shape[0], step)
+                torch.set_num_threads(1)
+                try:
+                    outs = list(_part_pool(len(starts)).map(
+                        lambda a: self._passes(ops, x[a:a + step], t[a:a + step]), starts))
+                finally:
+                    torch.set_num_threads(threads)
+            finally:
+                _parts_lock.release()
+            return torch.cat(outs)
+        return self._passes(ops, x, t)
+
+    def _passes(self, ops, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():  # a thread-local mode: set here for the part threads too
+            if x.shape[0] <= ITEMS_PER_PASS:
+                return _forward(self.net, x, t, ops(self))
+            return torch.cat([_forward(self.net, xc, tc, ops(self))
+                              for xc, tc in zip(x.split(ITEMS_PER_PASS), t.split(ITEMS_PER_PASS))])
+
+    def _fused(self, x: torch.Tensor) -> bool:
+        """The fused path runs for kernel "fused", and for "auto" on the CPU where the compiled
+        kernels are available (exactmath.compiled: not with BFN_CODEC_KERNELS=numpy)."""
+        if self.kernel == "fused" or (self.kernel == "auto" and x.device.type == "cpu"):
+            if exactmath.compiled("norm_silu") is not None:
+                return True
+            if self.kernel == "fused":
+                raise RuntimeError("the fused integer kernels need numba (exactmath.compiled)")
+        return False
 
 
 class _FloatOps:
@@ -395,6 +553,12 @@ class _FloatOps:
 
     def silu(self, h, name):
         return self.c.see(name, F.silu(h))
+
+    def norm_silu(self, norm, h, norm_name, silu_name):
+        return self.silu(self.norm(norm, h, norm_name), silu_name)
+
+    def conv_add(self, conv, h, name, y, add_name):
+        return self.add(self.conv(conv, h, name), y, add_name)
 
     def time_shift(self, block, temb, name):
         return self.c.see(name + ".time", block.time(F.silu(temb[0]))[:, :, None, None])
@@ -439,6 +603,12 @@ class _IntegerOps:
     def silu(self, h, name):
         return self._tag(self.i.silu(h, self._f(h), name), self.i.f[name])
 
+    def norm_silu(self, norm, h, norm_name, silu_name):
+        return self.silu(self.norm(norm, h, norm_name), silu_name)
+
+    def conv_add(self, conv, h, name, y, add_name):
+        return self.add(self.conv(conv, h, name), y, add_name)
+
     def time_shift(self, block, temb, name):
         # the time layers run on the CPU (numpy, exactmath); their integers move to the
         # network's device once per distinct time set
@@ -455,6 +625,28 @@ class _IntegerOps:
 
     def output(self, h):
         return (h * 2.0 ** -self._f(h)).float()  # exact: integers times a power of two
+
+
+class _FusedOps(_IntegerOps):
+    """The integer pass on the CPU with activations in float32 and the compiled kernels
+    (IntegerUNet's fused path): the same integers as ``_IntegerOps``."""
+
+    def input(self, x):
+        return self._tag(super().input(x).float(), self.i.f["input"])  # |q| < 2^15: exact
+
+    def conv(self, conv, h, name):
+        return self._tag(self.i.conv_fused(conv, h, self._f(h), name), self.i.f[name])
+
+    def norm_silu(self, norm, h, norm_name, silu_name):
+        return self._tag(self.i.norm_silu_fused(norm, h, self._f(h), norm_name, silu_name), self.i.f[silu_name])
+
+    def conv_add(self, conv, h, name, y, add_name):
+        f = self.i.f[add_name]
+        return self._tag(self.i.conv_fused(conv, h, self._f(h), name, (y, self._f(y), f)), f)
+
+    def add(self, a, b, name):
+        f = self.i.f[name]
+        return self._tag(self.i.add_fused(a, self._f(a), b, self._f(b), f), f)
 
 
 def _ste_round(v: torch.Tensor) -> torch.Tensor:
@@ -498,6 +690,12 @@ class _FakeQuantOps:
     def silu(self, h, name):
         return self.q(F.silu(h), name)
 
+    def norm_silu(self, norm, h, norm_name, silu_name):
+        return self.silu(self.norm(norm, h, norm_name), silu_name)
+
+    def conv_add(self, conv, h, name, y, add_name):
+        return self.add(self.conv(conv, h, name), y, add_name)
+
     def time_shift(self, block, temb, name):
         return self.q(block.time(F.silu(temb[0]))[:, :, None, None], name + ".time")
 
@@ -522,16 +720,19 @@ class FakeQuantUNet(torch.nn.Module):
 
 
 def _res_block(block: ResBlock, h, temb, ops, name):
-    a = ops.conv(block.conv1, ops.silu(ops.norm(block.norm1, h, name + ".n1"), name + ".s1"), name + ".c1")
-    a = ops.add(a, ops.time_shift(block, temb, name + ".c1"), name + ".t")
-    a = ops.conv(block.conv2, ops.silu(ops.norm(block.norm2, a, name + ".n2"), name + ".s2"), name + ".c2")
+    a = ops.conv_add(block.conv1, ops.norm_silu(block.norm1, h, name + ".n1", name + ".s1"), name + ".c1",
+                     ops.time_shift(block, temb, name + ".c1"), name + ".t")
     skip = h if isinstance(block.skip, torch.nn.Identity) else ops.conv(block.skip, h, name + ".skip")
-    return ops.add(a, skip, name + ".out")
+    return ops.conv_add(block.conv2, ops.norm_silu(block.norm2, a, name + ".n2", name + ".s2"), name + ".c2",
+                        skip, name + ".out")
 
 
 def _cat(a, b, ops, name):
     if isinstance(ops, _FakeQuantOps):
         return torch.cat([ops.q(a, name), ops.q(b, name)], 1)
+    if isinstance(ops, _FusedOps):
+        f = ops.i.f[name]
+        return ops._tag(ops.i.cat_fused(a, ops._f(a), b, ops._f(b), f), f)
     if isinstance(ops, _IntegerOps):
         f = ops.i.f[name]
         return ops._tag(torch.cat([ops.i.requant(a, ops._f(a), f), ops.i.requant(b, ops._f(b), f)], 1), f)
@@ -561,6 +762,6 @@ def _forward(net: UNet, x, t, ops):
             h = layer(h)
             if f is not None:
                 ops._tag(h, f)
-    h = ops.silu(ops.norm(net.norm_out, h, "norm_out"), "silu_out")
+    h = ops.norm_silu(net.norm_out, h, "norm_out", "silu_out")
     h = ops.output(ops.conv(net.conv_out, h, "conv_out"))
     return F.pixel_shuffle(h, net.unshuffle) if net.unshuffle > 1 else h

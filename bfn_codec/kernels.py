@@ -222,8 +222,120 @@ def pack_kept(a, b, probs, fraction, totals, escape, table, cols):
             table[i, L] = maximum0(totals[i] - s)
 
 
+# ----- the integer network's elementwise steps (integer_net.py) -------------------------------
+# Activations are integers held in float32 (|q| < 2^24: exact); every step below is either
+# exact (sums of integers, products by powers of two, rounding, clamping) or, in GroupNorm,
+# the same correctly rounded float64 operations in the same order as integer_net's torch code.
+
+
+@_inline
+def clamp1(v, qmax):  # v clamped to [-qmax, qmax] (selects, so that loops vectorise)
+    v = qmax if v > qmax else v
+    return -qmax if v < -qmax else v
+
+
+@_kernel
+def conv_requant(a, b, acc, pieces, unit, bias, has_bias, scale, qmax, sx, y, sy, has_y, out):
+    # integer_net.IntegerUNet.conv after _split_conv, rows a..b-1 of out [B, C, L] (row = b C + c):
+    # the pieces' float32 sums rounded, recombined in float64 by Horner in 2^b (exact), the
+    # integer bias added (exact), times a power of two (exact), rounded half to even, clamped;
+    # then, with has_y, the sum that follows the convolution (add_requant's steps) on the result
+    B, C, L = out.shape
+    v = np.empty(L)
+    for r in range(a, b):
+        i, c = r // C, r % C
+        top = acc[(pieces - 1) * B + i, c]
+        for l in range(L):
+            v[l] = np.float64(np.rint(top[l]))
+        for j in range(pieces - 2, -1, -1):
+            low = acc[j * B + i, c]
+            for l in range(L):
+                v[l] = v[l] * unit + np.float64(np.rint(low[l]))
+        if has_bias:
+            bc = bias[c]
+            for l in range(L):
+                v[l] = v[l] + bc
+        sc, o = scale[c], out[i, c]
+        for l in range(L):
+            v[l] = clamp1(np.rint(v[l] * sc), qmax)
+        if not has_y:
+            for l in range(L):
+                o[l] = v[l]
+        elif y.shape[2] == 1:
+            yc = clamp1(np.rint(y[i, c, 0] * sy), qmax)
+            for l in range(L):
+                o[l] = clamp1(clamp1(np.rint(v[l] * sx), qmax) + yc, qmax)
+        else:
+            yr = y[i, c]
+            for l in range(L):
+                o[l] = clamp1(clamp1(np.rint(v[l] * sx), qmax) + clamp1(np.rint(yr[l] * sy), qmax), qmax)
+
+
+@_kernel
+def add_requant(a, b, x, sx, y, sy, qmax, out):
+    # integer_net._IntegerOps.add, rows a..b-1 of out [B, C, L]: both sides requantised to the
+    # sum's scale (times a power of two, rounded, clamped: exact), added, clamped. y is
+    # [B, C, L] or [B, C, 1] (a time shift, the same for every position)
+    B, C, L = out.shape
+    for r in range(a, b):
+        i, c = r // C, r % C
+        xr, o = x[i, c], out[i, c]
+        if y.shape[2] == 1:
+            yc = clamp1(np.rint(y[i, c, 0] * sy), qmax)
+            for l in range(L):
+                o[l] = clamp1(clamp1(np.rint(xr[l] * sx), qmax) + yc, qmax)
+        else:
+            yr = y[i, c]
+            for l in range(L):
+                o[l] = clamp1(clamp1(np.rint(xr[l] * sx), qmax) + clamp1(np.rint(yr[l] * sy), qmax), qmax)
+
+
+@_kernel
+def requant_into(x, sx, qmax, out, c0):
+    # integer_net.IntegerUNet.requant of x [B, C, L] into channels c0..c0+C-1 of out (the
+    # concatenation of the U-Net's skip connections): times a power of two, rounded, clamped
+    B, C, L = x.shape
+    for i in range(B):
+        for c in range(C):
+            xr, o = x[i, c], out[i, c0 + c]
+            for l in range(L):
+                o[l] = clamp1(np.rint(xr[l] * sx), qmax)
+
+
+@_kernel
+def norm_silu(a, b, q, groups, n, eps, gain, shift, qmax, table, out):
+    # integer_net.IntegerUNet.group_norm then .silu, for groups a..b-1 of q [B, C, L] (group =
+    # b G + g): S1 = sum q and S2 = sum q^2 (exact: integer sums, in int64 so that they
+    # vectorise), then per value z = (q n - S1) / sqrt((n S2 - S1^2) + eps), z gain_c + shift_c
+    # (float64, the torch code's operations and order), rounded, clamped, and the SiLU table there
+    B, C, L = q.shape
+    cg = C // groups
+    offset = np.int64(qmax)
+    index = np.empty(L, np.int64)
+    for r in range(a, b):
+        i, g = r // groups, r % groups
+        s1 = np.int64(0)
+        s2 = np.int64(0)
+        for c in range(g * cg, (g + 1) * cg):
+            row = q[i, c]
+            for l in range(L):
+                v = np.int64(row[l])
+                s1 += v
+                s2 += v * v
+        f1, f2 = np.float64(s1), np.float64(s2)  # |S1| < 2^53, S2 < 2^53: exact
+        denom = np.sqrt((n * f2 - f1 * f1) + eps)
+        for c in range(g * cg, (g + 1) * cg):
+            ga, sh, row, o = gain[c], shift[c], q[i, c], out[i, c]
+            for l in range(L):
+                z = (np.float64(row[l]) * n - f1) / denom
+                index[l] = np.int64(clamp1(np.rint(z * ga + sh), qmax)) + offset
+            for l in range(L):
+                o[l] = table[index[l]]
+
 def build() -> dict:
     """The kernels by name (exactmath.compiled checks them against the numpy originals)."""
     return {"exp": exp, "erfc_fast": erfc_fast, "row_sums": row_sums, "window_masses": window_masses,
             "posterior_rows": posterior_rows, "frequencies": frequencies, "kept_counts": kept_counts,
-            "pack_kept": pack_kept}
+            "pack_kept": pack_kept, "conv_requant": conv_requant, "add_requant": add_requant,
+            "requant_into": requant_into,
+            "norm_silu": norm_silu}

@@ -58,14 +58,66 @@ def test_the_integers_do_not_depend_on_threads_layout_batching_or_kernel():
         split = torch.cat([inet(x[i:i + 1], t[i:i + 1]) for i in range(len(x))])
         channels_last = inet(x.contiguous(memory_format=torch.channels_last), t)
         others = []
-        for kernel in ("conv2d", "unfold", "split", "float32"):  # float32 kernels: exact pieces
+        for kernel in ("conv2d", "unfold", "split", "float32", "fused"):  # float32 kernels: exact pieces
             inet.kernel = kernel
             others.append(inet(x, t))
     for other in (one_thread, split, channels_last, *others):
         assert torch.equal(other, ref)
 
 
-@pytest.mark.parametrize("kernel", ["conv2d", "split"])
+def test_the_fused_path_gives_the_torch_steps_integers():
+    """The CPU default (compiled kernels on float32 integers, the batch cut into one part per
+    torch thread) against the float64 torch steps, on ordinary, saturating and tiny inputs,
+    with 1 to 3 torch threads (3 parts of 8 items)."""
+    from bfn_codec import exactmath
+
+    net, batches = _net_and_inputs()
+    inet = IntegerUNet.from_float(net, batches)
+    x, t = batches[0]
+    x, t = torch.cat([x, x * 40.0, x * 1e-3, -x]), torch.cat([t, t, t, 1.0 - t])
+    threads = torch.get_num_threads()
+    with torch.inference_mode():
+        assert inet._fused(x)
+        with exactmath.numpy_only():
+            assert not inet._fused(x)
+            ref = inet(x, t)
+        outs = []
+        try:
+            for n in (1, 2, 3):
+                torch.set_num_threads(n)
+                outs.append(inet(x, t))
+                assert torch.get_num_threads() == n  # restored after the parts
+        finally:
+            torch.set_num_threads(threads)
+    for out in outs:
+        assert torch.equal(out, ref)
+
+
+def test_the_fused_epilogues_round_ties_to_even_and_clamp():
+    """conv_requant and add_requant against the torch steps on values built to land on .5
+    after scaling (ties) and beyond the clamp, with a bias and two pieces."""
+    from bfn_codec import exactmath
+
+    g = torch.Generator().manual_seed(9)
+    acc = torch.randint(-2 ** 14, 2 ** 14, (2 * 3, 4, 50), generator=g).float()
+    acc[:, :, :10] = torch.arange(-5, 5).float() * 2 + 1  # odd: ties after * 2^-1
+    bias = torch.tensor([0.0, 3.0, -7.0, 2.0 ** 20], dtype=torch.float64)
+    scale = torch.tensor([2.0 ** -1, 2.0 ** -4, 2.0 ** -9, 1.0], dtype=torch.float64)
+    qmax = 2047.0
+    out = np.empty((3, 4, 50), dtype=np.float32)
+    exactmath.compiled("conv_requant")(0, 12, acc.numpy(), 2, 2.0 ** 7, bias.numpy(), True, scale.numpy(), qmax,
+                                          1.0, out, 1.0, False, out)
+    total = acc[3:].double() * 2.0 ** 7 + acc[:3].double()  # the pieces recombined
+    ref = ((total + bias[None, :, None]) * scale[None, :, None]).round().clamp(-qmax, qmax)
+    assert torch.equal(torch.from_numpy(out).double(), ref)
+    x, y = acc[:3].contiguous(), acc[3:].contiguous()
+    exactmath.compiled("add_requant")(0, 12, x.numpy(), 2.0 ** -1, y.numpy(), 2.0 ** -3, qmax, out)
+    ref = ((x.double() * 2.0 ** -1).round().clamp(-qmax, qmax) +
+           (y.double() * 2.0 ** -3).round().clamp(-qmax, qmax)).clamp(-qmax, qmax)
+    assert torch.equal(torch.from_numpy(out).double(), ref)
+
+
+@pytest.mark.parametrize("kernel", ["conv2d", "split", "fused"])
 def test_small_convolution_errors_are_rounded_away(monkeypatch, kernel):
     """A kernel library may pick a transform algorithm (Winograd, FFT; cuDNN on a GPU) whose
     fractions leave small errors on integer sums: every integer-valued convolution output is

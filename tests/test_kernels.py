@@ -171,7 +171,8 @@ def test_a_twin_that_disagrees_with_numpy_is_not_used(monkeypatch):
     def wrong_exp(x, out):
         out[:] = x + 1.0
 
-    monkeypatch.setattr(kernels, "build", lambda: {**{n: f for n, f in _real_twins().items()}, "exp": wrong_exp})
+    real = kernels.build()
+    monkeypatch.setattr(kernels, "build", lambda: {**real, "exp": wrong_exp})
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
         assert exactmath._build_twins() is None
@@ -179,9 +180,3 @@ def test_a_twin_that_disagrees_with_numpy_is_not_used(monkeypatch):
     monkeypatch.setenv("BFN_CODEC_KERNELS", "numpy")
     assert exactmath._build_twins() is None
 
-
-def _real_twins():
-    from bfn_codec import kernels
-
-    return {n: exactmath.compiled(n) for n in ("exp", "erfc_fast", "row_sums")} | {
-        n: getattr(kernels, n) for n in ("window_masses", "posterior_rows", "frequencies", "kept_counts", "pack_kept")}
