@@ -28,7 +28,7 @@ from bfn_codec import exactmath  # noqa: E402
 from bfn_codec.api import compress_with_stats, decompress_with_stats, read_header  # noqa: E402
 from bfn_codec.container import read  # noqa: E402
 from bfn_codec.data import binarise, load_fmnist  # noqa: E402
-from bfn_codec.models import load_model, portable_identity, with_calibration  # noqa: E402
+from bfn_codec.models import load_model, portable_identity, portable_model, with_calibration  # noqa: E402
 
 
 def run(model, x, portable: bool) -> dict:
@@ -76,7 +76,9 @@ def main(argv=None):
     args, model, x = model_and_test_images(__doc__, 200, argv, extra=options)
     res = {"model": args.model, "model_sha256": model.weights_sha256, "images": len(x), "threads": args.threads,
            "integer": {k: model.integer[k] for k in ("weight_bits", "act_bits")},
-           "compiled_twins": exactmath.compiled("exp") is not None}
+           "compiled_twins": exactmath.compiled("exp") is not None,
+           # the integer network's fused CPU path (integer_net._FusedOps) in the portable runs
+           "fused_network": portable_model(model).inet._fused(torch.zeros(1))}
     for name, portable in (("float", False), ("portable", True)):
         res[name] = run(model, x, portable)
         print(name, {k: round(v, 4) if isinstance(v, float) else v for k, v in res[name].items()}, flush=True)

@@ -514,15 +514,20 @@ def portable_section(full: bool = True) -> list[str]:
     rows = []
     runs = [(path, load(os.path.basename(path))) for path in sorted(glob.glob(os.path.join(RESULTS, "portable-*.json")))]
     runs = [(path, data) for path, data in runs if "float" in data]
-    if not full:  # the README: per model, the runs with the compiled twins (else all of them)
-        twins = {data["model"] for _, data in runs if data.get("compiled_twins")}
-        runs = [(path, data) for path, data in runs if data.get("compiled_twins") or data["model"] not in twins]
+    if not full:  # the README: per model, the runs of the newest code paths (compiled twins, fused network)
+        def generation(data):
+            return (bool(data.get("compiled_twins")), bool(data.get("fused_network")))
+        newest = {}
+        for _, data in runs:
+            newest[data["model"]] = max(newest.get(data["model"], (False, False)), generation(data))
+        runs = [(path, data) for path, data in runs if generation(data) == newest[data["model"]]]
     for path, data in runs:
         weights = _weights_label(data.get("model_sha256"), data["model"])
         f, p, q = data["float"], data["portable"], data["ratios_portable_over_float"]
         # the integer calibration (weight / activation bits); files before it was recorded: 10 / 12
         bits = data.get("integer", {"weight_bits": 10, "act_bits": 12})
-        compiled = ", compiled twins" if data.get("compiled_twins") else ""
+        compiled = (", compiled twins" if data.get("compiled_twins") else "") + \
+            (", fused network" if data.get("fused_network") else "")
         rows.append(f"| {data['model']} ({weights}) | {data['images']} | {p['coder_revision']}, "
                     f"w{bits['weight_bits']}/a{bits['act_bits']}{compiled} | {f['bits_per_value']:.4f} | "
                     f"**{p['bits_per_value']:.4f}** | {100 * (q['bytes'] - 1):+.2f}% | "
