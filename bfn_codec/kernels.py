@@ -145,14 +145,15 @@ def window_masses(a, b, lo, mu, inv, centre, K, out):
 def posterior_rows(a, b, base, m, step, ha, w, out, total):
     # portable.posterior_1d for rows a..b-1: d_j = base_i + j step, expo = ha m_i^2 - ha d_j^2,
     # post = exp(min(expo, 0)) w_ij, and each row's ordered sum
+    # (two loops per row: the entries' loop vectorises, the running sum cannot)
     for i in range(a, b):
         mm = ha * (m[i] * m[i])
-        s = 0.0
         for j in range(w.shape[1]):
             d = base[i] + np.float64(j) * step
-            q = exp1(minimum0(mm - ha * (d * d))) * w[i, j]
-            out[i, j] = q
-            s = q if j == 0 else s + q
+            out[i, j] = exp1(minimum0(mm - ha * (d * d))) * w[i, j]
+        s = out[i, 0]
+        for j in range(1, w.shape[1]):
+            s = s + out[i, j]
         total[i] = s
 
 
@@ -161,27 +162,41 @@ def frequencies(a, b, probs, target, out, bad):
     # portable.frequencies for rows a..b-1: floor(p_k target / sum p), the floors' shortfall
     # added to the row's first largest entry; bad[i] where a row is not finite, sums to 0 or
     # so little that target / sum overflows
+    # (the floors of a table's entries are integers of at most 2^24 in magnitude, so their sum
+    # is exact in any order: summed as int64, which vectorises, where numpy sums them left to
+    # right; a row with a larger floor, which no probability table has, is summed as numpy does)
+    W = probs.shape[1]
     for i in range(a, b):
-        W = probs.shape[1]
-        s = probs[i, 0]
-        finite = s - s == 0.0
+        row, o = probs[i], out[i]
+        s = row[0]
         for j in range(1, W):
-            s = s + probs[i, j]
-            finite = finite and (probs[i, j] - probs[i, j] == 0.0)
+            s = s + row[j]
+        finite = True
+        for j in range(W):
+            finite = finite & (row[j] - row[j] == 0.0)
         scale = target[i] / s
         if not (finite and s > 0.0 and scale - scale == 0.0):
             bad[i] = True
             continue
-        top = 0
+        small = True
         for j in range(W):
-            f = np.floor(probs[i, j] * scale)
-            out[i, j] = f
-            if f > out[i, top]:
-                top = j
-        fs = out[i, 0]
+            f = np.floor(row[j] * scale)
+            o[j] = f
+            small = small & (abs(f) <= 16777216.0)
+        if small:
+            n = np.int64(0)
+            for j in range(W):
+                n += np.int64(o[j])
+            fs = np.float64(n)
+        else:
+            fs = o[0]
+            for j in range(1, W):
+                fs = fs + o[j]
+        top = 0
         for j in range(1, W):
-            fs = fs + out[i, j]
-        out[i, top] = out[i, top] + (target[i] - fs)
+            if o[j] > o[top]:
+                top = j
+        o[top] = o[top] + (target[i] - fs)
 
 
 @_kernel

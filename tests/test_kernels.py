@@ -104,6 +104,9 @@ def test_frequencies_twin_gives_numpys_bits_and_errors():
     p[:10] = 0.0
     p[:10, 0], p[:10, 3] = 1e-300, 5e-320  # tiny rows, a subnormal entry
     p[10:20] = 1.0  # ties: the remainder goes to the first largest
+    # rows with a negative entry and a tiny sum, whose floors exceed 2^24: the twin's int64 sum
+    # of the floors covers |floor| <= 2^24, and these rows take its left-to-right branch
+    p[20:30, :2] = [[1.0, -1.0 + 1e-9]] * 10
     widths = rng.integers(1, 38, 3000)
     padded = np.where(np.arange(37)[None, :] < widths[:, None], p, 0.0)
     for args in ((p,), (padded, widths), (p.reshape(100, 30, 37),)):
