@@ -189,6 +189,11 @@ def _exact_matmul(h: np.ndarray, wq: np.ndarray) -> np.ndarray:
     return (torch.from_numpy(np.ascontiguousarray(h)) @ torch.from_numpy(np.ascontiguousarray(wq)).T).numpy()
 
 
+def _rows3(q: torch.Tensor) -> np.ndarray:
+    """A CPU tensor [B, C, H, W] as a numpy array [B, C, H W] (a view where q is contiguous)."""
+    return q.numpy().reshape(q.shape[0], q.shape[1], -1)
+
+
 def _norm_eps(norm, n: float, f_in: int) -> float:
     """GroupNorm's epsilon in the units of n^2 times a variance of integers at scale 2^-f_in."""
     return norm.eps * n * n * 4.0 ** f_in
@@ -251,6 +256,7 @@ class IntegerUNet(torch.nn.Module):
         self._norm_affine: dict[tuple, tuple] = {}
         self._time_cache: dict[bytes, dict] = {}
         self._tables: dict[tuple, torch.Tensor] = {}
+        self._fused_plans: dict[tuple, tuple] = {}
 
     # ----- construction ------------------------------------------------------------------------
     @classmethod
@@ -380,63 +386,65 @@ class IntegerUNet(torch.nn.Module):
     def conv_fused(self, conv, q: torch.Tensor, f_in: int, name: str, then_add=None) -> torch.Tensor:
         """The convolution ``name``; with ``then_add`` = (y, f_y, f_sum), also the sum that
         follows it, at scale f_sum (``_IntegerOps.add``), in the same pass."""
-        wq, w32, b, pieces, bias, scale = self._conv_plan(conv, f_in, name, q.device)
+        key = (id(conv), f_in, name)
+        plan = self._fused_plans.get(key)
+        if plan is None:  # what a call needs besides q, as the kernel takes it (kept)
+            wq, w32, b, pieces, bias, scale = self._conv_plan(conv, f_in, name, q.device)
+            C = wq.shape[0]
+            plan = self._fused_plans[key] = (
+                w32, b, pieces, float(2 ** b), np.zeros(C) if bias is None else bias.reshape(-1).numpy().copy(),
+                bias is not None, scale.reshape(-1).numpy().copy(), conv.stride, conv.padding)
+        w32, b, pieces, unit, bias_c, has_bias, scale_c, stride, padding = plan
         if not pieces:  # float32 pieces cannot be exact for these weights: the float64 path
             out = self.conv(conv, q.double(), f_in, name).float()
             return out if then_add is None else self.add_fused(out, self.f[name], *then_add)
-        acc = F.conv2d(_piece_stack(q, b, pieces), w32, None, conv.stride, conv.padding).contiguous()
+        acc = F.conv2d(_piece_stack(q, b, pieces), w32, None, stride, padding).numpy()
         B, C = q.shape[0], acc.shape[1]
-        out = torch.empty((B,) + tuple(acc.shape[1:]), dtype=torch.float32)
-        a3, o3 = acc.view(acc.shape[0], C, -1).numpy(), out.view(B, C, -1).numpy()
-        bias_c, scale_c = self._numpy_of(bias, C), self._numpy_of(scale, C)
+        out = np.empty((B,) + acc.shape[1:], dtype=np.float32)
+        o3 = out.reshape(B, C, -1)
         if then_add is None:
             y3, sx, sy = o3, 1.0, 1.0  # not read
         else:
             y, f_y, f_sum = then_add
-            y3, sx, sy = y.contiguous().view(B, C, -1).numpy(), 2.0 ** (f_sum - self.f[name]), 2.0 ** (f_sum - f_y)
-        exactmath.compiled("conv_requant")(0, B * C, a3, pieces, float(2 ** b), bias_c, bias is not None,
+            y3, sx, sy = _rows3(y), 2.0 ** (f_sum - self.f[name]), 2.0 ** (f_sum - f_y)
+        exactmath.compiled("conv_requant")(0, B * C, acc.reshape(acc.shape[0], C, -1), pieces, unit, bias_c, has_bias,
                                            scale_c, float(self.qmax), sx, y3, sy, then_add is not None, o3)
-        return out
-
-    def _numpy_of(self, v, channels: int) -> np.ndarray:
-        """A per-channel CPU tensor [1, C, 1, 1] (or None: zeros) as a flat numpy array, kept."""
-        key = ("numpy", id(v), channels)
-        if key not in self._tables:
-            self._tables[key] = (v, np.zeros(channels) if v is None else np.ascontiguousarray(v.reshape(-1).numpy()))
-        return self._tables[key][1]
+        return torch.from_numpy(out)
 
     def norm_silu_fused(self, norm, q: torch.Tensor, f_in: int, norm_name: str, silu_name: str) -> torch.Tensor:
         B, C, H, W = q.shape
-        G = norm.num_groups
-        n = float(C // G * H * W)
-        gain, shift = self._norm_affine_at(norm, self.f[norm_name])
-        table = self._silu_table(self.f[norm_name], self.f[silu_name], q.device)
-        q3 = q.contiguous().view(B, C, -1).numpy()
-        out = torch.empty((B, C, H, W), dtype=torch.float32)
-        o3 = out.view(B, C, -1).numpy()
-        exactmath.compiled("norm_silu")(0, B * G, q3, G, n, _norm_eps(norm, n, f_in), self._numpy_of(gain, C),
-                                        self._numpy_of(shift, C), float(self.qmax), self._numpy_of(table, len(table)), o3)
-        return out
+        key = (id(norm), f_in, norm_name, silu_name, C, H * W)
+        plan = self._fused_plans.get(key)
+        if plan is None:
+            G = norm.num_groups
+            n = float(C // G * H * W)
+            gain, shift = self._norm_affine_at(norm, self.f[norm_name])
+            table = self._silu_table(self.f[norm_name], self.f[silu_name], q.device)
+            plan = self._fused_plans[key] = (G, n, _norm_eps(norm, n, f_in), gain.reshape(-1).numpy().copy(),
+                                             shift.reshape(-1).numpy().copy(), table.numpy().copy())
+        G, n, eps, gain_c, shift_c, table_c = plan
+        out = np.empty((B, C, H, W), dtype=np.float32)
+        exactmath.compiled("norm_silu")(0, B * G, _rows3(q), G, n, eps, gain_c, shift_c, float(self.qmax), table_c,
+                                        out.reshape(B, C, -1))
+        return torch.from_numpy(out)
 
     def cat_fused(self, a: torch.Tensor, f_a: int, b: torch.Tensor, f_b: int, f: int) -> torch.Tensor:
         """[requant(a), requant(b)] along the channels, at scale f (``_cat``)."""
         B, Ca, H, W = a.shape
-        out = torch.empty((B, Ca + b.shape[1], H, W), dtype=torch.float32)
-        o3, kernel = out.view(B, out.shape[1], -1).numpy(), exactmath.compiled("requant_into")
+        out = np.empty((B, Ca + b.shape[1], H, W), dtype=np.float32)
+        o3, kernel = out.reshape(B, out.shape[1], -1), exactmath.compiled("requant_into")
         for q, f_q, c0 in ((a, f_a, 0), (b, f_b, Ca)):
-            kernel(q.contiguous().view(B, q.shape[1], -1).numpy(), 2.0 ** (f - f_q), float(self.qmax), o3, c0)
-        return out
+            kernel(_rows3(q), 2.0 ** (f - f_q), float(self.qmax), o3, c0)
+        return torch.from_numpy(out)
 
     def add_fused(self, a: torch.Tensor, f_a: int, b: torch.Tensor, f_b: int, f: int) -> torch.Tensor:
-        """requant(a) + requant(b) at scale f, clamped; b [B, C, H, W] or [B, C, 1, 1]."""
-        B, C = a.shape[:2]
-        x3 = a.contiguous().view(B, C, -1).numpy()
-        y3 = b.contiguous().view(B, C, -1).numpy()
-        out = torch.empty(a.shape, dtype=torch.float32)
-        o3 = out.view(B, C, -1).numpy()
+        """requant(a) + requant(b) at scale f, clamped; b [B, C, H, W], [B, C, 1, 1] or [1, C, 1, 1]."""
+        out = np.empty(tuple(a.shape), dtype=np.float32)
+        o3 = out.reshape(a.shape[0], a.shape[1], -1)
         sx, sy = 2.0 ** (f - f_a), 2.0 ** (f - f_b)  # powers of two, exactly
-        exactmath.compiled("add_requant")(0, B * C, x3, sx, y3, sy, float(self.qmax), o3)
-        return out
+        exactmath.compiled("add_requant")(0, o3.shape[0] * o3.shape[1], _rows3(a), sx, _rows3(b), sy,
+                                          float(self.qmax), o3)
+        return torch.from_numpy(out)
 
     def time_shift(self, block: ResBlock, temb_q: torch.Tensor, f_t: int, name: str):
         """block.time(silu(temb)) as integers at the scale of ``name`` ([B, C, 1, 1])."""
@@ -643,6 +651,14 @@ class _FusedOps(_IntegerOps):
     def conv_add(self, conv, h, name, y, add_name):
         f = self.i.f[add_name]
         return self._tag(self.i.conv_fused(conv, h, self._f(h), name, (y, self._f(y), f)), f)
+
+    def time_shift(self, block, temb, name):
+        entry, rows = temb
+        key = (name, self.device)
+        if key not in entry:
+            entry[key] = self.i.time_shift(block, *entry[""], name + ".time").to(self.device)
+        shift = entry[key]  # [distinct times, C, 1, 1]; the kernels read row 0 for every item
+        return self._tag(shift if shift.shape[0] == 1 else shift[rows], self.i.f[name + ".time"])
 
     def add(self, a, b, name):
         f = self.i.f[name]

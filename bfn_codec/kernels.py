@@ -276,8 +276,8 @@ def conv_requant(a, b, acc, pieces, unit, bias, has_bias, scale, qmax, sx, y, sy
         if not has_y:
             for l in range(L):
                 o[l] = v[l]
-        elif y.shape[2] == 1:
-            yc = clamp1(np.rint(y[i, c, 0] * sy), qmax)
+        elif y.shape[2] == 1:  # a time shift: per item, or one row for every item
+            yc = clamp1(np.rint(y[i if y.shape[0] > 1 else 0, c, 0] * sy), qmax)
             for l in range(L):
                 o[l] = clamp1(clamp1(np.rint(v[l] * sx), qmax) + yc, qmax)
         else:
@@ -290,13 +290,13 @@ def conv_requant(a, b, acc, pieces, unit, bias, has_bias, scale, qmax, sx, y, sy
 def add_requant(a, b, x, sx, y, sy, qmax, out):
     # integer_net._IntegerOps.add, rows a..b-1 of out [B, C, L]: both sides requantised to the
     # sum's scale (times a power of two, rounded, clamped: exact), added, clamped. y is
-    # [B, C, L] or [B, C, 1] (a time shift, the same for every position)
+    # [B, C, L], or [B, C, 1] or [1, C, 1] (a time shift, the same for every position)
     B, C, L = out.shape
     for r in range(a, b):
         i, c = r // C, r % C
         xr, o = x[i, c], out[i, c]
-        if y.shape[2] == 1:
-            yc = clamp1(np.rint(y[i, c, 0] * sy), qmax)
+        if y.shape[2] == 1:  # a time shift: per item, or one row for every item
+            yc = clamp1(np.rint(y[i if y.shape[0] > 1 else 0, c, 0] * sy), qmax)
             for l in range(L):
                 o[l] = clamp1(clamp1(np.rint(xr[l] * sx), qmax) + yc, qmax)
         else:
