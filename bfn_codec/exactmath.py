@@ -75,6 +75,8 @@ def _times_pow2(y: np.ndarray, k: np.ndarray) -> np.ndarray:
 _threads = 1
 _pools: dict[int, ThreadPoolExecutor] = {}  # by size; never shut down, so a caller on another
 _pools_lock = threading.Lock()              # thread (a Dask worker) never meets a closed pool
+if hasattr(os, "register_at_fork"):  # a forked child has none of the parent's pool threads
+    os.register_at_fork(after_in_child=_pools.clear)
 
 
 def set_threads(n: int) -> None:

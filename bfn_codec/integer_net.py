@@ -40,6 +40,7 @@ fine-tuning that ``FakeQuantUNet`` provides, and a new model identity.
 from __future__ import annotations
 
 
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -85,6 +86,9 @@ def _split_conv(q, w32, piece_bits: int, pieces: int, stride, padding) -> torch.
     if q.device.type == "cuda" and torch.backends.cudnn.allow_tf32:
         raise ValueError("float32 pieces on CUDA need torch.backends.cudnn.allow_tf32 = False "
                          "(TF32 keeps 10 mantissa bits); the default kernel there is float64")
+    if q.device.type == "cpu" and not _cpu_float32_exact():
+        raise ValueError("float32 pieces need float32 convolutions: torch.backends.mkldnn's "
+                         "fp32_precision is set lower")
     B = q.shape[0]
     unit = float(2 ** piece_bits)
     stacked = _piece_stack(q, piece_bits, pieces)
@@ -189,6 +193,17 @@ def _exact_matmul(h: np.ndarray, wq: np.ndarray) -> np.ndarray:
     return (torch.from_numpy(np.ascontiguousarray(h)) @ torch.from_numpy(np.ascontiguousarray(wq)).T).numpy()
 
 
+def _cpu_float32_exact() -> bool:
+    """Whether the CPU's float32 convolutions run in float32: torch can let oneDNN use bf16 or
+    TF32 for them (torch.backends.mkldnn fp32_precision), which would break the pieces' exact
+    sums; the float64 convolutions are used then."""
+    mkldnn = torch.backends.mkldnn
+    for backend in (mkldnn, getattr(mkldnn, "conv", None)):
+        if str(getattr(backend, "fp32_precision", "none")) not in ("none", "ieee"):
+            return False
+    return not getattr(mkldnn, "allow_tf32", False)
+
+
 def _rows3(q: torch.Tensor) -> np.ndarray:
     """A CPU tensor [B, C, H, W] as a numpy array [B, C, H W] (a view where q is contiguous)."""
     return q.numpy().reshape(q.shape[0], q.shape[1], -1)
@@ -206,6 +221,8 @@ def _silu_np(x: np.ndarray) -> np.ndarray:
 _parts_lock = threading.Lock()  # held by the one caller whose batch runs in parts
 _part_pools: dict[int, ThreadPoolExecutor] = {}
 _part_pools_lock = threading.Lock()
+if hasattr(os, "register_at_fork"):  # a forked child has none of the parent's pool threads
+    os.register_at_fork(after_in_child=_part_pools.clear)
 
 
 def _part_pool(n: int) -> ThreadPoolExecutor:
@@ -331,7 +348,8 @@ class IntegerUNet(torch.nn.Module):
             # throughout: its float32 convolutions may run in TF32 (10-bit mantissas), which
             # would break the pieces' exactness
             spatial = conv.kernel_size != (1, 1)
-            split = pieces and spatial and q.numel() >= SPLIT_MIN_VALUES and q.device.type == "cpu"
+            split = pieces and spatial and q.numel() >= SPLIT_MIN_VALUES and q.device.type == "cpu" \
+                and _cpu_float32_exact()
             kernel = "split" if split else "conv2d"
         if kernel == "split":
             acc = _split_conv(q, w32, b, pieces, conv.stride, conv.padding)
@@ -431,6 +449,8 @@ class IntegerUNet(torch.nn.Module):
     def cat_fused(self, a: torch.Tensor, f_a: int, b: torch.Tensor, f_b: int, f: int) -> torch.Tensor:
         """[requant(a), requant(b)] along the channels, at scale f (``_cat``)."""
         B, Ca, H, W = a.shape
+        if b.shape[0] != B or b.shape[2:] != a.shape[2:]:
+            raise ValueError(f"cannot concatenate {tuple(a.shape)} and {tuple(b.shape)}")
         out = np.empty((B, Ca + b.shape[1], H, W), dtype=np.float32)
         o3, kernel = out.reshape(B, out.shape[1], -1), exactmath.compiled("requant_into")
         for q, f_q, c0 in ((a, f_a, 0), (b, f_b, Ca)):
@@ -498,6 +518,14 @@ class IntegerUNet(torch.nn.Module):
         # every item's outputs depend on that item alone (convolutions, GroupNorm and the time
         # layers act per item), so a large batch runs in chunks: the same integers, and float64
         # activations that stay in cache (2.3x faster per item at 256 items than in one pass)
+        m = self.net.required_multiple()
+        if x.shape[-1] % m or x.shape[-2] % m:
+            raise ValueError(f"image height and width must be multiples of {m}, got {tuple(x.shape[-2:])}")
+        t = t.reshape(-1)
+        if t.shape[0] == 1:  # one time for every item, as the float network takes it
+            t = t.expand(x.shape[0])
+        if t.shape[0] != x.shape[0]:
+            raise ValueError(f"{t.shape[0]} times for {x.shape[0]} items")
         fused = self._fused(x)
         ops = _FusedOps if fused else _IntegerOps
         threads = torch.get_num_threads()
@@ -532,13 +560,17 @@ class IntegerUNet(torch.nn.Module):
 
     def _fused(self, x: torch.Tensor) -> bool:
         """The fused path runs for kernel "fused", and for "auto" on the CPU where the compiled
-        kernels are available (exactmath.compiled: not with BFN_CODEC_KERNELS=numpy)."""
-        if self.kernel == "fused" or (self.kernel == "auto" and x.device.type == "cpu"):
-            if exactmath.compiled("norm_silu") is not None:
-                return True
-            if self.kernel == "fused":
-                raise RuntimeError("the fused integer kernels need numba (exactmath.compiled)")
-        return False
+        kernels are available (exactmath.compiled: not with BFN_CODEC_KERNELS=numpy), the
+        integers fit float32 (|q| < 2^24) and float32 convolutions keep float32 precision."""
+        if self.kernel not in ("fused", "auto"):
+            return False
+        why = ("it runs on the CPU only" if x.device.type != "cpu" else
+               "the integers are too wide for float32" if max(self.act_bits, self.input_bits) > 24 else
+               "CPU float32 convolutions are set to a lower precision" if not _cpu_float32_exact() else
+               "it needs numba (exactmath.compiled)" if exactmath.compiled("norm_silu") is None else None)
+        if why is not None and self.kernel == "fused":
+            raise RuntimeError(f"the fused integer path cannot run here: {why}")
+        return why is None
 
 
 class _FloatOps:
@@ -640,6 +672,8 @@ class _FusedOps(_IntegerOps):
     (IntegerUNet's fused path): the same integers as ``_IntegerOps``."""
 
     def input(self, x):
+        if not bool(torch.isfinite(x).all()):  # the kernels would index their tables with it
+            raise ValueError("the network input is not finite")
         return self._tag(super().input(x).float(), self.i.f["input"])  # |q| < 2^15: exact
 
     def conv(self, conv, h, name):

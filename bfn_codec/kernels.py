@@ -147,6 +147,9 @@ def posterior_rows(a, b, base, m, step, ha, w, out, total):
     # post = exp(min(expo, 0)) w_ij, and each row's ordered sum
     # (two loops per row: the entries' loop vectorises, the running sum cannot)
     for i in range(a, b):
+        if w.shape[1] == 0:  # an empty row sums to 0 (the callers never pass one)
+            total[i] = 0.0
+            continue
         mm = ha * (m[i] * m[i])
         for j in range(w.shape[1]):
             d = base[i] + np.float64(j) * step
@@ -162,8 +165,8 @@ def frequencies(a, b, probs, target, out, bad):
     # portable.frequencies for rows a..b-1: floor(p_k target / sum p), the floors' shortfall
     # added to the row's first largest entry; bad[i] where a row is not finite, sums to 0 or
     # so little that target / sum overflows
-    # (the floors of a table's entries are integers of at most 2^24 in magnitude, so their sum
-    # is exact in any order: summed as int64, which vectorises, where numpy sums them left to
+    # (the floors of a table's entries are integers of at most 2^24 in magnitude, so over at
+    # most 2^28 entries their sum is exact in any order: summed as int64, which vectorises, where numpy sums them left to
     # right; a row with a larger floor, which no probability table has, is summed as numpy does)
     W = probs.shape[1]
     for i in range(a, b):

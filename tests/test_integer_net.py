@@ -89,8 +89,56 @@ def test_the_fused_path_gives_the_torch_steps_integers():
                 assert torch.get_num_threads() == n  # restored after the parts
         finally:
             torch.set_num_threads(threads)
-    for out in outs:
-        assert torch.equal(out, ref)
+    for out in outs:  # the same bits (torch.equal would take -0.0 for +0.0)
+        assert torch.equal(out.view(torch.int32), ref.view(torch.int32))
+
+
+def test_the_integer_network_takes_one_time_for_every_item_and_refuses_bad_input():
+    net, batches = _net_and_inputs()
+    inet = IntegerUNet.from_float(net, batches)
+    x, t = batches[0]
+    x = torch.cat([x, x])  # 12 items: cut into parts on 2 or more torch threads
+    with torch.inference_mode():
+        each = inet(x, torch.full((12,), 0.25))
+        assert torch.equal(inet(x, torch.tensor(0.25)), each)
+        assert torch.equal(inet(x, torch.tensor([0.25])), each)
+        with pytest.raises(ValueError, match="5 times for 12 items"):
+            inet(x, torch.full((5,), 0.25))
+        with pytest.raises(ValueError, match="multiples of"):
+            inet(x[..., :14, :14], torch.full((12,), 0.25))
+        bad = x.clone()
+        bad[3, 0, 2, 2] = float("nan")
+        with pytest.raises(ValueError, match="not finite"):
+            inet(bad, torch.full((12,), 0.25))
+
+
+@pytest.mark.parametrize("setting", ["conv", "all"])
+def test_lower_precision_float32_convolutions_leave_the_integers_alone(setting):
+    """torch can let oneDNN run float32 convolutions in bf16 or TF32, which would break the
+    float32 pieces' exact sums: the integer network then uses float64 convolutions."""
+    net, batches = _net_and_inputs()
+    inet = IntegerUNet.from_float(net, batches)
+    x, t = batches[0]
+    x = torch.cat([x] * 6)  # 36 items: large enough for the split convolutions
+    t = torch.cat([t] * 6)
+    with torch.inference_mode():
+        ref = inet(x, t)
+    backend = torch.backends.mkldnn.conv if setting == "conv" else torch.backends.mkldnn
+    before = backend.fp32_precision
+    backend.fp32_precision = "bf16"
+    try:
+        assert not inet._fused(x)
+        with torch.inference_mode():
+            assert torch.equal(inet(x, t), ref)
+            inet.kernel = "split"
+            with pytest.raises(ValueError, match="fp32_precision"):
+                inet(x, t)
+        inet.kernel = "fused"
+        with pytest.raises(RuntimeError, match="lower precision"):
+            inet(x, t)
+    finally:
+        backend.fp32_precision = before
+        inet.kernel = "auto"
 
 
 def test_the_fused_epilogues_round_ties_to_even_and_clamp():
