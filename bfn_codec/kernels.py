@@ -276,36 +276,36 @@ def conv_requant(a, b, acc, pieces, unit, bias, has_bias, scale, qmax, sx, y, sy
         sc, o = scale[c], out[i, c]
         for l in range(L):
             v[l] = clamp1(np.rint(v[l] * sc), qmax)
-        if not has_y:
+        if has_y:
+            sum_row(v, sx, y, i, c, sy, qmax, o)
+        else:
             for l in range(L):
                 o[l] = v[l]
-        elif y.shape[2] == 1:  # a time shift: per item, or one row for every item
-            yc = clamp1(np.rint(y[i if y.shape[0] > 1 else 0, c, 0] * sy), qmax)
-            for l in range(L):
-                o[l] = clamp1(clamp1(np.rint(v[l] * sx), qmax) + yc, qmax)
-        else:
-            yr = y[i, c]
-            for l in range(L):
-                o[l] = clamp1(clamp1(np.rint(v[l] * sx), qmax) + clamp1(np.rint(yr[l] * sy), qmax), qmax)
+
+
+@_inline
+def sum_row(x, sx, y, i, c, sy, qmax, o):
+    # integer_net._IntegerOps.add for row (i, c): x (that row) and y's row requantised to the
+    # sum's scale (times a power of two, rounded, clamped: exact), added, clamped into o. y is
+    # [B, C, L], or [B, C, 1] or [1, C, 1] (a time shift: per item or one row for every item,
+    # the same for every position)
+    if y.shape[2] == 1:
+        yc = clamp1(np.rint(y[i if y.shape[0] > 1 else 0, c, 0] * sy), qmax)
+        for l in range(o.shape[0]):
+            o[l] = clamp1(clamp1(np.rint(x[l] * sx), qmax) + yc, qmax)
+    else:
+        yr = y[i, c]
+        for l in range(o.shape[0]):
+            o[l] = clamp1(clamp1(np.rint(x[l] * sx), qmax) + clamp1(np.rint(yr[l] * sy), qmax), qmax)
 
 
 @_kernel
 def add_requant(a, b, x, sx, y, sy, qmax, out):
-    # integer_net._IntegerOps.add, rows a..b-1 of out [B, C, L]: both sides requantised to the
-    # sum's scale (times a power of two, rounded, clamped: exact), added, clamped. y is
-    # [B, C, L], or [B, C, 1] or [1, C, 1] (a time shift, the same for every position)
-    B, C, L = out.shape
+    # integer_net._IntegerOps.add, rows a..b-1 of out [B, C, L] (``sum_row``)
+    C = out.shape[1]
     for r in range(a, b):
         i, c = r // C, r % C
-        xr, o = x[i, c], out[i, c]
-        if y.shape[2] == 1:  # a time shift: per item, or one row for every item
-            yc = clamp1(np.rint(y[i if y.shape[0] > 1 else 0, c, 0] * sy), qmax)
-            for l in range(L):
-                o[l] = clamp1(clamp1(np.rint(xr[l] * sx), qmax) + yc, qmax)
-        else:
-            yr = y[i, c]
-            for l in range(L):
-                o[l] = clamp1(clamp1(np.rint(xr[l] * sx), qmax) + clamp1(np.rint(yr[l] * sy), qmax), qmax)
+        sum_row(x[i, c], sx, y, i, c, sy, qmax, out[i, c])
 
 
 @_kernel
