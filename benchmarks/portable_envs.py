@@ -26,7 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from result_names import result_path, write_result  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-REQUIREMENTS = ["constriction==0.5.0", "click>=8.1", "safetensors>=0.4"]  # pyproject's, less torch and numpy
+REQUIREMENTS = ["constriction==0.5.0", "click>=8.1", "safetensors>=0.4", "numba>=0.60"]  # pyproject's, less torch and numpy
 GOLDEN = os.path.join(ROOT, "tests", "golden")
 CHILD = """
 import json, sys, numpy as np, torch, constriction, importlib.metadata as md
@@ -53,6 +53,9 @@ for name in sorted(written_with):
     spec["model"] = with_calibration(load_model(spec["model"]), read(blob)[0].model_hash)
     again = bfn_codec.compress(x, **spec)
     out["files"][name] = {{"decoded": decoded, "same_stream": read(again)[1] == read(blob)[1]}}
+# whether the compiled kernels (the exact arithmetic's twins, the fused integer network) ran
+from bfn_codec import exactmath
+out["compiled_kernels"] = exactmath.compiled("norm_silu") is not None
 print(json.dumps(out))
 """
 

@@ -609,7 +609,8 @@ def portable_section(full: bool = True) -> list[str]:
     for name, data in envs:
         for run in data["runs"]:
             ok = all(v["decoded"] and v["same_stream"] for v in run["files"].values())
-            out.append(f"* numpy {run['numpy']}, torch {run['torch']}, constriction {run['constriction']}: "
+            kernels = {True: " (compiled kernels)", False: " (numpy originals)"}.get(run.get("compiled_kernels"), "")
+            out.append(f"* numpy {run['numpy']}, torch {run['torch']}, constriction {run['constriction']}{kernels}: "
                        f"golden files {', '.join(sorted(run['files']))} "
                        f"{'decoded and re-encoded to the same streams' if ok else 'DIFFER: ' + json.dumps(run['files'])} "
                        f"(`benchmarks/portable_envs.py`, `{name}`)")
