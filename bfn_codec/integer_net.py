@@ -28,7 +28,8 @@ float32 (integers below 2^24: exact, half the memory traffic of float64) and eac
 elementwise steps fused into one compiled pass (kernels.py: the conv epilogue with the sum
 after it, GroupNorm with the SiLU table after it, the concatenations), doing the same float64
 operations in the same order; a batch of 8 or more items runs as one part per torch thread.
-About 2x faster than the torch steps, and the same integers (tests/test_integer_net.py).
+1.3-2.2x faster than the torch steps (benchmarks/integer_speed.py), and the same integers
+(tests/test_integer_net.py).
 
 The scales come from a calibration pass of the float network (``IntegerUNet.from_float``): each
 activation's largest magnitude sets its fractional bits so it fits ``act_bits`` signed bits;
@@ -231,7 +232,6 @@ def _part_pool(n: int) -> ThreadPoolExecutor:
         if n not in _part_pools:
             _part_pools[n] = ThreadPoolExecutor(max_workers=n, thread_name_prefix="integer-net")
         return _part_pools[n]
-
 
 
 class _Calibration:
