@@ -73,7 +73,7 @@ def _times_pow2(y: np.ndarray, k: np.ndarray) -> np.ndarray:
 # ----- threads: exp and erfc_fast are elementwise, so chunks of a large array can run on
 # several threads (numpy releases the GIL inside its loops) and give the same bits
 _threads = 1
-_pools: dict[int, ThreadPoolExecutor] = {}  # by size; never shut down, so a caller on another
+_pools: dict[tuple, ThreadPoolExecutor] = {}  # by use and size; never shut down, so a caller on another
 _pools_lock = threading.Lock()              # thread (a Dask worker) never meets a closed pool
 if hasattr(os, "register_at_fork"):  # a forked child has none of the parent's pool threads
     os.register_at_fork(after_in_child=_pools.clear)
@@ -120,9 +120,17 @@ def _run(piece, starts: range) -> None:
         for start in starts:
             piece(start)
         return
+    list(thread_pool(n).map(piece, starts))
+
+
+def thread_pool(n: int, name: str = "exactmath") -> ThreadPoolExecutor:
+    """A kept pool of n threads for one purpose (``name``: callers whose tasks may submit work
+    of their own use different names, so that no pool waits on itself)."""
     with _pools_lock:
-        pool = _pools.get(n) or _pools.setdefault(n, ThreadPoolExecutor(max_workers=n, thread_name_prefix="exactmath"))
-    list(pool.map(piece, starts))
+        key = (name, n)
+        if key not in _pools:
+            _pools[key] = ThreadPoolExecutor(max_workers=n, thread_name_prefix=name)
+        return _pools[key]
 
 
 def exp(x) -> np.ndarray:

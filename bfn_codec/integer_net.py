@@ -41,9 +41,7 @@ fine-tuning that ``FakeQuantUNet`` provides, and a new model identity.
 from __future__ import annotations
 
 
-import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -220,18 +218,6 @@ def _silu_np(x: np.ndarray) -> np.ndarray:
 
 
 _parts_lock = threading.Lock()  # held by the one caller whose batch runs in parts
-_part_pools: dict[int, ThreadPoolExecutor] = {}
-_part_pools_lock = threading.Lock()
-if hasattr(os, "register_at_fork"):  # a forked child has none of the parent's pool threads
-    os.register_at_fork(after_in_child=_part_pools.clear)
-
-
-def _part_pool(n: int) -> ThreadPoolExecutor:
-    """A pool of n threads for the parts of a batch (kept: a pool per size, never shut down)."""
-    with _part_pools_lock:
-        if n not in _part_pools:
-            _part_pools[n] = ThreadPoolExecutor(max_workers=n, thread_name_prefix="integer-net")
-        return _part_pools[n]
 
 
 class _Calibration:
@@ -447,7 +433,7 @@ class IntegerUNet(torch.nn.Module):
         return torch.from_numpy(out)
 
     def cat_fused(self, a: torch.Tensor, f_a: int, b: torch.Tensor, f_b: int, f: int) -> torch.Tensor:
-        """[requant(a), requant(b)] along the channels, at scale f (``_cat``)."""
+        """[requant(a), requant(b)] along the channels, at scale f (``_IntegerOps.cat``)."""
         B, Ca, H, W = a.shape
         if b.shape[0] != B or b.shape[2:] != a.shape[2:]:
             raise ValueError(f"cannot concatenate {tuple(a.shape)} and {tuple(b.shape)}")
@@ -542,7 +528,7 @@ class IntegerUNet(torch.nn.Module):
                 starts = range(0, x.shape[0], step)
                 torch.set_num_threads(1)
                 try:
-                    outs = list(_part_pool(len(starts)).map(
+                    outs = list(exactmath.thread_pool(len(starts), "integer-net").map(
                         lambda a: self._passes(ops, x[a:a + step], t[a:a + step]), starts))
                 finally:
                     torch.set_num_threads(threads)
@@ -606,6 +592,9 @@ class _FloatOps:
     def add(self, a, b, name):
         return self.c.see(name, a + b)
 
+    def cat(self, a, b, name):
+        return self.c.see(name, torch.cat([a, b], 1))
+
     def output(self, h):
         return h
 
@@ -649,19 +638,28 @@ class _IntegerOps:
     def conv_add(self, conv, h, name, y, add_name):
         return self.add(self.conv(conv, h, name), y, add_name)
 
-    def time_shift(self, block, temb, name):
-        # the time layers run on the CPU (numpy, exactmath); their integers move to the
-        # network's device once per distinct time set
+    def _shifts(self, block, temb, name):
+        """The block's time shift per distinct time [T, C, 1, 1], and each item's row in it.
+        The time layers run on the CPU (numpy, exactmath); their integers move to the
+        network's device once per distinct time set."""
         entry, rows = temb
         key = (name, self.device)
         if key not in entry:
             entry[key] = self.i.time_shift(block, *entry[""], name + ".time").to(self.device)
-        return self._tag(entry[key][rows.to(self.device)], self.i.f[name + ".time"])
+        return entry[key], rows
+
+    def time_shift(self, block, temb, name):
+        shifts, rows = self._shifts(block, temb, name)
+        return self._tag(shifts[rows.to(self.device)], self.i.f[name + ".time"])
 
     def add(self, a, b, name):
         f = self.i.f[name]
         s = self.i.requant(a, self._f(a), f) + self.i.requant(b, self._f(b), f)
         return self._tag(s.clamp_(-self.i.qmax, self.i.qmax), f)
+
+    def cat(self, a, b, name):
+        f = self.i.f[name]
+        return self._tag(torch.cat([self.i.requant(a, self._f(a), f), self.i.requant(b, self._f(b), f)], 1), f)
 
     def output(self, h):
         return (h * 2.0 ** -self._f(h)).float()  # exact: integers times a power of two
@@ -687,16 +685,12 @@ class _FusedOps(_IntegerOps):
         return self._tag(self.i.conv_fused(conv, h, self._f(h), name, (y, self._f(y), f)), f)
 
     def time_shift(self, block, temb, name):
-        entry, rows = temb
-        key = (name, self.device)
-        if key not in entry:
-            entry[key] = self.i.time_shift(block, *entry[""], name + ".time").to(self.device)
-        shift = entry[key]  # [distinct times, C, 1, 1]; the kernels read row 0 for every item
-        return self._tag(shift if shift.shape[0] == 1 else shift[rows], self.i.f[name + ".time"])
+        shifts, rows = self._shifts(block, temb, name)  # one time: the kernels read row 0 for every item
+        return self._tag(shifts if shifts.shape[0] == 1 else shifts[rows], self.i.f[name + ".time"])
 
-    def add(self, a, b, name):
+    def cat(self, a, b, name):
         f = self.i.f[name]
-        return self._tag(self.i.add_fused(a, self._f(a), b, self._f(b), f), f)
+        return self._tag(self.i.cat_fused(a, self._f(a), b, self._f(b), f), f)
 
 
 def _ste_round(v: torch.Tensor) -> torch.Tensor:
@@ -752,6 +746,9 @@ class _FakeQuantOps:
     def add(self, a, b, name):
         return self.q(self.q(a, name) + self.q(b, name), name)
 
+    def cat(self, a, b, name):
+        return torch.cat([self.q(a, name), self.q(b, name)], 1)
+
     def output(self, h):
         return h
 
@@ -777,18 +774,6 @@ def _res_block(block: ResBlock, h, temb, ops, name):
                         skip, name + ".out")
 
 
-def _cat(a, b, ops, name):
-    if isinstance(ops, _FakeQuantOps):
-        return torch.cat([ops.q(a, name), ops.q(b, name)], 1)
-    if isinstance(ops, _FusedOps):
-        f = ops.i.f[name]
-        return ops._tag(ops.i.cat_fused(a, ops._f(a), b, ops._f(b), f), f)
-    if isinstance(ops, _IntegerOps):
-        f = ops.i.f[name]
-        return ops._tag(torch.cat([ops.i.requant(a, ops._f(a), f), ops.i.requant(b, ops._f(b), f)], 1), f)
-    return ops.c.see(name, torch.cat([a, b], 1))
-
-
 def _forward(net: UNet, x, t, ops):
     """UNet.forward, step by step, with the arithmetic of ``ops`` (float or integer)."""
     temb = ops.temb(t)
@@ -806,7 +791,7 @@ def _forward(net: UNet, x, t, ops):
     h = _res_block(net.mid2, h, temb, ops, "mid2")
     for i, layer in enumerate(net.up):
         if isinstance(layer, ResBlock):
-            h = _res_block(layer, _cat(h, hs.pop(), ops, f"up{i}.cat"), temb, ops, f"up{i}")
+            h = _res_block(layer, ops.cat(h, hs.pop(), f"up{i}.cat"), temb, ops, f"up{i}")
         else:
             f = ops._f(h) if isinstance(ops, _IntegerOps) else None
             h = layer(h)
