@@ -131,12 +131,10 @@ def headline_section() -> list[str]:
     classical = load(CLASSICAL) or {"results": []}
     variant = VARIANT
     out = ["### Headline", "",
-           f"The `codec_bench.py` run of each bundled model with its shipped weights and default n and "
-           f"grid, the most images first (everything in the file counted), "
-           f"against the targets of issue #5 (bits/pixel, and >= {TARGET_IMAGES_PER_SECOND} images/s "
-           "per side); encode images/s leave out the benchmark's trajectory recording. These runs used "
-           "the float arithmetic (coder revision 5); the portable one that is now the default is "
-           "compared with it in the next table.", "",
+           f"Each bundled model's largest `codec_bench.py` run (shipped weights, default n and grid, whole "
+           f"files) against issue #5's targets (bits/pixel; >= {TARGET_IMAGES_PER_SECOND} images/s per side, "
+           "encoding without the benchmark's trajectory recording), in the float arithmetic (coder "
+           "revision 5); the next table compares the portable default with it.", "",
            "| data | model | run | n | grid p | images | bits/pixel | target | best classical | encode images/s | decode images/s | threads | source |",
            "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     rows = []
@@ -499,11 +497,10 @@ def _whole_test_set_pairs() -> list[str]:
                 # runs from before the calibration was recorded used 10-bit weights, 12-bit activations
                 bits = p.get("integer") or {"weight_bits": 10, "act_bits": 12}
                 out.append(f"All {f['items']:,} test images, {f['dataset']}, n = {f['steps']} (`codec_bench.py`, "
-                           f"every file decoded): float {f['achieved_bits_per_dim']:.5f} bits/pixel, portable "
-                           f"revision {p['coder_revision']} (w{bits['weight_bits']}/a{bits['act_bits']}) "
-                           f"**{p['achieved_bits_per_dim']:.5f}** ({change:+.2f}%), "
-                           f"images/s {speed} of float's (encode / decode, {p.get('threads')} threads, separate runs); "
-                           f"`{name}`, `{pname}`.")
+                           f"all decoded): float {f['achieved_bits_per_dim']:.5f}, portable revision "
+                           f"{p['coder_revision']} (w{bits['weight_bits']}/a{bits['act_bits']}) "
+                           f"**{p['achieved_bits_per_dim']:.5f}** bits/pixel ({change:+.2f}%); images/s {speed} of "
+                           f"float's ({p.get('threads')} threads, separate runs); `{name}`, `{pname}`.")
                 out.append("")
     return out
 
@@ -779,10 +776,10 @@ def images_section(full: bool = True) -> list[str]:
         shown = codecs if full else [c for c in codecs if c.startswith(("PNG", "WebP")) or "max" in c]
         model = data.get("rgb_model") or data.get("model") or "the bundled (Fashion-MNIST) models"
         out += [f"### Photographs (`benchmarks/image_bench.py`, mode {data['mode']})", "",
-                "Bits per value (pixel × channel) of whole files on the 15 held-out photographs of "
-                "`lomiri-wallpapers-16.04` (`benchmarks/photo_data.py`; large: the 1024×768 centre, or the "
-                "whole reduced photograph where smaller), every stream decoded and compared; bfn-codec with "
-                f"{model} at their default n, and how many images kept each of its streams. "
+                "Bits per value (pixel × channel) of whole files, 15 held-out photographs of "
+                "`lomiri-wallpapers-16.04` (`benchmarks/photo_data.py`; large: the 1024×768 centre), every "
+                f"stream decoded and compared; bfn-codec with {model} at their default n, and how many "
+                "images kept each of its streams. "
                 + ("" if full else "Every codec's column is in REPORT.md. ") + f"File: `{os.path.basename(path)}`.", "",
                 "| images | bfn-codec (kept: bfn / png / webp) | " + " | ".join(shown) + " |",
                 "|---|---|" + "---|" * len(shown)]
@@ -800,7 +797,7 @@ def images_section(full: bool = True) -> list[str]:
                     f"streams' time included): {speeds}.", ""]
     if full:  # the README keeps the table; speed and memory are in REPORT.md
         out += chain_speed_lines()
-    for path in results_of("images", "tiles"):
+    for path in results_of("images", "tiles") if full else []:  # REPORT.md only
         t = load(os.path.basename(path))
         out += [f"28×28 grey tiles of the same photographs, {t['tiles']} of them as one array, bundled "
                 f"`{t['model']}` model, mode {t['mode']}: **{t['bytes']:,} bytes** (kept: {t['kept']}) against "
