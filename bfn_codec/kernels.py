@@ -160,84 +160,98 @@ def posterior_rows(a, b, base, m, step, ha, w, out, total):
         total[i] = s
 
 
+@_inline
+def row_frequencies(row, o, W, target):
+    # portable.frequencies for one row (its first W entries; o may be row itself): floor(p_k
+    # target / sum p), the floors' shortfall added to the first largest entry; False where the
+    # row is not finite, sums to 0 or so little that target / sum overflows
+    # (the floors of a table's entries are integers of at most 2^24 in magnitude, so over at
+    # most 2^28 entries their sum is exact in any order: summed as int64, which vectorises, where
+    # numpy sums them left to right; a row with a larger floor, which no probability table has,
+    # is summed as numpy does)
+    s = row[0]
+    for j in range(1, W):
+        s = s + row[j]
+    finite = True
+    for j in range(W):
+        finite = finite & (row[j] - row[j] == 0.0)
+    scale = target / s
+    if not (finite and s > 0.0 and scale - scale == 0.0):
+        return False
+    small = True
+    for j in range(W):
+        f = np.floor(row[j] * scale)
+        o[j] = f
+        small = small & (abs(f) <= 16777216.0)
+    if small:
+        n = np.int64(0)
+        for j in range(W):
+            n += np.int64(o[j])
+        fs = np.float64(n)
+    else:
+        fs = o[0]
+        for j in range(1, W):
+            fs = fs + o[j]
+    top = 0
+    for j in range(1, W):
+        if o[j] > o[top]:
+            top = j
+    o[top] = o[top] + (target - fs)
+    return True
+
+
 @_kernel
 def frequencies(a, b, probs, target, out, bad):
-    # portable.frequencies for rows a..b-1: floor(p_k target / sum p), the floors' shortfall
-    # added to the row's first largest entry; bad[i] where a row is not finite, sums to 0 or
-    # so little that target / sum overflows
-    # (the floors of a table's entries are integers of at most 2^24 in magnitude, so over at
-    # most 2^28 entries their sum is exact in any order: summed as int64, which vectorises, where numpy sums them left to
-    # right; a row with a larger floor, which no probability table has, is summed as numpy does)
+    # portable.frequencies for rows a..b-1 (row_frequencies); bad[i] where row i cannot have any
     W = probs.shape[1]
     for i in range(a, b):
-        row, o = probs[i], out[i]
+        if not row_frequencies(probs[i], out[i], W, target[i]):
+            bad[i] = True
+
+
+@_kernel
+def kept_tables(a, b, probs, fraction, escape, k, counts, cols, freq, sym, bad):
+    # portable._Packed and then its frequencies, for rows a..b-1, fused: the row's ordered sum;
+    # its kept entries (p >= fraction x that sum) packed to the left of freq[i] with their
+    # columns; with ``escape``, where the row dropped anything, the dropped mass after them (the
+    # row's sum less the kept entries' ordered sum, at least 0); then those L or L + 1 entries
+    # replaced by their frequencies (row_frequencies; bad[i] where they cannot have any).
+    # Where k[i] >= 0, sym[i] is entry k[i]'s rank among the kept entries, or L where it was
+    # dropped (_Packed.symbols).
+    # portable.py sums the packed row over a zero-padded table, so after its kept entries the
+    # escape's sum adds at least one 0.0, and the frequencies' sum zeros that can only follow a
+    # positive sum (kept entries are >= fraction x a sum; if that sum is not positive the row is
+    # refused either way): the one zero added below gives the same bits.
+    W = probs.shape[1]
+    for i in range(a, b):
+        row, o = probs[i], freq[i]
         s = row[0]
         for j in range(1, W):
             s = s + row[j]
-        finite = True
-        for j in range(W):
-            finite = finite & (row[j] - row[j] == 0.0)
-        scale = target[i] / s
-        if not (finite and s > 0.0 and scale - scale == 0.0):
-            bad[i] = True
-            continue
-        small = True
-        for j in range(W):
-            f = np.floor(row[j] * scale)
-            o[j] = f
-            small = small & (abs(f) <= 16777216.0)
-        if small:
-            n = np.int64(0)
-            for j in range(W):
-                n += np.int64(o[j])
-            fs = np.float64(n)
-        else:
-            fs = o[0]
-            for j in range(1, W):
-                fs = fs + o[j]
-        top = 0
-        for j in range(1, W):
-            if o[j] > o[top]:
-                top = j
-        o[top] = o[top] + (target[i] - fs)
-
-
-@_kernel
-def kept_counts(a, b, probs, fraction, totals, counts):
-    # portable._kept for rows a..b-1: each row's ordered sum, and how many entries reach
-    # fraction x that sum
-    for i in range(a, b):
-        s = probs[i, 0]
-        for j in range(1, probs.shape[1]):
-            s = s + probs[i, j]
-        totals[i] = s
         threshold = s * fraction
-        c = 0
-        for j in range(probs.shape[1]):
-            if probs[i, j] >= threshold:
-                c += 1
-        counts[i] = c
-
-
-@_kernel
-def pack_kept(a, b, probs, fraction, totals, escape, table, cols):
-    # portable._Packed for rows a..b-1 of a zeroed table [N, width]: the kept entries packed to
-    # the left with their columns, and with ``escape`` the dropped mass, the row's ordered sum
-    # less the packed row's (zeros included, as numpy sums it), at least 0, after them
-    W = probs.shape[1]
-    for i in range(a, b):
-        threshold = totals[i] * fraction
+        kk = k[i]
+        rank = -1
         L = 0
         for j in range(W):
-            if probs[i, j] >= threshold:
-                table[i, L] = probs[i, j]
+            if j == kk and row[j] >= threshold:
+                rank = L
+            if row[j] >= threshold:
+                o[L] = row[j]
                 cols[i, L] = j
                 L += 1
+        counts[i] = L
+        if kk >= 0:
+            sym[i] = rank if rank >= 0 else L
+        width = L
         if escape and L < W:
-            s = table[i, 0]
-            for j in range(1, table.shape[1]):
-                s = s + table[i, j]
-            table[i, L] = maximum0(totals[i] - s)
+            kept = o[0] if L > 0 else 0.0
+            for j in range(1, L):
+                kept = kept + o[j]
+            kept = kept + 0.0
+            o[L] = maximum0(s - kept)
+            width = L + 1
+        if width == 0 or not row_frequencies(o, o, width, 16777216.0 - width):
+            bad[i] = True  # (no entry kept: the row's sum was NaN)
 
 
 # ----- the integer network's elementwise steps (integer_net.py) -------------------------------
@@ -353,7 +367,7 @@ def norm_silu(a, b, q, groups, n, eps, gain, shift, qmax, table, out):
 def build() -> dict:
     """The kernels by name (exactmath.compiled checks them against the numpy originals)."""
     return {"exp": exp, "erfc_fast": erfc_fast, "row_sums": row_sums, "window_masses": window_masses,
-            "posterior_rows": posterior_rows, "frequencies": frequencies, "kept_counts": kept_counts,
-            "pack_kept": pack_kept, "conv_requant": conv_requant, "add_requant": add_requant,
+            "posterior_rows": posterior_rows, "frequencies": frequencies, "kept_tables": kept_tables,
+            "conv_requant": conv_requant, "add_requant": add_requant,
             "requant_into": requant_into,
             "norm_silu": norm_silu}

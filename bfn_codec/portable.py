@@ -25,6 +25,7 @@ fused or reordered) and exactmath's functions, which are built from those:
 from __future__ import annotations
 
 import math
+import threading
 
 import constriction
 import numpy as np
@@ -252,52 +253,80 @@ def _kept(probs: np.ndarray):
     return keep, keep.sum(1), total
 
 
+_SCRATCH = threading.local()
+SCRATCH_MAX = 1 << 23  # entries: the largest table kept for reuse (64 MB of float64)
+
+
+def _scratch(shape: tuple, dtype) -> np.ndarray:
+    """An uninitialised array for a table that lives within one coder call (``pop_kept`` and
+    the others below), reused by the next call on this thread: a fresh array of tens of MB
+    arrives as untouched pages, and faulting them in on first write cost more than the
+    kernel that fills them (measured: 8 ms for the kernel, 15-60 ms for the whole call)."""
+    size, dtype = math.prod(shape), np.dtype(dtype)
+    if size > SCRATCH_MAX:
+        return np.empty(shape, dtype)
+    buf = getattr(_SCRATCH, dtype.str, None)
+    if buf is None or buf.size < size:
+        buf = np.empty(size, dtype)
+        setattr(_SCRATCH, dtype.str, buf)
+    return buf[:size].reshape(shape)
+
+
 class _Packed:
     """A table's kept entries packed to the left, for every row at once: ``table`` [N, width]
     (zeros after a row's own width), ``cols`` (the original column of each packed entry), and
     the rows in the order of their group (kept count L increasing, row index increasing within
     a group), as revision 7 codes them (``groups``, one constriction call per group). Trailing
     zeros change no ordered sum (x + 0 = x exactly), so a padded row's frequencies are those of
-    the row alone (``frequencies`` with widths); one pass over all rows replaces one per group."""
+    the row alone (``frequencies`` with widths); one pass over all rows replaces one per group.
+    With the compiled kernels, one fused pass per row (kernels.kept_tables) gives the counts,
+    columns and frequencies (and, given ``k``, the symbols) without building ``table``."""
 
-    def __init__(self, rows2: np.ndarray, escape: bool):
+    def __init__(self, rows2: np.ndarray, escape: bool, k: np.ndarray | None = None, scratch: bool = False):
         N, W = rows2.shape
-        self._rows2, self._keep, self._cols = rows2, None, None
-        counter = exactmath.compiled("kept_counts") if rows2.dtype == np.float64 and N and W else None
-        packer = exactmath.compiled("pack_kept") if counter is not None else None
-        if counter is not None:  # the same comparisons and sums per row, fused (kernels.py)
+        self._rows2, self._keep, self._cols, self._slots = rows2, None, None, None
+        self._freq = self._bad = self._sym = self.table = None
+        self._dropped = False  # (the fused path's: did any row drop an entry)
+        fused = exactmath.compiled("kept_tables") if rows2.dtype == np.float64 and N and W else None
+        if fused is not None:  # the same comparisons, sums and frequencies per row (kernels.py)
             rows2 = self._rows2 = np.ascontiguousarray(rows2, dtype=np.float64)
-            total, counts = np.empty(N), np.empty(N, dtype=np.int64)
-            exactmath.for_rows(lambda a, b: counter(a, b, rows2, KEEP_FRACTION, total, counts), N, W)
+            # entries after a row's own width are never read; with ``scratch`` (the coder's
+            # calls, which drop the table before they return) they hold an earlier call's values
+            make = _scratch if scratch else np.zeros
+            counts, cols = np.empty(N, dtype=np.int64), make((N, W), np.int32)
+            freq, self._bad = make((N, W + 1 if escape else W), np.float64), np.zeros(N, dtype=bool)
+            ks = np.full(N, -1, dtype=np.int64) if k is None else np.ascontiguousarray(k, dtype=np.int64)
+            sym = np.empty(N, dtype=np.int64)
+            exactmath.for_rows(lambda a, b: fused(a, b, rows2, KEEP_FRACTION, escape, ks, counts, cols, freq, sym,
+                                                  self._bad), N, W)
+            self._sym = None if k is None else sym
         else:
-            self._keep, counts, total = _kept(rows2)
-        self.counts, self._total = counts, total
+            self._keep, counts, self._total = _kept(rows2)
+        self.counts = counts
         # an escape symbol at position L where the row dropped anything (L < W)
         self.widths = counts + ((counts < W) if escape else 0)
         width = int(self.widths.max(initial=1))
-        if counts.size and counts.min() == W:  # nothing dropped anywhere: the table as it is
-            self.table, self._slots = rows2, None
+        self.order = np.argsort(counts, kind="stable")
+        if fused is not None:
+            self._freq, self._cols = freq[:, :width], cols[:, :min(width, W)]
+            self._dropped = not (counts.size and counts.min() == W)
+        elif counts.size and counts.min() == W:  # nothing dropped anywhere: the table as it is
+            self.table = rows2
         else:
             # boolean selection runs row-major, so row i's kept entries, in column order, fill
             # its first L_i places
             self._slots = np.arange(width)[None, :] < counts[:, None]
             self.table = np.zeros((N, width))
-            if packer is not None:
-                self._cols = np.zeros((N, width), dtype=np.int64)
-                exactmath.for_rows(lambda a, b: packer(a, b, rows2, KEEP_FRACTION, total, escape, self.table,
-                                                       self._cols), N, W)
-            else:
-                self.table[self._slots] = rows2[self.keep]
-                if escape:  # the dropped mass: the row's ordered sum less the kept entries' (>= 0)
-                    esc = counts < W
-                    self.table[esc, counts[esc]] = np.maximum(total[esc] - ordered_sum(self.table)[esc], 0.0)
-        self.order = np.argsort(counts, kind="stable")
+            self.table[self._slots] = rows2[self.keep]
+            if escape:  # the dropped mass: the row's ordered sum less the kept entries' (>= 0)
+                esc = counts < W
+                self.table[esc, counts[esc]] = np.maximum(self._total[esc] - ordered_sum(self.table)[esc], 0.0)
 
     @property
     def keep(self) -> np.ndarray:
         """The mask [N, W] of kept entries (``kept``; built when first needed)."""
         if self._keep is None:
-            self._keep = self._rows2 >= self._total[:, None] * KEEP_FRACTION
+            self._keep = _kept(self._rows2)[0]
         return self._keep
 
     @property
@@ -320,15 +349,23 @@ class _Packed:
         return out[::-1] if descending else out
 
     def frequencies(self) -> np.ndarray:
-        return frequencies(self.table, self.widths)
+        if self._freq is None:
+            return frequencies(self.table, self.widths)
+        if self._bad.any():
+            raise RangeError("non-finite or empty probability table")
+        return self._freq
 
     def symbols(self, k: np.ndarray) -> np.ndarray:
         """Each row's symbol for entry k: its rank among the kept entries, or L where k was
         dropped (the escape, or out of the posterior's table)."""
-        if self._slots is None:
+        if self._sym is not None:  # computed with the table (the caller's k)
+            return self._sym.copy()
+        if self._slots is None and not self._dropped:
             return k.copy()  # every entry kept: its rank is its column
+        if self._slots is None:
+            self._slots = np.arange(self.cols.shape[1])[None, :] < self.counts[:, None]
         rows = np.arange(len(k))
-        hit = self._rows2[rows, k] >= self._total * KEEP_FRACTION  # kept(), for entry k only
+        hit = self.keep[rows, k]  # kept(), for entry k only
         # the packed columns increase along a row: the rank is how many kept ones lie before k
         rank = ((self.cols < k[:, None]) & self._slots).sum(1)
         return np.where(hit, rank, self.counts)
@@ -337,13 +374,13 @@ class _Packed:
 def pop_kept(coder, probs: np.ndarray) -> np.ndarray:
     """Pop k from each row of ``probs`` [..., W] on its kept entries."""
     shape, rows2 = probs.shape[:-1], probs.reshape(-1, probs.shape[-1])
-    packed = _Packed(rows2, escape=False)
+    packed = _Packed(rows2, escape=False, scratch=True)
     freq = packed.frequencies()
     sym = np.zeros(len(rows2), dtype=np.int64)  # a one-entry row is its entry, popped for free
     for L, rows in packed.groups():
         if L > 1:
             sym[rows] = pop_frequencies(coder, freq[rows, :L])
-    return packed.cols[np.arange(len(rows2)), sym].reshape(shape)
+    return packed.cols[np.arange(len(rows2)), sym].astype(np.int64).reshape(shape)
 
 
 def push_kept(coder, k: np.ndarray, probs: np.ndarray):
@@ -351,7 +388,7 @@ def push_kept(coder, k: np.ndarray, probs: np.ndarray):
     rows2, k = probs.reshape(-1, probs.shape[-1]), np.asarray(k).reshape(-1)
     if k.size and (k.min() < 0 or k.max() >= rows2.shape[1]):
         raise RangeError("a component outside its posterior's kept entries")
-    packed = _Packed(rows2, escape=False)
+    packed = _Packed(rows2, escape=False, k=k, scratch=True)
     sym = packed.symbols(k)
     if sym.size and np.any(sym >= packed.counts):
         raise RangeError("a component outside its posterior's kept entries")
@@ -368,7 +405,7 @@ def push_escaped(coder, k: np.ndarray, probs: np.ndarray):
     W = rows2.shape[1]
     if k.size and (k.min() < 0 or k.max() >= W):
         raise RangeError(f"symbol outside its table (0..{W - 1})")
-    packed = _Packed(rows2, escape=True)
+    packed = _Packed(rows2, escape=True, k=k, scratch=True)
     sym = packed.symbols(k)
     out = sym == packed.counts
     if out.any():
@@ -382,7 +419,7 @@ def push_escaped(coder, k: np.ndarray, probs: np.ndarray):
 
 def pop_escaped(coder, probs: np.ndarray) -> np.ndarray:
     shape, rows2 = probs.shape[:-1], probs.reshape(-1, probs.shape[-1])
-    packed = _Packed(rows2, escape=True)
+    packed = _Packed(rows2, escape=True, scratch=True)
     freq = packed.frequencies()
     sym = np.zeros(len(rows2), dtype=np.int64)
     for L, rows in packed.groups(descending=True):
@@ -390,7 +427,7 @@ def pop_escaped(coder, probs: np.ndarray) -> np.ndarray:
         if width > 1:
             sym[rows] = pop_frequencies(coder, freq[rows, :width])
     out = sym == packed.counts
-    k = packed.cols[np.arange(len(rows2)), np.minimum(sym, packed.cols.shape[1] - 1)]
+    k = packed.cols[np.arange(len(rows2)), np.minimum(sym, packed.cols.shape[1] - 1)].astype(np.int64)
     if out.any():
         k[out] = pop_categorical(coder, rows2[out])
     return k.reshape(shape)

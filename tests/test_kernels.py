@@ -153,17 +153,33 @@ def test_kept_table_twins_pack_and_code_as_numpy_does(escape):
 
     def run():
         packed = portable._Packed(p, escape)
+        given_k = portable._Packed(p, escape, k=k)  # the fused kernel computes the symbols too
         coder = constriction.stream.stack.AnsCoder(np.array([0x9E3779B9, 0x7F4A7C15] * 8, dtype=np.uint32))
         (portable.push_escaped if escape else portable.push_kept)(coder, k, p)
         words = coder.get_compressed().copy()
         back = (portable.pop_escaped if escape else portable.pop_kept)(coder, p)
-        return (packed.table, packed.cols, packed.counts, packed.widths, packed.order, packed.symbols(k),
-                packed.frequencies(), words, back)
+        # what the coder reads: each row's first `width` frequencies and its kept entries' columns
+        slots = np.arange(packed.frequencies().shape[1])[None, :] < packed.widths[:, None]
+        kept = np.arange(packed.cols.shape[1])[None, :] < packed.counts[:, None]
+        return (packed.cols[kept].astype(np.int64), packed.counts, packed.widths, packed.order, packed.symbols(k),
+                given_k.symbols(k), packed.frequencies()[slots], given_k.frequencies()[slots], words, back)
 
     fast, slow = both_ways(run)
     for f, s in zip(fast, slow):
         assert same_bits(f, s)
     assert np.array_equal(fast[-1], k)
+    assert not np.array_equal(fast[1], np.full(len(p), p.shape[1]))  # rows dropped entries
+    if escape:
+        assert (fast[4] == fast[1]).any() and (fast[4] < fast[1]).any()  # escapes and kept entries
+
+
+def test_kept_tables_refuse_what_frequencies_refuse():
+    """A NaN row keeps nothing, a zero row sums to 0: both are refused, compiled or not."""
+    for rows in (np.array([[0.5, np.nan, 0.5]]), np.zeros((2, 3))):
+        for escape in (False, True):
+            for use_numpy in (False, True):
+                with pytest.raises(portable.RangeError), (exactmath.numpy_only() if use_numpy else _nothing()):
+                    portable._Packed(rows, escape).frequencies()
 
 
 def test_a_twin_that_disagrees_with_numpy_is_not_used(monkeypatch):
