@@ -117,6 +117,21 @@ def row_sums(x, out):
         out[i] = s
 
 
+@_inline
+def tails2(x, n):
+    # x[e] <- erfc1(|x[e]|) for e < n, the first and second halves in the same iteration: two
+    # independent polynomial chains per vector step hide each other's latency (window_masses
+    # 20% faster, measured; each element gets the same operations either way)
+    h = n // 2
+    for e in range(h):
+        t0 = erfc1(abs(x[e]))
+        t1 = erfc1(abs(x[e + h]))
+        x[e] = t0
+        x[e + h] = t1
+    for e in range(2 * h, n):
+        x[e] = erfc1(abs(x[e]))
+
+
 @_kernel
 def window_masses(a, b, lo, mu, inv, centre, K, out):
     # discretised.output_window_exact's bin masses for rows a..b-1 of out [N, W]: edge e of
@@ -128,8 +143,8 @@ def window_masses(a, b, lo, mu, inv, centre, K, out):
     step = 2.0 / K
     for i in range(a, b):
         for e in range(W + 1):
-            w = ((-1.0 + np.float64(lo[i] + e) * step) - mu[i]) * inv[i]
-            tail2[e] = erfc1(abs(w))
+            tail2[e] = ((-1.0 + np.float64(lo[i] + e) * step) - mu[i]) * inv[i]
+        tails2(tail2, W + 1)
         if lo[i] == 0:
             tail2[0] = 0.0
         if lo[i] == K - W:
@@ -141,22 +156,36 @@ def window_masses(a, b, lo, mu, inv, centre, K, out):
             out[i, c] = maximum0(1.0 - 0.5 * (tail2[c] + tail2[c + 1]))
 
 
+@_inline
+def posterior1(d, mm, ha, w):  # one entry of posterior_rows
+    return exp1(minimum0(mm - ha * (d * d))) * w
+
+
 @_kernel
 def posterior_rows(a, b, base, m, step, ha, w, out, total):
     # portable.posterior_1d for rows a..b-1: d_j = base_i + j step, expo = ha m_i^2 - ha d_j^2,
     # post = exp(min(expo, 0)) w_ij, and each row's ordered sum
-    # (two loops per row: the entries' loop vectorises, the running sum cannot)
+    # (the entries in a loop of their own, which vectorises, four quarters of the row per
+    # iteration for independent chains as in tails2 (20% faster, measured); the running sum
+    # cannot vectorise)
+    W = w.shape[1]
+    q = W // 4
     for i in range(a, b):
-        if w.shape[1] == 0:  # an empty row sums to 0 (the callers never pass one)
+        if W == 0:  # an empty row sums to 0 (the callers never pass one)
             total[i] = 0.0
             continue
-        mm = ha * (m[i] * m[i])
-        for j in range(w.shape[1]):
-            d = base[i] + np.float64(j) * step
-            out[i, j] = exp1(minimum0(mm - ha * (d * d))) * w[i, j]
-        s = out[i, 0]
-        for j in range(1, w.shape[1]):
-            s = s + out[i, j]
+        mm, bi, o, wi = ha * (m[i] * m[i]), base[i], out[i], w[i]
+        for j in range(q):
+            p0 = posterior1(bi + np.float64(j) * step, mm, ha, wi[j])
+            p1 = posterior1(bi + np.float64(j + q) * step, mm, ha, wi[j + q])
+            p2 = posterior1(bi + np.float64(j + 2 * q) * step, mm, ha, wi[j + 2 * q])
+            p3 = posterior1(bi + np.float64(j + 3 * q) * step, mm, ha, wi[j + 3 * q])
+            o[j], o[j + q], o[j + 2 * q], o[j + 3 * q] = p0, p1, p2, p3
+        for j in range(4 * q, W):
+            o[j] = posterior1(bi + np.float64(j) * step, mm, ha, wi[j])
+        s = o[0]
+        for j in range(1, W):
+            s = s + o[j]
         total[i] = s
 
 
