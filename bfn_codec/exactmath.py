@@ -394,9 +394,10 @@ def _probe_twins(table) -> dict:
         table["window_masses"](0, 2, i64, f64, np.ones(2), i64, 256, np.empty((2, 3)))
         table["posterior_rows"](0, 2, f64, f64, 0.5, 0.5, one, np.empty((2, 3)), np.empty(2))
         table["frequencies"](0, 2, one, np.ones(2), np.empty((2, 3)), np.zeros(2, dtype=bool))
+        table["kept_counts"](0, 2, one, 2.0 ** -26, np.empty(2), np.empty(2, dtype=np.int64))
         for k in (np.full(2, -1, dtype=np.int64), i64):
-            table["kept_tables"](0, 2, one, 2.0 ** -26, True, k, np.empty(2, dtype=np.int64),
-                                 np.zeros((2, 3), dtype=np.int32), np.zeros((2, 4)), np.empty(2, dtype=np.int64),
+            table["kept_tables"](0, 2, one, 2.0 ** -26, np.ones(2), True, k, np.array([0, 4]),
+                                 np.zeros((2, 3), dtype=np.int32), np.zeros(8), np.empty(2, dtype=np.int64),
                                  np.zeros(2, dtype=bool))
         # the integer network's (integer_net.py's fused path; tests/test_integer_net.py
         # compares their integers with its torch steps)

@@ -190,17 +190,22 @@ def posterior_rows(a, b, base, m, step, ha, w, out, total):
 
 
 @_inline
-def row_frequencies(row, o, W, target):
-    # portable.frequencies for one row (its first W entries; o may be row itself): floor(p_k
-    # target / sum p), the floors' shortfall added to the first largest entry; False where the
-    # row is not finite, sums to 0 or so little that target / sum overflows
+def ordered_sum1(row, W):  # exactmath.ordered_sum of row[:W], W >= 1: left to right
+    s = row[0]
+    for j in range(1, W):
+        s = s + row[j]
+    return s
+
+
+@_inline
+def row_frequencies(row, o, W, target, s):
+    # portable.frequencies for one row (its first W entries, their ordered sum s; o may be row
+    # itself): floor(p_k target / s), the floors' shortfall added to the first largest entry;
+    # False where the row is not finite, sums to 0 or so little that target / sum overflows
     # (the floors of a table's entries are integers of at most 2^24 in magnitude, so over at
     # most 2^28 entries their sum is exact in any order: summed as int64, which vectorises, where
     # numpy sums them left to right; a row with a larger floor, which no probability table has,
     # is summed as numpy does)
-    s = row[0]
-    for j in range(1, W):
-        s = s + row[j]
     finite = True
     for j in range(W):
         finite = finite & (row[j] - row[j] == 0.0)
@@ -234,52 +239,69 @@ def frequencies(a, b, probs, target, out, bad):
     # portable.frequencies for rows a..b-1 (row_frequencies); bad[i] where row i cannot have any
     W = probs.shape[1]
     for i in range(a, b):
-        if not row_frequencies(probs[i], out[i], W, target[i]):
+        if not row_frequencies(probs[i], out[i], W, target[i], ordered_sum1(probs[i], W)):
             bad[i] = True
 
 
 @_kernel
-def kept_tables(a, b, probs, fraction, escape, k, counts, cols, freq, sym, bad):
-    # portable._Packed and then its frequencies, for rows a..b-1, fused: the row's ordered sum;
-    # its kept entries (p >= fraction x that sum) packed to the left of freq[i] with their
-    # columns; with ``escape``, where the row dropped anything, the dropped mass after them (the
-    # row's sum less the kept entries' ordered sum, at least 0); then those L or L + 1 entries
-    # replaced by their frequencies (row_frequencies; bad[i] where they cannot have any).
-    # Where k[i] >= 0, sym[i] is entry k[i]'s rank among the kept entries, or L where it was
-    # dropped (_Packed.symbols).
+def kept_counts(a, b, probs, fraction, totals, counts):
+    # portable._kept for rows a..b-1: each row's ordered sum, and how many entries reach
+    # fraction x that sum
+    for i in range(a, b):
+        s = probs[i, 0]
+        for j in range(1, probs.shape[1]):
+            s = s + probs[i, j]
+        totals[i] = s
+        threshold = s * fraction
+        c = 0
+        for j in range(probs.shape[1]):
+            if probs[i, j] >= threshold:
+                c += 1
+        counts[i] = c
+
+
+@_kernel
+def kept_tables(a, b, probs, fraction, totals, escape, k, offsets, cols, buf, sym, bad):
+    # portable._Packed's tables for rows a..b-1, after kept_counts: row i's kept entries
+    # (p >= fraction x its sum) packed, in column order, at buf[offsets[i]:] with their
+    # columns in cols[i]; with ``escape``, where the row dropped anything, the dropped mass
+    # after them (the row's sum less the kept entries' ordered sum, at least 0); then those L
+    # or L + 1 entries replaced by their frequencies (row_frequencies; bad[i] where they cannot
+    # have any). Where k[i] >= 0, sym[i] is entry k[i]'s rank among the kept entries, or L
+    # where it was dropped (_Packed.symbols).
     # portable.py sums the packed row over a zero-padded table, so after its kept entries the
     # escape's sum adds at least one 0.0, and the frequencies' sum zeros that can only follow a
     # positive sum (kept entries are >= fraction x a sum; if that sum is not positive the row is
-    # refused either way): the one zero added below gives the same bits.
+    # refused either way): the one zero added below gives the same bits. The frequencies' sum
+    # is not summed again where it is known: a row that kept everything is the row itself (its
+    # sum: totals[i]), and a row with an escape sums to its kept entries' sum plus the escape.
     W = probs.shape[1]
     for i in range(a, b):
-        row, o = probs[i], freq[i]
-        s = row[0]
-        for j in range(1, W):
-            s = s + row[j]
+        row, o = probs[i], buf[offsets[i]:]
+        s = totals[i]
         threshold = s * fraction
         kk = k[i]
         rank = -1
         L = 0
         for j in range(W):
-            if j == kk and row[j] >= threshold:
-                rank = L
             if row[j] >= threshold:
+                if j == kk:
+                    rank = L
                 o[L] = row[j]
                 cols[i, L] = j
                 L += 1
-        counts[i] = L
         if kk >= 0:
             sym[i] = rank if rank >= 0 else L
-        width = L
+        width, total = L, s
+        if L == 0:
+            total = 0.0
+        elif L < W:
+            total = ordered_sum1(o, L)
         if escape and L < W:
-            kept = o[0] if L > 0 else 0.0
-            for j in range(1, L):
-                kept = kept + o[j]
-            kept = kept + 0.0
-            o[L] = maximum0(s - kept)
+            o[L] = maximum0(s - (total + 0.0))
+            total = total + o[L]
             width = L + 1
-        if width == 0 or not row_frequencies(o, o, width, 16777216.0 - width):
+        if width == 0 or not row_frequencies(o, o, width, 16777216.0 - width, total):
             bad[i] = True  # (no entry kept: the row's sum was NaN)
 
 
@@ -396,7 +418,8 @@ def norm_silu(a, b, q, groups, n, eps, gain, shift, qmax, table, out):
 def build() -> dict:
     """The kernels by name (exactmath.compiled checks them against the numpy originals)."""
     return {"exp": exp, "erfc_fast": erfc_fast, "row_sums": row_sums, "window_masses": window_masses,
-            "posterior_rows": posterior_rows, "frequencies": frequencies, "kept_tables": kept_tables,
+            "posterior_rows": posterior_rows, "frequencies": frequencies, "kept_counts": kept_counts,
+            "kept_tables": kept_tables,
             "conv_requant": conv_requant, "add_requant": add_requant,
             "requant_into": requant_into,
             "norm_silu": norm_silu}

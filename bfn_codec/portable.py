@@ -273,44 +273,55 @@ def _scratch(shape: tuple, dtype) -> np.ndarray:
 
 
 class _Packed:
-    """A table's kept entries packed to the left, for every row at once: ``table`` [N, width]
-    (zeros after a row's own width), ``cols`` (the original column of each packed entry), and
-    the rows in the order of their group (kept count L increasing, row index increasing within
-    a group), as revision 7 codes them (``groups``, one constriction call per group). Trailing
-    zeros change no ordered sum (x + 0 = x exactly), so a padded row's frequencies are those of
-    the row alone (``frequencies`` with widths); one pass over all rows replaces one per group.
-    With the compiled kernels, one fused pass per row (kernels.kept_tables) gives the counts,
-    columns and frequencies (and, given ``k``, the symbols) without building ``table``."""
+    """A table's kept entries packed to the left, for every row at once, and the rows in the
+    order of their group (``order``: kept count L increasing, row index increasing within a
+    group), as revision 7 codes them, one constriction call per group (``tables``). ``cols``
+    holds the original column of each packed entry. Trailing zeros change no ordered sum
+    (x + 0 = x exactly), so a row padded with zeros has the frequencies of the row alone.
+
+    With the compiled kernels (kernels.kept_counts, then kernels.kept_tables) each row's kept
+    entries and then their frequencies are written straight into one flat array in group
+    order, so that every group's table is a contiguous slice of it; given ``k``, the symbols
+    come from the same pass. Without them, the numpy original: a zero-padded [N, width]
+    ``table`` and ``frequencies(table, widths)``."""
 
     def __init__(self, rows2: np.ndarray, escape: bool, k: np.ndarray | None = None, scratch: bool = False):
         N, W = rows2.shape
         self._rows2, self._keep, self._cols, self._slots = rows2, None, None, None
-        self._freq = self._bad = self._sym = self.table = None
-        self._dropped = False  # (the fused path's: did any row drop an entry)
-        fused = exactmath.compiled("kept_tables") if rows2.dtype == np.float64 and N and W else None
-        if fused is not None:  # the same comparisons, sums and frequencies per row (kernels.py)
+        self._buf = self._bad = self._sym = self.table = None
+        counter = exactmath.compiled("kept_counts") if rows2.dtype == np.float64 and N and W else None
+        packer = exactmath.compiled("kept_tables") if counter is not None else None
+        if counter is not None:  # the same comparisons, sums and frequencies per row (kernels.py)
             rows2 = self._rows2 = np.ascontiguousarray(rows2, dtype=np.float64)
-            # entries after a row's own width are never read; with ``scratch`` (the coder's
-            # calls, which drop the table before they return) they hold an earlier call's values
-            make = _scratch if scratch else np.zeros
-            counts, cols = np.empty(N, dtype=np.int64), make((N, W), np.int32)
-            freq, self._bad = make((N, W + 1 if escape else W), np.float64), np.zeros(N, dtype=bool)
-            ks = np.full(N, -1, dtype=np.int64) if k is None else np.ascontiguousarray(k, dtype=np.int64)
-            sym = np.empty(N, dtype=np.int64)
-            exactmath.for_rows(lambda a, b: fused(a, b, rows2, KEEP_FRACTION, escape, ks, counts, cols, freq, sym,
-                                                  self._bad), N, W)
-            self._sym = None if k is None else sym
+            self._total, counts = np.empty(N), np.empty(N, dtype=np.int64)
+            exactmath.for_rows(lambda a, b: counter(a, b, rows2, KEEP_FRACTION, self._total, counts), N, W)
         else:
             self._keep, counts, self._total = _kept(rows2)
         self.counts = counts
         # an escape symbol at position L where the row dropped anything (L < W)
         self.widths = counts + ((counts < W) if escape else 0)
-        width = int(self.widths.max(initial=1))
         self.order = np.argsort(counts, kind="stable")
-        if fused is not None:
-            self._freq, self._cols = freq[:, :width], cols[:, :min(width, W)]
-            self._dropped = not (counts.size and counts.min() == W)
-        elif counts.size and counts.min() == W:  # nothing dropped anywhere: the table as it is
+        self._dropped = not (counts.size and counts.min() == W)
+        width = int(self.widths.max(initial=1))
+        if packer is not None:
+            # row order[p] starts at the sum of the widths before it in group order
+            ordered = self.widths[self.order]
+            self._starts = np.zeros(N, dtype=np.int64)
+            np.cumsum(ordered[:-1], out=self._starts[1:])
+            offsets = np.empty(N, dtype=np.int64)
+            offsets[self.order] = self._starts
+            size = int(self._starts[-1] + ordered[-1])
+            # entries after a row's own columns are never read; with ``scratch`` (the coder's
+            # calls, which drop the tables before they return) the arrays are reused
+            make = _scratch if scratch else np.zeros
+            cols, self._buf = make((N, W), np.int32), make((size,), np.float64)
+            self._bad, sym = np.zeros(N, dtype=bool), np.empty(N, dtype=np.int64)
+            ks = np.full(N, -1, dtype=np.int64) if k is None else np.ascontiguousarray(k, dtype=np.int64)
+            exactmath.for_rows(lambda a, b: packer(a, b, rows2, KEEP_FRACTION, self._total, escape, ks, offsets,
+                                                   cols, self._buf, sym, self._bad), N, W)
+            self._cols, self._offsets = cols[:, :min(width, W)], offsets
+            self._sym = None if k is None else sym
+        elif not self._dropped:  # nothing dropped anywhere: the table as it is
             self.table = rows2
         else:
             # boolean selection runs row-major, so row i's kept entries, in column order, fill
@@ -326,7 +337,7 @@ class _Packed:
     def keep(self) -> np.ndarray:
         """The mask [N, W] of kept entries (``kept``; built when first needed)."""
         if self._keep is None:
-            self._keep = _kept(self._rows2)[0]
+            self._keep = self._rows2 >= self._total[:, None] * KEEP_FRACTION
         return self._keep
 
     @property
@@ -341,45 +352,75 @@ class _Packed:
                 self._cols[self._slots] = np.broadcast_to(np.arange(W), (N, W))[self.keep]
         return self._cols
 
-    def groups(self, descending: bool = False):
-        """(L, rows) per distinct kept count L, increasing (or decreasing) in L."""
-        Ls, starts = np.unique(self.counts[self.order], return_index=True)
-        ends = np.append(starts[1:], len(self.order))
-        out = [(int(L), self.order[a:b]) for L, a, b in zip(Ls, starts, ends)]
-        return out[::-1] if descending else out
+    def tables(self, descending: bool = False):
+        """(a, b, freq) per group of rows order[a:b] whose tables have more than one entry (a
+        one-entry table costs nothing, and constriction refuses it): freq the group's
+        frequencies [b - a, width], C-contiguous; groups by kept count L increasing (or
+        decreasing)."""
+        if self._buf is not None and self._bad.any():
+            raise RangeError("non-finite or empty probability table")
+        freq = frequencies(self.table, self.widths) if self._buf is None else None
+        counts = self.counts[self.order]
+        Ls, starts = np.unique(counts, return_index=True)
+        ends = np.append(starts[1:], len(counts))
+        groups = [(int(a), int(b)) for a, b in zip(starts, ends)]
+        for a, b in (groups[::-1] if descending else groups):
+            width = int(self.widths[self.order[a]])
+            if width <= 1:
+                continue
+            if freq is not None:
+                yield a, b, freq[self.order[a:b], :width]
+            else:
+                start = int(self._starts[a])
+                yield a, b, self._buf[start:start + (b - a) * width].reshape(b - a, width)
 
     def frequencies(self) -> np.ndarray:
-        if self._freq is None:
+        """Every row's frequencies [N, width] (zeros after its own width), for inspection."""
+        if self._buf is None:
             return frequencies(self.table, self.widths)
         if self._bad.any():
             raise RangeError("non-finite or empty probability table")
-        return self._freq
+        width = int(self.widths.max(initial=1))
+        out = np.zeros((len(self.counts), width))
+        slots = np.arange(width)[None, :] < self.widths[:, None]
+        out[slots] = self._buf[(self._offsets[:, None] + np.arange(width))[slots]]
+        return out
 
     def symbols(self, k: np.ndarray) -> np.ndarray:
         """Each row's symbol for entry k: its rank among the kept entries, or L where k was
         dropped (the escape, or out of the posterior's table)."""
-        if self._sym is not None:  # computed with the table (the caller's k)
+        if self._sym is not None:  # computed with the tables (the caller's k)
             return self._sym.copy()
-        if self._slots is None and not self._dropped:
+        if not self._dropped:
             return k.copy()  # every entry kept: its rank is its column
         if self._slots is None:
             self._slots = np.arange(self.cols.shape[1])[None, :] < self.counts[:, None]
         rows = np.arange(len(k))
-        hit = self.keep[rows, k]  # kept(), for entry k only
+        hit = self._rows2[rows, k] >= self._total * KEEP_FRACTION  # kept(), for entry k only
         # the packed columns increase along a row: the rank is how many kept ones lie before k
         rank = ((self.cols < k[:, None]) & self._slots).sum(1)
         return np.where(hit, rank, self.counts)
+
+
+# The groups' constriction calls (their symbols are in range by construction: checked once
+# for all rows by the callers)
+def _push_group(coder, sym: np.ndarray, freq: np.ndarray):
+    coder.encode_reverse(sym, _CATEGORICAL, freq)
+
+
+def _pop_group(coder, freq: np.ndarray) -> np.ndarray:
+    return coder.decode(_CATEGORICAL, freq)
 
 
 def pop_kept(coder, probs: np.ndarray) -> np.ndarray:
     """Pop k from each row of ``probs`` [..., W] on its kept entries."""
     shape, rows2 = probs.shape[:-1], probs.reshape(-1, probs.shape[-1])
     packed = _Packed(rows2, escape=False, scratch=True)
-    freq = packed.frequencies()
-    sym = np.zeros(len(rows2), dtype=np.int64)  # a one-entry row is its entry, popped for free
-    for L, rows in packed.groups():
-        if L > 1:
-            sym[rows] = pop_frequencies(coder, freq[rows, :L])
+    popped = np.zeros(len(rows2), dtype=np.int64)  # in group order; a one-entry row is its entry
+    for a, b, freq in packed.tables():
+        popped[a:b] = _pop_group(coder, freq)
+    sym = np.empty_like(popped)
+    sym[packed.order] = popped
     return packed.cols[np.arange(len(rows2)), sym].astype(np.int64).reshape(shape)
 
 
@@ -392,10 +433,9 @@ def push_kept(coder, k: np.ndarray, probs: np.ndarray):
     sym = packed.symbols(k)
     if sym.size and np.any(sym >= packed.counts):
         raise RangeError("a component outside its posterior's kept entries")
-    freq = packed.frequencies()
-    for L, rows in packed.groups(descending=True):
-        if L > 1:
-            push_frequencies(coder, sym[rows], freq[rows, :L])
+    sym = sym[packed.order].astype(np.int32)
+    for a, b, freq in packed.tables(descending=True):
+        _push_group(coder, sym[a:b], freq)
 
 
 def push_escaped(coder, k: np.ndarray, probs: np.ndarray):
@@ -406,26 +446,23 @@ def push_escaped(coder, k: np.ndarray, probs: np.ndarray):
     if k.size and (k.min() < 0 or k.max() >= W):
         raise RangeError(f"symbol outside its table (0..{W - 1})")
     packed = _Packed(rows2, escape=True, k=k, scratch=True)
-    sym = packed.symbols(k)
+    sym = packed.symbols(k)  # <= L < width, or < L = width where nothing was dropped
     out = sym == packed.counts
     if out.any():
         push_categorical(coder, k[out], rows2[out])
-    freq = packed.frequencies()
-    for L, rows in packed.groups():
-        width = int(packed.widths[rows[0]])
-        if width > 1:  # a one-entry table (W = 1) costs nothing (and constriction refuses it)
-            push_frequencies(coder, sym[rows], freq[rows, :width])
+    sym = sym[packed.order].astype(np.int32)
+    for a, b, freq in packed.tables():
+        _push_group(coder, sym[a:b], freq)
 
 
 def pop_escaped(coder, probs: np.ndarray) -> np.ndarray:
     shape, rows2 = probs.shape[:-1], probs.reshape(-1, probs.shape[-1])
     packed = _Packed(rows2, escape=True, scratch=True)
-    freq = packed.frequencies()
-    sym = np.zeros(len(rows2), dtype=np.int64)
-    for L, rows in packed.groups(descending=True):
-        width = int(packed.widths[rows[0]])
-        if width > 1:
-            sym[rows] = pop_frequencies(coder, freq[rows, :width])
+    popped = np.zeros(len(rows2), dtype=np.int64)
+    for a, b, freq in packed.tables(descending=True):
+        popped[a:b] = _pop_group(coder, freq)
+    sym = np.empty_like(popped)
+    sym[packed.order] = popped
     out = sym == packed.counts
     k = packed.cols[np.arange(len(rows2)), np.minimum(sym, packed.cols.shape[1] - 1)].astype(np.int64)
     if out.any():
