@@ -78,7 +78,9 @@ def main(argv=None):
            "integer": {k: model.integer[k] for k in ("weight_bits", "act_bits")},
            "compiled_twins": exactmath.compiled("exp") is not None,
            # the integer network's fused CPU path (integer_net._FusedOps) in the portable runs
-           "fused_network": portable_model(model).inet._fused(torch.zeros(1))}
+           "fused_network": portable_model(model).inet._fused(torch.zeros(1)),
+           # the kept tables as one compiled pass per row into per-group tables (kernels.kept_tables)
+           "fused_kept_tables": exactmath.compiled("kept_tables") is not None}
     for name, portable in (("float", False), ("portable", True)):
         res[name] = run(model, x, portable)
         print(name, {k: round(v, 4) if isinstance(v, float) else v for k, v in res[name].items()}, flush=True)

@@ -535,10 +535,10 @@ def portable_section(full: bool = True) -> list[str]:
     runs = [(path, data) for path, data in runs if "float" in data]
     if not full:  # the README: per model, the runs of the newest code paths (compiled twins, fused network)
         def generation(data):
-            return (bool(data.get("compiled_twins")), bool(data.get("fused_network")))
+            return tuple(bool(data.get(k)) for k in ("compiled_twins", "fused_network", "fused_kept_tables"))
         newest = {}
         for _, data in runs:
-            newest[data["model"]] = max(newest.get(data["model"], (False, False)), generation(data))
+            newest[data["model"]] = max(newest.get(data["model"], (False,) * 3), generation(data))
         runs = [(path, data) for path, data in runs if generation(data) == newest[data["model"]]]
     for path, data in runs:
         weights = _weights_label(data.get("model_sha256"), data["model"])
@@ -546,7 +546,8 @@ def portable_section(full: bool = True) -> list[str]:
         # the integer calibration (weight / activation bits); files before it was recorded: 10 / 12
         bits = data.get("integer", {"weight_bits": 10, "act_bits": 12})
         compiled = (", compiled twins" if data.get("compiled_twins") else "") + \
-            (", fused network" if data.get("fused_network") else "")
+            (", fused network" if data.get("fused_network") else "") + \
+            (", fused kept tables" if data.get("fused_kept_tables") else "")
         rows.append(f"| {data['model']} ({weights}) | {data['images']} | {p['coder_revision']}, "
                     f"w{bits['weight_bits']}/a{bits['act_bits']}{compiled} | {f['bits_per_value']:.4f} | "
                     f"**{p['bits_per_value']:.4f}** | {100 * (q['bytes'] - 1):+.2f}% | "
@@ -588,8 +589,8 @@ def portable_section(full: bool = True) -> list[str]:
            f"docs/design.md §15-17) against "
            "revision 5 (`--arithmetic float`: files decode only in the writer's environment), same first "
            "test images, one run; whole files, images/s per side (encode / decode). wW/aA: the integer "
-           "network's weight / activation bits; compiled twins, fused network: the exact arithmetic's and "
-           "the integer network's compiled kernels (`bfn_codec/kernels.py`, the same bits as without them" +
+           "network's weight / activation bits; compiled twins, fused network, fused kept tables: the exact "
+           "arithmetic's, the integer network's and the kept tables' compiled kernels (`bfn_codec/kernels.py`, the same bits as without them" +
            (", whose speed the rows marked so show" if full else "; REPORT.md has both speeds") + ").", "",
            "| model | images | portable revision, integer bits | float bits/pixel | portable bits/pixel | size change | "
            "float images/s | portable images/s | speed ratio | threads | file |",
