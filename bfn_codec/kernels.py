@@ -107,14 +107,19 @@ def erfc_fast(x, out):
         out[i] = erfc1(x[i])
 
 
+@_inline
+def ordered_sum1(row, W):  # exactmath.ordered_sum of row[:W], W >= 1: left to right
+    s = row[0]
+    for j in range(1, W):
+        s = s + row[j]
+    return s
+
+
 @_kernel
 def row_sums(x, out):
     # exactmath.ordered_sum on rows [N, W]: r = x_0, then r = r + x_j, left to right
     for i in range(x.shape[0]):
-        s = x[i, 0]
-        for j in range(1, x.shape[1]):
-            s = s + x[i, j]
-        out[i] = s
+        out[i] = ordered_sum1(x[i], x.shape[1])
 
 
 @_inline
@@ -183,18 +188,7 @@ def posterior_rows(a, b, base, m, step, ha, w, out, total):
             o[j], o[j + q], o[j + 2 * q], o[j + 3 * q] = p0, p1, p2, p3
         for j in range(4 * q, W):
             o[j] = posterior1(bi + np.float64(j) * step, mm, ha, wi[j])
-        s = o[0]
-        for j in range(1, W):
-            s = s + o[j]
-        total[i] = s
-
-
-@_inline
-def ordered_sum1(row, W):  # exactmath.ordered_sum of row[:W], W >= 1: left to right
-    s = row[0]
-    for j in range(1, W):
-        s = s + row[j]
-    return s
+        total[i] = ordered_sum1(o, W)
 
 
 @_inline
@@ -223,9 +217,7 @@ def row_frequencies(row, o, W, target, s):
             n += np.int64(o[j])
         fs = np.float64(n)
     else:
-        fs = o[0]
-        for j in range(1, W):
-            fs = fs + o[j]
+        fs = ordered_sum1(o, W)
     top = 0
     for j in range(1, W):
         if o[j] > o[top]:
@@ -248,9 +240,7 @@ def kept_counts(a, b, probs, fraction, totals, counts):
     # portable._kept for rows a..b-1: each row's ordered sum, and how many entries reach
     # fraction x that sum
     for i in range(a, b):
-        s = probs[i, 0]
-        for j in range(1, probs.shape[1]):
-            s = s + probs[i, j]
+        s = ordered_sum1(probs[i], probs.shape[1])
         totals[i] = s
         threshold = s * fraction
         c = 0

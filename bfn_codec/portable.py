@@ -402,23 +402,13 @@ class _Packed:
         return np.where(hit, rank, self.counts)
 
 
-# The groups' constriction calls (their symbols are in range by construction: checked once
-# for all rows by the callers)
-def _push_group(coder, sym: np.ndarray, freq: np.ndarray):
-    coder.encode_reverse(sym, _CATEGORICAL, freq)
-
-
-def _pop_group(coder, freq: np.ndarray) -> np.ndarray:
-    return coder.decode(_CATEGORICAL, freq)
-
-
 def pop_kept(coder, probs: np.ndarray) -> np.ndarray:
     """Pop k from each row of ``probs`` [..., W] on its kept entries."""
     shape, rows2 = probs.shape[:-1], probs.reshape(-1, probs.shape[-1])
     packed = _Packed(rows2, escape=False, scratch=True)
     popped = np.zeros(len(rows2), dtype=np.int64)  # in group order; a one-entry row is its entry
-    for a, b, freq in packed.tables():
-        popped[a:b] = _pop_group(coder, freq)
+    for a, b, freq in packed.tables():  # constriction's call per group (as push_frequencies)
+        popped[a:b] = coder.decode(_CATEGORICAL, freq)
     sym = np.empty_like(popped)
     sym[packed.order] = popped
     return packed.cols[np.arange(len(rows2)), sym].astype(np.int64).reshape(shape)
@@ -434,8 +424,8 @@ def push_kept(coder, k: np.ndarray, probs: np.ndarray):
     if sym.size and np.any(sym >= packed.counts):
         raise RangeError("a component outside its posterior's kept entries")
     sym = sym[packed.order].astype(np.int32)
-    for a, b, freq in packed.tables(descending=True):
-        _push_group(coder, sym[a:b], freq)
+    for a, b, freq in packed.tables(descending=True):  # the symbols are in range: checked above
+        coder.encode_reverse(sym[a:b], _CATEGORICAL, freq)
 
 
 def push_escaped(coder, k: np.ndarray, probs: np.ndarray):
@@ -451,8 +441,8 @@ def push_escaped(coder, k: np.ndarray, probs: np.ndarray):
     if out.any():
         push_categorical(coder, k[out], rows2[out])
     sym = sym[packed.order].astype(np.int32)
-    for a, b, freq in packed.tables():
-        _push_group(coder, sym[a:b], freq)
+    for a, b, freq in packed.tables():  # every symbol < its row's width by construction
+        coder.encode_reverse(sym[a:b], _CATEGORICAL, freq)
 
 
 def pop_escaped(coder, probs: np.ndarray) -> np.ndarray:
@@ -460,7 +450,7 @@ def pop_escaped(coder, probs: np.ndarray) -> np.ndarray:
     packed = _Packed(rows2, escape=True, scratch=True)
     popped = np.zeros(len(rows2), dtype=np.int64)
     for a, b, freq in packed.tables(descending=True):
-        popped[a:b] = _pop_group(coder, freq)
+        popped[a:b] = coder.decode(_CATEGORICAL, freq)
     sym = np.empty_like(popped)
     sym[packed.order] = popped
     out = sym == packed.counts
