@@ -505,7 +505,7 @@ def _whole_test_set_pairs() -> list[str]:
                            f"{p['coder_revision']} (w{bits['weight_bits']}/a{bits['act_bits']}) "
                            f"**{p['achieved_bits_per_dim']:.5f}** bits/pixel ({change:+.2f}%); images/s "
                            f"{p[enc]:.2f} / {p['decode_items_per_second']:.2f} (encode"
-                           f"{' without the trajectory recording' if enc.endswith('trajectory') else ''} / decode), "
+                           f"{' without trajectory' if enc.endswith('trajectory') else ''} / decode), "
                            f"{speed} of float's ({p.get('threads')} threads, separate runs); `{name}`, `{pname}`.")
                 out.append("")
     return out
@@ -551,9 +551,10 @@ def portable_section(full: bool = True) -> list[str]:
         f, p, q = data["float"], data["portable"], data["ratios_portable_over_float"]
         # the integer calibration (weight / activation bits); files before it was recorded: 10 / 12
         bits = data.get("integer", {"weight_bits": 10, "act_bits": 12})
-        compiled = (", compiled twins" if data.get("compiled_twins") else "") + \
-            (", fused network" if data.get("fused_network") else "") + \
-            (", fused kept tables" if data.get("fused_kept_tables") else "")
+        # (the README shows only each model's newest code paths: no label needed there)
+        compiled = ((", compiled twins" if data.get("compiled_twins") else "") +
+                    (", fused network" if data.get("fused_network") else "") +
+                    (", fused kept tables" if data.get("fused_kept_tables") else "")) if full else ""
         rows.append(f"| {data['model']} ({weights}) | {data['images']} | {p['coder_revision']}, "
                     f"w{bits['weight_bits']}/a{bits['act_bits']}{compiled} | {f['bits_per_value']:.4f} | "
                     f"**{p['bits_per_value']:.4f}** | {100 * (q['bytes'] - 1):+.2f}% | "
@@ -595,9 +596,12 @@ def portable_section(full: bool = True) -> list[str]:
            f"docs/design.md §15-17) against "
            "revision 5 (`--arithmetic float`: files decode only in the writer's environment), same first "
            "test images, one run; whole files, images/s per side (encode / decode). wW/aA: the integer "
-           "network's weight / activation bits; compiled twins, fused network, fused kept tables: the exact "
-           "arithmetic's, the integer network's and the kept tables' compiled kernels (`bfn_codec/kernels.py`, the same bits as without them" +
-           (", whose speed the rows marked so show" if full else "; REPORT.md has both speeds") + ").", "",
+           "network's weight / activation bits. " +
+           ("Compiled twins, fused network, fused kept tables: the exact arithmetic's, the integer network's "
+            "and the kept tables' compiled kernels (`bfn_codec/kernels.py`, the same bits as without them), "
+            "whose speed the rows marked so show." if full else
+            "The newest code paths (compiled kernels, `bfn_codec/kernels.py`: the same bits as without them); "
+            "REPORT.md has the others."), "",
            "| model | images | portable revision, integer bits | float bits/pixel | portable bits/pixel | size change | "
            "float images/s | portable images/s | speed ratio | threads | file |",
            "|---|---|---|---|---|---|---|---|---|---|---|", *rows, "", *whole]
