@@ -645,8 +645,12 @@ def coder_overhead_section() -> list[str]:
                     "grids (§17). The same images and stack for every revision of a model, so the tables "
                     "of one model compare row by row.", ""]
         head = " | ".join(f"rev {rev}, r = {r:g}" for rev, r in configs)
-        out += [f"{data['model']} ({_weights_label(data.get('model_sha256'), data['model'])}), "
-                f"{data['items']} images, `{os.path.basename(path)}`:", "",
+        if data.get("source") == "oracle":  # its trajectories' ideal is exactly -log2 pi(x) (§13)
+            who = (f"{data['data']} data, oracle source (per-pixel marginals of the training images: "
+                   f"every trajectory's ideal cost is exactly -log2 pi(x))")
+        else:
+            who = f"{data['model']} ({_weights_label(data.get('model_sha256'), data['model'])})"
+        out += [f"{who}, {data['items']} images, `{os.path.basename(path)}`:", "",
                 f"| n | {head} |", "|---|" + "---|" * len(configs)]
         for n in sorted({r["steps"] for r in data["rows"]}):
             cells = []

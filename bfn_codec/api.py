@@ -27,7 +27,7 @@ from .environment import CODER_REVISION, PORTABLE_REVISION, PORTABLE_REVISIONS, 
 from .images import ImageFile, array_layout
 from .bytefile import is_bytefile
 from .imageset import is_imageset, read_imageset
-from .models import PortableModel, has_portable_form, load_model, portable_model, with_calibration
+from .models import ExactModel, has_portable_form, load_model, portable_model, with_calibration
 from .zoo import ModelError, available_models, bundled_model_for, portable_identity
 from .seed import seed_bytes
 from .version import __version__
@@ -528,7 +528,7 @@ def portable_revision(portable, model) -> int:
 def chain_coder(model, revision: int, steps: int, r: float, grid_power: float) -> ChainCoder:
     """The chain coder of arithmetic revision ``revision`` (6 and 7: portable, 5: float kernels)."""
     if revision in PORTABLE_REVISIONS:
-        if not isinstance(model, PortableModel):
+        if not isinstance(model, ExactModel):
             if not has_portable_form(model):
                 raise FormatError(f"the file was written with the portable arithmetic (coder revision {revision}), which "
                                   f"needs the model's integer network; model {model.name} has none for its weights")

@@ -22,7 +22,6 @@ import torch
 
 from . import exactmath
 from .chain import F64, BayesianFlow, _bcast
-from .portable import ordered_sum
 
 SQRT2 = math.sqrt(2.0)  # correctly rounded (IEEE sqrt)
 
@@ -117,13 +116,6 @@ class DiscreteBFN(BayesianFlow):
             logits = logits + S[..., i:i + 1] * B[:, i]
         return logits
 
-    @staticmethod
-    def _softmax_exact(logits: np.ndarray) -> np.ndarray:
-        """softmax over the last axis: exp(l - max) (every factor <= 1, the largest exactly 1),
-        normalised by the ordered sum."""
-        e = exactmath.exp(logits - logits.max(-1, keepdims=True))
-        return e / ordered_sum(e)[..., None]
-
     def schedule_exact(self, times: np.ndarray):
         t = np.asarray(times, dtype=np.float64)
         betas = self.beta1 * (t * t)
@@ -135,7 +127,7 @@ class DiscreteBFN(BayesianFlow):
         """K = 2: tanh(s/2) = (1 - e^-|s|) / (1 + e^-|s|) with the sign of s, s = sqrt(2) z.
         K > 2: 2 theta - 1 with theta = softmax(B z)."""
         if self.K > 2:
-            return 2.0 * self._softmax_exact(self._class_logits_exact(S)) - 1.0
+            return 2.0 * exactmath.softmax(self._class_logits_exact(S)) - 1.0
         s = SQRT2 * S
         e = exactmath.exp(-np.abs(s))
         return np.where(s < 0, -1.0, 1.0) * ((1.0 - e) / (1.0 + e))
@@ -145,7 +137,7 @@ class DiscreteBFN(BayesianFlow):
         larger class has 1 / (1 + e) and the smaller e / (1 + e), each without cancellation.
         K > 2: softmax(network's outputs + B z), as ``output_log_probs``."""
         if self.K > 2:
-            return None, self._softmax_exact(params + self._class_logits_exact(S))
+            return None, exactmath.softmax(params + self._class_logits_exact(S))
         logit = params[..., 0] + SQRT2 * S[..., 0]
         e = exactmath.exp(-np.abs(logit))
         big, small = 1.0 / (1.0 + e), e / (1.0 + e)

@@ -306,6 +306,14 @@ def ordered_sum(x) -> np.ndarray:
     return out.reshape(x.shape[:-1])
 
 
+def softmax(logits) -> np.ndarray:
+    """softmax over the last axis: exp(l - max) (every factor <= 1, the largest exactly 1),
+    normalised by the ordered sum."""
+    logits = np.asarray(logits, dtype=np.float64)
+    e = exp(logits - logits.max(-1, keepdims=True))
+    return e / ordered_sum(e)[..., None]
+
+
 # ----- compiled twins -------------------------------------------------------------------------
 # exp and erfc_fast above are a few dozen numpy passes each (one ufunc per operation is what
 # keeps them identical everywhere), and an accumulation writes a whole table to keep one column.

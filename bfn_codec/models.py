@@ -34,6 +34,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import torch
 
+from . import exactmath
 from .chain import F64, BayesianFlow
 from .continuous import ContinuousBFN
 from .discrete import DiscreteBFN
@@ -87,6 +88,24 @@ class CoderModel(Protocol):
     def output_window(self, S: torch.Tensor, t, z_max: float):
         """(lo [B, D] or None, probs [B, D, W]): p_O on a window of W outcomes per variable
         starting at lo (lo None: the whole table, W = K)."""
+
+
+@runtime_checkable
+class ExactModel(Protocol):
+    """A model as the portable coders (coder revisions 6-8) consume it: every output probability
+    from integers and correctly rounded operations, the same on every machine; ``PortableModel``
+    (a network's integer twin) and ``OracleModel`` implement it."""
+
+    flow: BayesianFlow
+    shape: tuple
+    D: int
+    name: str
+    weights_sha256: str | None
+    trunk_seconds: float
+
+    def output_window_exact(self, S: np.ndarray, t: float, z_max: float | None):
+        """(lo [B, D] or None, p_O [B, D, W] float64) at S [B, D, c] (numpy float64), time t:
+        the window of ``CoderModel.output_window`` (z_max None: the whole table)."""
 
 
 class NetworkModel:
@@ -210,6 +229,7 @@ class PortableModel:
         self.model = model
         self.flow = model.flow
         self.shape, self.D, self.name = model.shape, model.D, model.name
+        self.weights_sha256 = model.weights_sha256
         if len(self.shape) != 3:
             raise ModelError(f"model {model.name}: portable coding covers image models only")
         self.inet = IntegerUNet.from_config(model.net, integer_config)
@@ -290,6 +310,8 @@ class OracleModel:
         self.info: dict = {}
         self.trunk_seconds = 0.0  # no network
         self.weights_sha256 = hashlib.sha256(self.log_pi.numpy().tobytes()).hexdigest()
+        p = pi.numpy()  # the portable form's log pi: normalised and logged by exactmath
+        self._log_pi_exact = exactmath.log(p / exactmath.ordered_sum(p)[:, None])
 
     def log_probs(self, S: torch.Tensor, t) -> torch.Tensor:
         t = _time_vector(t, S.shape[0])
@@ -304,6 +326,21 @@ class OracleModel:
 
     def output_window(self, S: torch.Tensor, t, z_max: float):
         return None, self.output_probs(S, t)
+
+    def output_window_exact(self, S: np.ndarray, t: float, z_max=None):
+        """``log_probs`` in the portable arithmetic, for the portable coders (the oracle has no
+        network, so this is the whole model): the logits log pi_k + <S, m_k> / v - beta |m_k|^2 / (2v)
+        with each dot product summed in coordinate order, beta from the flow's exact schedule,
+        then exactmath.softmax. The whole table (no window)."""
+        m = self.flow.component_means.numpy()  # [K, c], the coder's own means
+        v = float(self.flow.variance_factor)
+        beta = float(self.flow.schedule_exact(np.array([0.0, float(t)]))[0][1])
+        dot = np.zeros(S.shape[:-1] + (m.shape[0],))
+        sq = np.zeros(m.shape[0])
+        for i in range(m.shape[1]):
+            dot = dot + S[..., i:i + 1] * m[:, i]
+            sq = sq + m[:, i] * m[:, i]
+        return None, exactmath.softmax((self._log_pi_exact + dot / v) - beta * (sq / (2.0 * v)))
 
 
 # ----- files ---------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import sys
 import constriction
 import numpy as np
 import pytest
+import torch
 
 import bfn_codec
 from bfn_codec import portable
@@ -273,8 +274,9 @@ def test_kept_tables_match_the_per_group_definition_word_for_word(escape):
 
 def _oracle_overhead(revision: int, n: int, r: float, items: int = 64) -> float:
     """Bits per item the portable coder pays over -log2 pi(x) with the binary oracle source
-    (per-pixel marginals: the ideal is exact), revision 6, 7 or 8; decoded and checked."""
-    from bfn_codec.coder import ChainCoder, GridChainCoder, KeptChainCoder, PortableChainCoder, make_plan
+    (per-pixel marginals: the ideal is exact; its outputs in the portable arithmetic,
+    ``OracleModel.output_window_exact``), revision 6, 7 or 8; decoded and checked."""
+    from bfn_codec.coder import GridChainCoder, KeptChainCoder, PortableChainCoder, make_plan
     from bfn_codec.data import binarise
     from bfn_codec.driver import AnsCoder, exact_bits
     from bfn_codec.models import OracleModel, make_flow
@@ -284,8 +286,7 @@ def _oracle_overhead(revision: int, n: int, r: float, items: int = 64) -> float:
     p1 = np.clip(x.mean(0), 0.02, 0.98)
     model = OracleModel(make_flow({"data_type": "discrete", "K": 2}), np.stack([1 - p1, p1], 1), (1, 28, 28))
     base = {6: PortableChainCoder, 7: KeptChainCoder, 8: GridChainCoder}[revision]
-    chain = type("Oracle", (base,), {"_outputs": ChainCoder._outputs})(
-        model, make_plan(model.flow, n, r, times=portable.power_times(n, 2.0), exact=True))
+    chain = base(model, make_plan(model.flow, n, r, times=portable.power_times(n, 2.0), exact=True))
     coder = AnsCoder(np.random.default_rng(0).integers(0, 2 ** 32, 1 << 20, dtype=np.uint32), seal=True)
     before = exact_bits(coder)
     chain.encode(coder, x)
@@ -293,6 +294,37 @@ def _oracle_overhead(revision: int, n: int, r: float, items: int = 64) -> float:
     net = exact_bits(coder) - before
     assert np.array_equal(chain.decode(coder, items), x)
     return (net - ideal) / items, ideal / items
+
+
+@pytest.mark.parametrize("cfg", [{"data_type": "discrete", "K": 2}, {"data_type": "discrete", "K": 3},
+                                 {"data_type": "discretised", "K": 256, "sigma1": 1e-3}],
+                         ids=["binary", "K3", "bins256"])
+def test_oracle_portable_outputs_are_its_float_outputs_to_rounding(cfg):
+    """OracleModel.output_window_exact (the portable coders' oracle) is the Bayes-optimal output
+    of ``oracle_log_probs`` up to float64 rounding, at the start, middle and end of the flow;
+    the portable chain coder takes the oracle itself and round-trips with it."""
+    from bfn_codec.api import chain_coder
+    from bfn_codec.driver import AnsCoder
+    from bfn_codec.models import ExactModel, OracleModel, make_flow
+
+    flow = make_flow(cfg)
+    rng = np.random.default_rng(7)
+    pi = rng.dirichlet(np.full(flow.K, 0.5), size=12)
+    model = OracleModel(flow, pi, (1, 3, 4))
+    assert isinstance(model, ExactModel)
+    for t in (0.0, 0.3, 1.0):
+        beta = float(flow.schedule_exact(np.array([0.0, t]))[0][1])
+        x = rng.integers(0, flow.K, (5, 12))
+        S = flow.sample_stat(torch.as_tensor(x), torch.tensor(beta, dtype=torch.float64)).numpy()
+        lo, exact = model.output_window_exact(S, t)
+        assert lo is None and exact.shape == (5, 12, flow.K)
+        np.testing.assert_allclose(exact, model.output_probs(torch.as_tensor(S), t), rtol=1e-9, atol=1e-13)
+        assert np.all(exact >= 0) and np.allclose(exact.sum(-1), 1.0, atol=1e-12)
+    x = rng.integers(0, flow.K, (4, 12))
+    chain = chain_coder(model, PORTABLE_REVISION, 20, 2.0, 2.0)
+    coder = AnsCoder(rng.integers(0, 2 ** 32, 1 << 12, dtype=np.uint32), seal=True)
+    chain.encode(coder, x)
+    assert np.array_equal(chain.decode(coder, len(x)), x)
 
 
 @pytest.mark.slow
