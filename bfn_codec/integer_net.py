@@ -24,11 +24,12 @@ operation or a correctly rounded one in a fixed order:
   additions after requantising both sides to one scale.
 
 On the CPU the default path (``_FusedOps``) runs the same steps with activations stored in
-float32 (integers below 2^24: exact, half the memory traffic of float64) and each run of
-elementwise steps fused into one compiled pass (kernels.py: the conv epilogue with the sum
+float32 (integers below 2^24: exact, half the memory traffic of float64), channels-last (NHWC:
+oneDNN's float32 convolutions are about 20% faster on it), and each run of elementwise steps
+fused into one compiled pass (kernels.py: the split into pieces, the conv epilogue with the sum
 after it, GroupNorm with the SiLU table after it, the concatenations), doing the same float64
 operations in the same order; a batch of 8 or more items runs as one part per torch thread.
-1.3-2.2x faster than the torch steps (benchmarks/integer_speed.py), and the same integers
+Faster than the torch steps (benchmarks/integer_speed.py), and the same integers
 (tests/test_integer_net.py).
 
 The scales come from a calibration pass of the float network (``IntegerUNet.from_float``): each
@@ -203,9 +204,18 @@ def _cpu_float32_exact() -> bool:
     return not getattr(mkldnn, "allow_tf32", False)
 
 
-def _rows3(q: torch.Tensor) -> np.ndarray:
-    """A CPU tensor [B, C, H, W] as a numpy array [B, C, H W] (a view where q is contiguous)."""
-    return q.numpy().reshape(q.shape[0], q.shape[1], -1)
+def _act(B: int, C: int, H: int, W: int):
+    """An uninitialised float32 activation [B, C, H, W] of the fused path, stored channels-last
+    (NHWC: oneDNN's float32 convolutions run faster on it, and the kernels' inner loops run over
+    the channels), and the numpy view [B, H W, C] of it that the kernels write."""
+    buf = np.empty((B, H, W, C), dtype=np.float32)
+    return torch.from_numpy(buf).permute(0, 3, 1, 2), buf.reshape(B, H * W, C)
+
+
+def _pixels(q: torch.Tensor) -> np.ndarray:
+    """A CPU tensor [B, C, H, W] as numpy [B, H W, C]: a view where q is stored channels-last
+    (``_act``, and the convolutions' outputs from such inputs), a copy otherwise."""
+    return q.permute(0, 2, 3, 1).numpy().reshape(q.shape[0], -1, q.shape[1])
 
 
 def _norm_eps(norm, n: float, f_in: int) -> float:
@@ -383,9 +393,10 @@ class IntegerUNet(torch.nn.Module):
     # ----- the fused CPU path: float32 integers, compiled elementwise steps ---------------------
     # The same integers as the steps above (tests/test_integer_net.py compares them): integers
     # below 2^24 are exact in float32, so activations are stored there (half the memory traffic
-    # of float64), the convolutions are the float32 pieces of ``_split_conv``, and each run of
-    # elementwise steps is one pass of a compiled kernel (kernels.py) doing the same operations
-    # in float64: the conv epilogue, GroupNorm with the SiLU table after it, and the sums.
+    # of float64) and channels-last (``_act``), the convolutions are the float32 pieces of
+    # ``_split_conv``, and each run of elementwise steps is one pass of a compiled kernel
+    # (kernels.py) doing the same operations in float64: the split into pieces, the conv
+    # epilogue, GroupNorm with the SiLU table after it, and the sums.
 
     def conv_fused(self, conv, q: torch.Tensor, f_in: int, name: str, then_add=None) -> torch.Tensor:
         """The convolution ``name``; with ``then_add`` = (y, f_y, f_sum), also the sum that
@@ -395,6 +406,7 @@ class IntegerUNet(torch.nn.Module):
         if plan is None:  # what a call needs besides q, as the kernel takes it (kept)
             wq, w32, b, pieces, bias, scale = self._conv_plan(conv, f_in, name, q.device)
             C = wq.shape[0]
+            w32 = w32.contiguous(memory_format=torch.channels_last)  # the activations' layout (``_act``)
             plan = self._fused_plans[key] = (
                 w32, b, pieces, float(2 ** b), np.zeros(C) if bias is None else bias.reshape(-1).numpy().copy(),
                 bias is not None, scale.reshape(-1).numpy().copy(), conv.stride, conv.padding)
@@ -402,18 +414,19 @@ class IntegerUNet(torch.nn.Module):
         if not pieces:  # float32 pieces cannot be exact for these weights: the float64 path
             out = self.conv(conv, q.double(), f_in, name).float()
             return out if then_add is None else self.add_fused(out, self.f[name], *then_add)
-        acc = F.conv2d(_piece_stack(q, b, pieces), w32, None, stride, padding).numpy()
-        B, C = q.shape[0], acc.shape[1]
-        out = np.empty((B,) + acc.shape[1:], dtype=np.float32)
-        o3 = out.reshape(B, C, -1)
+        B = q.shape[0]
+        stacked, rows = _act(pieces * B, *q.shape[1:])  # _piece_stack, in one pass
+        exactmath.compiled("piece_split")(_pixels(q.float()).reshape(B, -1), unit, pieces, rows.reshape(pieces * B, -1))
+        acc = F.conv2d(stacked, w32, None, stride, padding)
+        out, o3 = _act(B, *acc.shape[1:])
         if then_add is None:
             y3, sx, sy = o3, 1.0, 1.0  # not read
         else:
             y, f_y, f_sum = then_add
-            y3, sx, sy = _rows3(y), 2.0 ** (f_sum - self.f[name]), 2.0 ** (f_sum - f_y)
-        exactmath.compiled("conv_requant")(0, B * C, acc.reshape(acc.shape[0], C, -1), pieces, unit, bias_c, has_bias,
+            y3, sx, sy = _pixels(y), 2.0 ** (f_sum - self.f[name]), 2.0 ** (f_sum - f_y)
+        exactmath.compiled("conv_requant")(0, o3.shape[0] * o3.shape[1], _pixels(acc), pieces, unit, bias_c, has_bias,
                                            scale_c, float(self.qmax), sx, y3, sy, then_add is not None, o3)
-        return torch.from_numpy(out)
+        return out
 
     def norm_silu_fused(self, norm, q: torch.Tensor, f_in: int, norm_name: str, silu_name: str) -> torch.Tensor:
         B, C, H, W = q.shape
@@ -427,30 +440,28 @@ class IntegerUNet(torch.nn.Module):
             plan = self._fused_plans[key] = (G, n, _norm_eps(norm, n, f_in), gain.reshape(-1).numpy().copy(),
                                              shift.reshape(-1).numpy().copy(), table.numpy().copy())
         G, n, eps, gain_c, shift_c, table_c = plan
-        out = np.empty((B, C, H, W), dtype=np.float32)
-        exactmath.compiled("norm_silu")(0, B * G, _rows3(q), G, n, eps, gain_c, shift_c, float(self.qmax), table_c,
-                                        out.reshape(B, C, -1))
-        return torch.from_numpy(out)
+        out, o3 = _act(B, C, H, W)
+        exactmath.compiled("norm_silu")(0, B, _pixels(q), G, n, eps, gain_c, shift_c, float(self.qmax), table_c, o3)
+        return out
 
     def cat_fused(self, a: torch.Tensor, f_a: int, b: torch.Tensor, f_b: int, f: int) -> torch.Tensor:
         """[requant(a), requant(b)] along the channels, at scale f (``_IntegerOps.cat``)."""
         B, Ca, H, W = a.shape
         if b.shape[0] != B or b.shape[2:] != a.shape[2:]:
             raise ValueError(f"cannot concatenate {tuple(a.shape)} and {tuple(b.shape)}")
-        out = np.empty((B, Ca + b.shape[1], H, W), dtype=np.float32)
-        o3, kernel = out.reshape(B, out.shape[1], -1), exactmath.compiled("requant_into")
+        out, o3 = _act(B, Ca + b.shape[1], H, W)
+        kernel = exactmath.compiled("requant_into")
         for q, f_q, c0 in ((a, f_a, 0), (b, f_b, Ca)):
-            kernel(_rows3(q), 2.0 ** (f - f_q), float(self.qmax), o3, c0)
-        return torch.from_numpy(out)
+            kernel(_pixels(q), 2.0 ** (f - f_q), float(self.qmax), o3, c0)
+        return out
 
     def add_fused(self, a: torch.Tensor, f_a: int, b: torch.Tensor, f_b: int, f: int) -> torch.Tensor:
         """requant(a) + requant(b) at scale f, clamped; b [B, C, H, W], [B, C, 1, 1] or [1, C, 1, 1]."""
-        out = np.empty(tuple(a.shape), dtype=np.float32)
-        o3 = out.reshape(a.shape[0], a.shape[1], -1)
+        out, o3 = _act(*a.shape)
         sx, sy = 2.0 ** (f - f_a), 2.0 ** (f - f_b)  # powers of two, exactly
-        exactmath.compiled("add_requant")(0, o3.shape[0] * o3.shape[1], _rows3(a), sx, _rows3(b), sy,
+        exactmath.compiled("add_requant")(0, o3.shape[0] * o3.shape[1], _pixels(a), sx, _pixels(b), sy,
                                           float(self.qmax), o3)
-        return torch.from_numpy(out)
+        return out
 
     def time_shift(self, block: ResBlock, temb_q: torch.Tensor, f_t: int, name: str):
         """block.time(silu(temb)) as integers at the scale of ``name`` ([B, C, 1, 1])."""

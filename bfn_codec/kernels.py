@@ -299,6 +299,8 @@ def kept_tables(a, b, probs, fraction, totals, escape, k, offsets, cols, buf, sy
 # Activations are integers held in float32 (|q| < 2^24: exact); every step below is either
 # exact (sums of integers, products by powers of two, rounding, clamping) or, in GroupNorm,
 # the same correctly rounded float64 operations in the same order as integer_net's torch code.
+# They are stored channels-last: an array [B, L, C] (L = H W pixels), so the inner loops run
+# over the channels, whose per-channel constants (bias, scale, gain) then vectorise too.
 
 
 @_inline
@@ -308,102 +310,130 @@ def clamp1(v, qmax):  # v clamped to [-qmax, qmax] (selects, so that loops vecto
 
 
 @_kernel
+def piece_split(q, unit, pieces, out):
+    # integer_net._piece_stack, elementwise: q [B, N] (float32 integers below 2^24, each item
+    # flattened) as pieces [pieces B, N], q = sum_j p_j unit^j. The top piece's row starts as q
+    # (the rest); per lower piece j, top = floor(rest / unit), piece j = rest - unit top, and
+    # top is the next rest (unit a power of two: every step exact in float32)
+    B, N = q.shape
+    inv = np.float32(1.0) / np.float32(unit)
+    u = np.float32(unit)
+    for i in range(B):
+        rest, src = out[(pieces - 1) * B + i], q[i]
+        for n in range(N):
+            rest[n] = src[n]
+        for j in range(pieces - 1):
+            low = out[j * B + i]
+            for n in range(N):
+                top = np.float32(np.floor(rest[n] * inv))
+                low[n] = rest[n] - u * top
+                rest[n] = top
+
+
+@_kernel
 def conv_requant(a, b, acc, pieces, unit, bias, has_bias, scale, qmax, sx, y, sy, has_y, out):
-    # integer_net.IntegerUNet.conv after _split_conv, rows a..b-1 of out [B, C, L] (row = b C + c):
-    # the pieces' float32 sums rounded, recombined in float64 by Horner in 2^b (exact), the
-    # integer bias added (exact), times a power of two (exact), rounded half to even, clamped;
-    # then, with has_y, the sum that follows the convolution (add_requant's steps) on the result
-    B, C, L = out.shape
-    v = np.empty(L)
+    # integer_net.IntegerUNet.conv after _split_conv, pixels a..b-1 of out [B, L, C] (pixel =
+    # i L + l): the pieces' float32 sums (acc [pieces B, L, C]) rounded, recombined in float64
+    # by Horner in 2^b (exact), the integer bias added (exact), times a power of two (exact),
+    # rounded half to even, clamped; then, with has_y, the sum that follows the convolution
+    # (add_requant's steps) on the result
+    B, L, C = out.shape
+    v = np.empty(C)
     for r in range(a, b):
-        i, c = r // C, r % C
-        top = acc[(pieces - 1) * B + i, c]
-        for l in range(L):
-            v[l] = np.float64(np.rint(top[l]))
+        i, l = r // L, r % L
+        top = acc[(pieces - 1) * B + i, l]
+        for c in range(C):
+            v[c] = np.float64(np.rint(top[c]))
         for j in range(pieces - 2, -1, -1):
-            low = acc[j * B + i, c]
-            for l in range(L):
-                v[l] = v[l] * unit + np.float64(np.rint(low[l]))
+            low = acc[j * B + i, l]
+            for c in range(C):
+                v[c] = v[c] * unit + np.float64(np.rint(low[c]))
         if has_bias:
-            bc = bias[c]
-            for l in range(L):
-                v[l] = v[l] + bc
-        sc, o = scale[c], out[i, c]
-        for l in range(L):
-            v[l] = clamp1(np.rint(v[l] * sc), qmax)
+            for c in range(C):
+                v[c] = v[c] + bias[c]
+        for c in range(C):
+            v[c] = clamp1(np.rint(v[c] * scale[c]), qmax)
+        o = out[i, l]
         if has_y:
-            sum_row(v, sx, y, i, c, sy, qmax, o)
+            sum_pixel(v, sx, y, i, l, sy, qmax, o)
         else:
-            for l in range(L):
-                o[l] = v[l]
+            for c in range(C):
+                o[c] = v[c]
 
 
 @_inline
-def sum_row(x, sx, y, i, c, sy, qmax, o):
-    # integer_net._IntegerOps.add for row (i, c): x (that row) and y's row requantised to the
+def sum_pixel(x, sx, y, i, l, sy, qmax, o):
+    # integer_net._IntegerOps.add for pixel (i, l): x (its channels) and y's requantised to the
     # sum's scale (times a power of two, rounded, clamped: exact), added, clamped into o. y is
-    # [B, C, L], or [B, C, 1] or [1, C, 1] (a time shift: per item or one row for every item,
-    # the same for every position)
-    if y.shape[2] == 1:
-        yc = clamp1(np.rint(y[i if y.shape[0] > 1 else 0, c, 0] * sy), qmax)
-        for l in range(o.shape[0]):
-            o[l] = clamp1(clamp1(np.rint(x[l] * sx), qmax) + yc, qmax)
-    else:
-        yr = y[i, c]
-        for l in range(o.shape[0]):
-            o[l] = clamp1(clamp1(np.rint(x[l] * sx), qmax) + clamp1(np.rint(yr[l] * sy), qmax), qmax)
+    # [B, L, C], or [B, 1, C] or [1, 1, C] (a time shift: per item or one for every item, the
+    # same at every pixel)
+    yr = y[i if y.shape[0] > 1 else 0, l if y.shape[1] > 1 else 0]
+    for c in range(o.shape[0]):
+        o[c] = clamp1(clamp1(np.rint(x[c] * sx), qmax) + clamp1(np.rint(yr[c] * sy), qmax), qmax)
 
 
 @_kernel
 def add_requant(a, b, x, sx, y, sy, qmax, out):
-    # integer_net._IntegerOps.add, rows a..b-1 of out [B, C, L] (``sum_row``)
-    C = out.shape[1]
+    # integer_net._IntegerOps.add, pixels a..b-1 of out [B, L, C] (``sum_pixel``)
+    L = out.shape[1]
     for r in range(a, b):
-        i, c = r // C, r % C
-        sum_row(x[i, c], sx, y, i, c, sy, qmax, out[i, c])
+        i, l = r // L, r % L
+        sum_pixel(x[i, l], sx, y, i, l, sy, qmax, out[i, l])
 
 
 @_kernel
 def requant_into(x, sx, qmax, out, c0):
-    # integer_net.IntegerUNet.requant of x [B, C, L] into channels c0..c0+C-1 of out (the
+    # integer_net.IntegerUNet.requant of x [B, L, C] into channels c0..c0+C-1 of out (the
     # concatenation of the U-Net's skip connections): times a power of two, rounded, clamped
-    B, C, L = x.shape
+    B, L, C = x.shape
     for i in range(B):
-        for c in range(C):
-            xr, o = x[i, c], out[i, c0 + c]
-            for l in range(L):
-                o[l] = clamp1(np.rint(xr[l] * sx), qmax)
+        for l in range(L):
+            xr, o = x[i, l], out[i, l]
+            for c in range(C):
+                o[c0 + c] = clamp1(np.rint(xr[c] * sx), qmax)
 
 
 @_kernel
 def norm_silu(a, b, q, groups, n, eps, gain, shift, qmax, table, out):
-    # integer_net.IntegerUNet.group_norm then .silu, for groups a..b-1 of q [B, C, L] (group =
-    # b G + g): S1 = sum q and S2 = sum q^2 (exact: integer sums, in int64 so that they
-    # vectorise), then per value z = (q n - S1) / sqrt((n S2 - S1^2) + eps), z gain_c + shift_c
-    # (float64, the torch code's operations and order), rounded, clamped, and the SiLU table there
-    B, C, L = q.shape
+    # integer_net.IntegerUNet.group_norm then .silu, for items a..b-1 of q [B, L, C]: per group
+    # S1 = sum q and S2 = sum q^2 (exact: integer sums, in int64, so their order is free: per
+    # channel over the pixels, then over the group's channels), then per value
+    # z = (q n - S1) / sqrt((n S2 - S1^2) + eps), z gain_c + shift_c (float64, the torch code's
+    # operations and order), rounded, clamped, and the SiLU table there
+    B, L, C = q.shape
     cg = C // groups
     offset = np.int64(qmax)
-    index = np.empty(L, np.int64)
-    for r in range(a, b):
-        i, g = r // groups, r % groups
-        s1 = np.int64(0)
-        s2 = np.int64(0)
-        for c in range(g * cg, (g + 1) * cg):
-            row = q[i, c]
-            for l in range(L):
-                v = np.int64(row[l])
-                s1 += v
-                s2 += v * v
-        f1, f2 = np.float64(s1), np.float64(s2)  # |S1| < 2^53, S2 < 2^53: exact
-        denom = np.sqrt((n * f2 - f1 * f1) + eps)
-        for c in range(g * cg, (g + 1) * cg):
-            ga, sh, row, o = gain[c], shift[c], q[i, c], out[i, c]
-            for l in range(L):
-                z = (np.float64(row[l]) * n - f1) / denom
-                index[l] = np.int64(clamp1(np.rint(z * ga + sh), qmax)) + offset
-            for l in range(L):
-                o[l] = table[index[l]]
+    t1, t2 = np.empty(C, np.int64), np.empty(C, np.int64)
+    f1, denom = np.empty(C), np.empty(C)  # per channel: its group's S1 and denominator
+    index = np.empty(C, np.int64)
+    for i in range(a, b):
+        t1[:] = 0
+        t2[:] = 0
+        for l in range(L):
+            row = q[i, l]
+            for c in range(C):
+                v = np.int64(row[c])
+                t1[c] += v
+                t2[c] += v * v
+        for g in range(groups):
+            s1 = np.int64(0)
+            s2 = np.int64(0)
+            for c in range(g * cg, (g + 1) * cg):
+                s1 += t1[c]
+                s2 += t2[c]
+            g1, g2 = np.float64(s1), np.float64(s2)  # |S1| < 2^53, S2 < 2^53: exact
+            d = np.sqrt((n * g2 - g1 * g1) + eps)
+            for c in range(g * cg, (g + 1) * cg):
+                f1[c] = g1
+                denom[c] = d
+        for l in range(L):
+            row, o = q[i, l], out[i, l]
+            for c in range(C):
+                z = (np.float64(row[c]) * n - f1[c]) / denom[c]
+                index[c] = np.int64(clamp1(np.rint(z * gain[c] + shift[c]), qmax)) + offset
+            for c in range(C):
+                o[c] = table[index[c]]
+
 
 def build() -> dict:
     """The kernels by name (exactmath.compiled checks them against the numpy originals)."""
@@ -411,5 +441,5 @@ def build() -> dict:
             "posterior_rows": posterior_rows, "frequencies": frequencies, "kept_counts": kept_counts,
             "kept_tables": kept_tables,
             "conv_requant": conv_requant, "add_requant": add_requant,
-            "requant_into": requant_into,
+            "requant_into": requant_into, "piece_split": piece_split,
             "norm_silu": norm_silu}

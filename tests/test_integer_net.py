@@ -93,6 +93,26 @@ def test_the_fused_path_gives_the_torch_steps_integers():
         assert torch.equal(out.view(torch.int32), ref.view(torch.int32))
 
 
+@pytest.mark.parametrize("bits,pieces", [(7, 2), (11, 2), (6, 4)])
+def test_the_compiled_piece_split_gives_the_torch_pieces(bits, pieces):
+    """kernels.piece_split (the fused path's split of the activations) against _piece_stack to
+    the bit, on integers up to the largest the pieces cover, both signs, zeros of both signs."""
+    from bfn_codec import exactmath
+    from bfn_codec.integer_net import _piece_stack
+
+    kernel = exactmath.compiled("piece_split")
+    if kernel is None:
+        pytest.skip("no compiled kernels here")
+    top = 2.0 ** (bits * pieces - 1)
+    rng = np.random.default_rng(bits)
+    q = torch.from_numpy(np.rint(rng.uniform(-top, top - 1, (3, 5, 4, 6))).astype(np.float32))
+    q.view(-1)[:4] = torch.tensor([0.0, -0.0, top - 1, -top])
+    ref = _piece_stack(q, bits, pieces)
+    out = torch.empty_like(ref)
+    kernel(q.numpy().reshape(3, -1), float(2 ** bits), pieces, out.numpy().reshape(3 * pieces, -1))
+    assert torch.equal(out.view(torch.int32), ref.view(torch.int32))
+
+
 def test_the_integer_network_takes_one_time_for_every_item_and_refuses_bad_input():
     net, batches = _net_and_inputs()
     inet = IntegerUNet.from_float(net, batches)
@@ -143,8 +163,12 @@ def test_lower_precision_float32_convolutions_leave_the_integers_alone(setting):
 
 def test_the_fused_epilogues_round_ties_to_even_and_clamp():
     """conv_requant and add_requant against the torch steps on values built to land on .5
-    after scaling (ties) and beyond the clamp, with a bias and two pieces."""
+    after scaling (ties) and beyond the clamp, with a bias and two pieces; the kernels take
+    channels-last arrays [B, L, C], the torch steps [B, C, L]."""
     from bfn_codec import exactmath
+
+    def nhwc(v):  # [B, C, L] -> [B, L, C]
+        return np.ascontiguousarray(v.numpy().transpose(0, 2, 1))
 
     g = torch.Generator().manual_seed(9)
     acc = torch.randint(-2 ** 14, 2 ** 14, (2 * 3, 4, 50), generator=g).float()
@@ -152,17 +176,17 @@ def test_the_fused_epilogues_round_ties_to_even_and_clamp():
     bias = torch.tensor([0.0, 3.0, -7.0, 2.0 ** 20], dtype=torch.float64)
     scale = torch.tensor([2.0 ** -1, 2.0 ** -4, 2.0 ** -9, 1.0], dtype=torch.float64)
     qmax = 2047.0
-    out = np.empty((3, 4, 50), dtype=np.float32)
-    exactmath.compiled("conv_requant")(0, 12, acc.numpy(), 2, 2.0 ** 7, bias.numpy(), True, scale.numpy(), qmax,
+    out = np.empty((3, 50, 4), dtype=np.float32)
+    exactmath.compiled("conv_requant")(0, 150, nhwc(acc), 2, 2.0 ** 7, bias.numpy(), True, scale.numpy(), qmax,
                                           1.0, out, 1.0, False, out)
     total = acc[3:].double() * 2.0 ** 7 + acc[:3].double()  # the pieces recombined
     ref = ((total + bias[None, :, None]) * scale[None, :, None]).round().clamp(-qmax, qmax)
-    assert torch.equal(torch.from_numpy(out).double(), ref)
+    assert torch.equal(torch.from_numpy(out.transpose(0, 2, 1)).double(), ref)
     x, y = acc[:3].contiguous(), acc[3:].contiguous()
-    exactmath.compiled("add_requant")(0, 12, x.numpy(), 2.0 ** -1, y.numpy(), 2.0 ** -3, qmax, out)
+    exactmath.compiled("add_requant")(0, 150, nhwc(x), 2.0 ** -1, nhwc(y), 2.0 ** -3, qmax, out)
     ref = ((x.double() * 2.0 ** -1).round().clamp(-qmax, qmax) +
            (y.double() * 2.0 ** -3).round().clamp(-qmax, qmax)).clamp(-qmax, qmax)
-    assert torch.equal(torch.from_numpy(out).double(), ref)
+    assert torch.equal(torch.from_numpy(out.transpose(0, 2, 1)).double(), ref)
 
 
 @pytest.mark.parametrize("kernel", ["conv2d", "split", "fused"])
