@@ -498,7 +498,8 @@ class PortableChainCoder(ChainCoder):
 
     def _posterior(self, j_i, j_prev, i, w, lo=None):
         """``ChainCoder._posterior`` in the portable arithmetic (portable.posterior_1d /
-        posterior_general); unnormalised rows, which ``portable.frequencies`` normalises."""
+        posterior_general); unnormalised rows, which ``portable.frequencies`` normalises. With
+        ``_kept_summary``, (rows, portable.KeptSummary of them or None)."""
         p = self.plan
         c, g, var = self._receiver_terms(i)
         d = p.delta[i]
@@ -509,10 +510,14 @@ class PortableChainCoder(ChainCoder):
         u = (j_i - c * S_prev / d) / std
         s = (g * self.means) / (d * std)
         if self._even_1d:
-            return portable.posterior_1d(u[..., 0], float(s[0, 0]), float(s[1, 0] - s[0, 0]), a, w, lo)
+            return portable.posterior_1d(u[..., 0], float(s[0, 0]), float(s[1, 0] - s[0, 0]), a, w, lo,
+                                         summary=self._kept_summary)
         if lo is not None:
             raise ValueError("windowed weights need evenly spaced one-dimensional means")
-        return portable.posterior_general(u, s, a, w)
+        post = portable.posterior_general(u, s, a, w)
+        return (post, None) if self._kept_summary else post
+
+    _kept_summary = False  # whether ``_posterior`` gives (rows, KeptSummary or None)
 
     def _receiver_terms(self, i: int):
         """(c_i, g_i, var_i): the receiver's component k at step i is N(c_i S_{i-1} + g_i m_k,
@@ -550,11 +555,17 @@ class KeptChainCoder(PortableChainCoder):
     def _pop_gaussian(coder, mean, std: float, delta, R):
         return portable.pop_gaussian(coder, mean, std, delta, R, portable.TABLES_REV7)
 
+    # the one-dimensional posteriors come with their rows' sums and kept counts (computed with
+    # them, while each row is in cache), which the kept tables would otherwise read them again for
+    _kept_summary = True
+
     def _pop_component(self, coder, post):
-        return portable.pop_kept(coder, post)
+        rows, summary = post
+        return portable.pop_kept(coder, rows, summary)
 
     def _push_component(self, coder, k, post):
-        portable.push_kept(coder, k, post)
+        rows, summary = post
+        portable.push_kept(coder, k, rows, summary)
 
     def _push_weights(self, coder, k, w):
         portable.push_escaped(coder, k, w)

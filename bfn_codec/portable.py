@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import threading
+from dataclasses import dataclass
 
 import constriction
 import numpy as np
@@ -247,6 +248,16 @@ def kept(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return _kept(probs)[:2]
 
 
+@dataclass
+class KeptSummary:
+    """Per row of a table [N, W]: its ordered sum and how many entries reach KEEP_FRACTION of it
+    (``_kept``), where the table's producer computed them (``posterior_1d``), so that the kept
+    tables need not read the table an extra time for them."""
+
+    totals: np.ndarray  # [N] float64
+    counts: np.ndarray  # [N] int64
+
+
 def _kept(probs: np.ndarray):
     total = ordered_sum(probs)
     keep = probs >= total[:, None] * KEEP_FRACTION  # times a power of two: exact
@@ -285,7 +296,8 @@ class _Packed:
     come from the same pass. Without them, the numpy original: a zero-padded [N, width]
     ``table`` and ``frequencies(table, widths)``."""
 
-    def __init__(self, rows2: np.ndarray, escape: bool, k: np.ndarray | None = None, scratch: bool = False):
+    def __init__(self, rows2: np.ndarray, escape: bool, k: np.ndarray | None = None, scratch: bool = False,
+                 summary: KeptSummary | None = None):
         N, W = rows2.shape
         self._rows2, self._keep, self._cols, self._slots = rows2, None, None, None
         self._buf = self._bad = self._sym = self.table = None
@@ -293,8 +305,11 @@ class _Packed:
         packer = exactmath.compiled("kept_tables") if counter is not None else None
         if counter is not None:  # the same comparisons, sums and frequencies per row (kernels.py)
             rows2 = self._rows2 = np.ascontiguousarray(rows2, dtype=np.float64)
-            self._total, counts = np.empty(N), np.empty(N, dtype=np.int64)
-            exactmath.for_rows(lambda a, b: counter(a, b, rows2, KEEP_FRACTION, self._total, counts), N, W)
+            if summary is not None:  # the same sums and counts, from the table's producer
+                self._total, counts = summary.totals, summary.counts
+            else:
+                self._total, counts = np.empty(N), np.empty(N, dtype=np.int64)
+                exactmath.for_rows(lambda a, b: counter(a, b, rows2, KEEP_FRACTION, self._total, counts), N, W)
         else:
             self._keep, counts, self._total = _kept(rows2)
         self.counts = counts
@@ -402,10 +417,11 @@ class _Packed:
         return np.where(hit, rank, self.counts)
 
 
-def pop_kept(coder, probs: np.ndarray) -> np.ndarray:
-    """Pop k from each row of ``probs`` [..., W] on its kept entries."""
+def pop_kept(coder, probs: np.ndarray, summary: KeptSummary | None = None) -> np.ndarray:
+    """Pop k from each row of ``probs`` [..., W] on its kept entries (``summary``: its rows'
+    sums and kept counts where the caller has them)."""
     shape, rows2 = probs.shape[:-1], probs.reshape(-1, probs.shape[-1])
-    packed = _Packed(rows2, escape=False, scratch=True)
+    packed = _Packed(rows2, escape=False, scratch=True, summary=summary)
     popped = np.zeros(len(rows2), dtype=np.int64)  # in group order; a one-entry row is its entry
     for a, b, freq in packed.tables():  # constriction's call per group (as push_frequencies)
         popped[a:b] = coder.decode(_CATEGORICAL, freq)
@@ -414,12 +430,12 @@ def pop_kept(coder, probs: np.ndarray) -> np.ndarray:
     return packed.cols[np.arange(len(rows2)), sym].astype(np.int64).reshape(shape)
 
 
-def push_kept(coder, k: np.ndarray, probs: np.ndarray):
+def push_kept(coder, k: np.ndarray, probs: np.ndarray, summary: KeptSummary | None = None):
     """Push what ``pop_kept`` popped (the decoder's side), groups in the opposite order."""
     rows2, k = probs.reshape(-1, probs.shape[-1]), np.asarray(k).reshape(-1)
     if k.size and (k.min() < 0 or k.max() >= rows2.shape[1]):
         raise RangeError("a component outside its posterior's kept entries")
-    packed = _Packed(rows2, escape=False, k=k, scratch=True)
+    packed = _Packed(rows2, escape=False, k=k, scratch=True, summary=summary)
     sym = packed.symbols(k)
     if sym.size and np.any(sym >= packed.counts):
         raise RangeError("a component outside its posterior's kept entries")
@@ -462,11 +478,12 @@ def pop_escaped(coder, probs: np.ndarray) -> np.ndarray:
 
 # ----- posteriors --------------------------------------------------------------------------------
 def posterior_1d(u: np.ndarray, s0: float, step: float, a: float, w: np.ndarray,
-                 lo: np.ndarray | None) -> np.ndarray:
+                 lo: np.ndarray | None, summary: bool = False):
     """p(k | S_i, S_{i-1}) ∝ w_k exp(-a/2 ((s_k - u)^2 - m^2)) for evenly spaced s_k = s0 + k step
     (table entries k = lo + j), m^2 = the smallest (s_k - u)^2 over the table, so the largest
     factor is 1 (coder.ChainCoder._posterior explains the form). Rows whose weights vanish
-    where S_i lies are redone in log space, with exactmath's log."""
+    where S_i lies are redone in log space, with exactmath's log. With ``summary``, (post,
+    ``KeptSummary`` of its rows or None), for ``pop_kept`` and ``push_kept``."""
     W = w.shape[-1]
     base = s0 - u if lo is None else (s0 + lo.astype(np.float64) * step) - u  # s_lo - u
     nearest = np.clip(np.rint(-base / step), 0, W - 1)
@@ -478,10 +495,11 @@ def posterior_1d(u: np.ndarray, s0: float, step: float, a: float, w: np.ndarray,
     if kernel is not None:  # the same operations per entry, fused (kernels.py)
         post = np.empty(np.broadcast_shapes(base.shape + (W,), w.shape))
         rows, wr = post.reshape(-1, W), np.ascontiguousarray(np.broadcast_to(w, post.shape).reshape(-1, W), dtype=np.float64)
-        total = np.empty(rows.shape[0])
+        total, counts = np.empty(rows.shape[0]), np.empty(rows.shape[0], dtype=np.int64)
         b_, m_ = (np.ascontiguousarray(np.broadcast_to(v, post.shape[:-1]).reshape(-1), dtype=np.float64) for v in (base, m))
-        exactmath.for_rows(lambda a_, b: kernel(a_, b, b_, m_, float(step), 0.5 * a, wr, rows, total), rows.shape[0], W)
-        total = total.reshape(post.shape[:-1])
+        exactmath.for_rows(lambda a_, b: kernel(a_, b, b_, m_, float(step), 0.5 * a, wr, rows, total, KEEP_FRACTION,
+                                                counts), rows.shape[0], W)
+        total, counts = total.reshape(post.shape[:-1]), counts.reshape(post.shape[:-1])
     else:
         diff = differences()
         expo = (0.5 * a) * (m * m)[..., None] - (0.5 * a) * (diff * diff)
@@ -493,7 +511,11 @@ def posterior_1d(u: np.ndarray, s0: float, step: float, a: float, w: np.ndarray,
         logit = exactmath.log(np.maximum(w[bad], 1e-300)) - (0.5 * a) * (d * d)
         logit = logit - logit.max(-1, keepdims=True)
         post[bad] = exactmath.exp(logit)
-    return post  # unnormalised: ``frequencies`` normalises each row
+        if kernel is not None and summary:  # the redone rows' own summary
+            _, counts[bad], total[bad] = _kept(post[bad])
+    if not summary:
+        return post  # unnormalised: ``frequencies`` normalises each row
+    return post, (KeptSummary(total.reshape(-1), counts.reshape(-1)) if kernel is not None else None)
 
 
 def posterior_general(u: np.ndarray, s: np.ndarray, a: float, w: np.ndarray) -> np.ndarray:

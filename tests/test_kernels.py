@@ -98,6 +98,37 @@ def test_posterior_twin_gives_numpys_bits_including_the_log_space_rows(windowed)
         assert same_bits(fast, slow)
 
 
+def test_posterior_summary_is_the_kept_tables_own_and_codes_the_same_words():
+    """posterior_1d's KeptSummary (each row's ordered sum and kept count, from the posterior's
+    kernel; the log-space rows' recomputed) is what the kept tables compute from the rows
+    themselves, and pop_kept / push_kept with it write and read the same words."""
+    from bfn_codec.driver import AnsCoder
+
+    if exactmath.compiled("posterior_rows") is None:
+        pytest.skip("no compiled kernels here")
+    rng = np.random.default_rng(8)
+    N, W = 400, 64
+    u = rng.normal(0.0, 30.0, N)
+    w = rng.random((N, W)) ** 8
+    w[:20] = 0.0
+    w[:20, 0] = 1e-300  # the log-space rows
+    post, summary = portable.posterior_1d(u, -3.0, 0.25, 0.999, w, None, summary=True)
+    assert same_bits(post, portable.posterior_1d(u, -3.0, 0.25, 0.999, w, None))
+    _, counts, totals = portable._kept(post)
+    assert same_bits(summary.totals, totals) and np.array_equal(summary.counts, counts)
+    assert counts.max() > 1 and counts.max() < W  # rows of several kept entries, all with some dropped
+    seed, words = rng.integers(0, 2 ** 32, 64, dtype=np.uint32), []
+    for given in (None, summary):
+        coder = AnsCoder(seed, seal=True)
+        before = coder.get_compressed()
+        k = portable.pop_kept(coder, post, given)
+        middle = coder.get_compressed()
+        portable.push_kept(coder, k, post, given)
+        assert np.array_equal(coder.get_compressed(), before)  # bits back: the push undid the pop
+        words.append((k, middle))
+    assert np.array_equal(words[0][0], words[1][0]) and np.array_equal(words[0][1], words[1][1])
+
+
 def test_frequencies_twin_gives_numpys_bits_and_errors():
     rng = np.random.default_rng(5)
     p = rng.random((3000, 37)) ** 12
