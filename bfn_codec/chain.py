@@ -111,9 +111,11 @@ class BayesianFlow(ABC):
         """``net_input`` for one time t: S [B, D, c] -> [B, D, in_channels]."""
         raise NotImplementedError(f"{self.data_type} data (K={self.K}) has no portable arithmetic yet")
 
-    def output_window_exact(self, params: np.ndarray, S: np.ndarray, t: float, z_max: float | None):
+    def output_window_exact(self, params: np.ndarray, S: np.ndarray, t: float, z_max: float | None,
+                            summary: bool = False):
         """(lo [B, D] or None, p_O on bins lo..lo+W-1 [B, D, W]) from the network's outputs
-        [B, D, n_params]; z_max None: the whole table (lo None)."""
+        [B, D, n_params]; z_max None: the whole table (lo None). With ``summary``, a third
+        element: the table rows' portable.KeptSummary where it comes with the table, or None."""
         raise NotImplementedError(f"{self.data_type} data (K={self.K}) has no portable arithmetic yet")
 
     # ----- optional steps, with defaults --------------------------------------------------------

@@ -494,7 +494,12 @@ class PortableChainCoder(ChainCoder):
         # network's thread budget: their chunks give the same bits on any number of threads
         exactmath.set_threads(torch.get_num_threads())
         S = np.zeros((B, self.model.D, self.flow.stat_dim)) if j is None else j * self.plan.delta[i]
-        return self.model.output_window_exact(S, float(self.plan.times[i]), WINDOW_Z if window else None)
+        z = WINDOW_Z if window else None
+        if not self._kept_summary:
+            return self.model.output_window_exact(S, float(self.plan.times[i]), z)
+        lo, probs, summary = self.model.output_window_exact(S, float(self.plan.times[i]), z, summary=True)
+        self._table_summary = (probs, summary)  # for the kept tables of this very table
+        return lo, probs
 
     def _posterior(self, j_i, j_prev, i, w, lo=None):
         """``ChainCoder._posterior`` in the portable arithmetic (portable.posterior_1d /
@@ -517,7 +522,10 @@ class PortableChainCoder(ChainCoder):
         post = portable.posterior_general(u, s, a, w)
         return (post, None) if self._kept_summary else post
 
-    _kept_summary = False  # whether ``_posterior`` gives (rows, KeptSummary or None)
+    # with the kept tables (revision 7 on): whether ``_posterior`` gives (rows, KeptSummary or
+    # None), and the last output table with its KeptSummary (``_outputs``, ``_summary_of``)
+    _kept_summary = False
+    _table_summary = (None, None)
 
     def _receiver_terms(self, i: int):
         """(c_i, g_i, var_i): the receiver's component k at step i is N(c_i S_{i-1} + g_i m_k,
@@ -555,8 +563,9 @@ class KeptChainCoder(PortableChainCoder):
     def _pop_gaussian(coder, mean, std: float, delta, R):
         return portable.pop_gaussian(coder, mean, std, delta, R, portable.TABLES_REV7)
 
-    # the one-dimensional posteriors come with their rows' sums and kept counts (computed with
-    # them, while each row is in cache), which the kept tables would otherwise read them again for
+    # the one-dimensional posteriors and the discretised weights come with their rows' sums and
+    # kept counts (computed with them, while each row is in cache), which the kept tables would
+    # otherwise read the whole table again for
     _kept_summary = True
 
     def _pop_component(self, coder, post):
@@ -567,11 +576,16 @@ class KeptChainCoder(PortableChainCoder):
         rows, summary = post
         portable.push_kept(coder, k, rows, summary)
 
+    def _summary_of(self, w):
+        """The KeptSummary of the weights w where they are the model's last table, else None."""
+        table, summary = self._table_summary
+        return summary if table is w else None
+
     def _push_weights(self, coder, k, w):
-        portable.push_escaped(coder, k, w)
+        portable.push_escaped(coder, k, w, self._summary_of(w))
 
     def _pop_weights(self, coder, w):
-        return portable.pop_escaped(coder, w)
+        return portable.pop_escaped(coder, w, self._summary_of(w))
 
 
 @dataclass

@@ -132,18 +132,20 @@ class DiscreteBFN(BayesianFlow):
         e = exactmath.exp(-np.abs(s))
         return np.where(s < 0, -1.0, 1.0) * ((1.0 - e) / (1.0 + e))
 
-    def output_window_exact(self, params: np.ndarray, S: np.ndarray, t: float, z_max=None):
+    def output_window_exact(self, params: np.ndarray, S: np.ndarray, t: float, z_max=None, summary: bool = False):
         """K = 2: P(x = 1) = sigmoid(l), l = the network's output + s: with e = exp(-|l|) the
         larger class has 1 / (1 + e) and the smaller e / (1 + e), each without cancellation.
         K > 2: softmax(network's outputs + B z), as ``output_log_probs``."""
         if self.K > 2:
-            return None, exactmath.softmax(params + self._class_logits_exact(S))
+            probs = exactmath.softmax(params + self._class_logits_exact(S))
+            return (None, probs, None) if summary else (None, probs)
         logit = params[..., 0] + SQRT2 * S[..., 0]
         e = exactmath.exp(-np.abs(logit))
         big, small = 1.0 / (1.0 + e), e / (1.0 + e)
         p1 = np.where(logit >= 0, big, small)
         p0 = np.where(logit >= 0, small, big)
-        return None, np.stack([p0, p1], axis=-1)
+        probs = np.stack([p0, p1], axis=-1)
+        return (None, probs, None) if summary else (None, probs)
 
     # ----- continuous-time loss --------------------------------------------------------------
     def infinity_loss(self, log_probs: torch.Tensor, x: torch.Tensor, t) -> torch.Tensor:

@@ -20,6 +20,7 @@ import torch
 from . import exactmath
 from .chain import F64, BayesianFlow, _bcast
 from .gaussian import T_MIN, GaussianSchedule, bin_centres
+from .portable import KEEP_FRACTION, KeptSummary
 
 SIGMA_MIN, SIGMA_MAX = 1e-3, 10.0  # clamp of sigma_x, as in the official code
 LOG_FLOOR = -690.0  # log(1e-300): keeps far-tail bins finite (never exactly -inf)
@@ -177,9 +178,10 @@ class DiscretisedBFN(GaussianSchedule, BayesianFlow):
         """mu = S / (1 + beta(t))."""
         return S / (1.0 + self._gamma_beta_exact(t)[1])
 
-    def output_window_exact(self, params: np.ndarray, S: np.ndarray, t: float, z_max=None):
+    def output_window_exact(self, params: np.ndarray, S: np.ndarray, t: float, z_max=None, summary: bool = False):
         """``output_gaussian`` and ``discretised_gaussian_window`` in exact arithmetic: the bin
-        masses from exactmath.erfc_fast tails at the window's edges."""
+        masses from exactmath.erfc_fast tails at the window's edges (with ``summary``, and the
+        rows' sums and kept counts from the compiled kernel, or None without it)."""
         gamma, beta = self._gamma_beta_exact(t)
         gamma = max(gamma, 1e-30)
         mu = S[..., 0] / (1.0 + beta)
@@ -205,7 +207,11 @@ class DiscretisedBFN(GaussianSchedule, BayesianFlow):
             rows = probs.reshape(-1, W)
             args = [np.ascontiguousarray(np.broadcast_to(v, mu_x.shape).reshape(-1), dtype=dt) for v, dt in
                     ((lo, np.int64), (mu_x, np.float64), (inv, np.float64), (centre, np.int64))]
-            exactmath.for_rows(lambda a, b: kernel(a, b, *args, K, rows), rows.shape[0], W + 1)
+            totals, counts = np.empty(rows.shape[0]), np.empty(rows.shape[0], dtype=np.int64)
+            exactmath.for_rows(lambda a, b: kernel(a, b, *args, K, rows, KEEP_FRACTION, totals, counts),
+                               rows.shape[0], W + 1)
+            if summary:
+                return (None if W == K else lo), probs, KeptSummary(totals, counts)
             return (None if W == K else lo), probs
         e = lo[..., None] + np.arange(W + 1)  # edge numbers: edge e at -1 + 2e/K
         w = ((-1.0 + e * (2.0 / K)) - mu_x[..., None]) * inv[..., None]
@@ -218,6 +224,8 @@ class DiscretisedBFN(GaussianSchedule, BayesianFlow):
         cc = np.clip(c, 0, W - 1)
         mid = 1.0 - 0.5 * (np.take_along_axis(tail2, cc, -1) + np.take_along_axis(tail2, cc + 1, -1))
         np.put_along_axis(probs, cc, np.where(inside, np.maximum(mid, 0.0), np.take_along_axis(probs, cc, -1)), -1)
+        if summary:
+            return (None if W == K else lo), probs, None
         return (None if W == K else lo), probs
 
     def output_mean(self, mu_x: torch.Tensor, sigma_x: torch.Tensor) -> torch.Tensor:

@@ -399,7 +399,8 @@ def _probe_twins(table) -> dict:
         # pass, so that a platform where one cannot compile falls back here, not mid-file;
         # tests/test_kernels.py compares their results with the numpy originals
         i64, f64, one = np.zeros(2, dtype=np.int64), np.zeros(2), np.ones((2, 3))
-        table["window_masses"](0, 2, i64, f64, np.ones(2), i64, 256, np.empty((2, 3)))
+        table["window_masses"](0, 2, i64, f64, np.ones(2), i64, 256, np.empty((2, 3)), 2.0 ** -26, np.empty(2),
+                               np.empty(2, dtype=np.int64))
         table["posterior_rows"](0, 2, f64, f64, 0.5, 0.5, one, np.empty((2, 3)), np.empty(2), 2.0 ** -26,
                                 np.empty(2, dtype=np.int64))
         table["frequencies"](0, 2, one, np.ones(2), np.empty((2, 3)), np.zeros(2, dtype=bool))

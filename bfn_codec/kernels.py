@@ -115,6 +115,36 @@ def ordered_sum1(row, W):  # exactmath.ordered_sum of row[:W], W >= 1: left to r
     return s
 
 
+@_inline
+def sums_and_counts(x, a, b, fraction, totals, counts):
+    # for rows a..b-1 of x [N, W]: ordered_sum1 of each (left to right, the same bits) and how
+    # many of its entries reach fraction x that sum. The sums run four rows at a time: four
+    # independent chains of additions hide each other's latency, where one chain waits for
+    # each addition before the next (the rows are still in cache after their producer's loop)
+    W = x.shape[1]
+    i = a
+    while i + 4 <= b:
+        r0, r1, r2, r3 = x[i], x[i + 1], x[i + 2], x[i + 3]
+        s0, s1, s2, s3 = r0[0], r1[0], r2[0], r3[0]
+        for j in range(1, W):
+            s0 = s0 + r0[j]
+            s1 = s1 + r1[j]
+            s2 = s2 + r2[j]
+            s3 = s3 + r3[j]
+        totals[i], totals[i + 1], totals[i + 2], totals[i + 3] = s0, s1, s2, s3
+        i += 4
+    while i < b:
+        totals[i] = ordered_sum1(x[i], W)
+        i += 1
+    for i in range(a, b):
+        threshold = totals[i] * fraction
+        c = 0
+        for j in range(W):
+            if x[i, j] >= threshold:
+                c += 1
+        counts[i] = c
+
+
 @_kernel
 def row_sums(x, out):
     # exactmath.ordered_sum on rows [N, W]: r = x_0, then r = r + x_j, left to right
@@ -138,11 +168,12 @@ def tails2(x, n):
 
 
 @_kernel
-def window_masses(a, b, lo, mu, inv, centre, K, out):
+def window_masses(a, b, lo, mu, inv, centre, K, out, fraction, totals, counts):
     # discretised.output_window_exact's bin masses for rows a..b-1 of out [N, W]: edge e of
     # row i at -1 + 2 (lo_i + e) / K, w = (edge - mu_i) inv_i, twice its tail erfc_fast(|w|)
     # (zero at the open outer edges), a bin's mass half the difference of its edges' tails,
-    # and the bin that holds the mean 1 - (its two tails) / 2, at least 0
+    # and the bin that holds the mean 1 - (its two tails) / 2, at least 0; then, while the row
+    # is in cache, its ordered sum and how many masses reach fraction x that sum (kept_counts)
     W = out.shape[1]
     tail2 = np.empty(W + 1)
     step = 2.0 / K
@@ -159,6 +190,8 @@ def window_masses(a, b, lo, mu, inv, centre, K, out):
         c = centre[i] - lo[i]
         if c >= 0 and c < W:
             out[i, c] = maximum0(1.0 - 0.5 * (tail2[c] + tail2[c + 1]))
+    if W > 0:
+        sums_and_counts(out, a, b, fraction, totals, counts)
 
 
 @_inline
@@ -169,12 +202,11 @@ def posterior1(d, mm, ha, w):  # one entry of posterior_rows
 @_kernel
 def posterior_rows(a, b, base, m, step, ha, w, out, total, fraction, counts):
     # portable.posterior_1d for rows a..b-1: d_j = base_i + j step, expo = ha m_i^2 - ha d_j^2,
-    # post = exp(min(expo, 0)) w_ij, and each row's ordered sum; then, while the row is in
-    # cache, how many entries reach fraction x that sum (kept_counts' count: what the kept
-    # tables would otherwise read the whole table again for)
+    # post = exp(min(expo, 0)) w_ij; then, while the rows are in cache, each row's ordered sum
+    # and how many entries reach fraction x that sum (``sums_and_counts``: kept_counts' numbers,
+    # for which the kept tables would otherwise read the whole table again)
     # (the entries in a loop of their own, which vectorises, four quarters of the row per
-    # iteration for independent chains as in tails2 (20% faster, measured); the running sum
-    # cannot vectorise)
+    # iteration for independent chains as in tails2 (20% faster, measured))
     W = w.shape[1]
     q = W // 4
     for i in range(a, b):
@@ -191,14 +223,8 @@ def posterior_rows(a, b, base, m, step, ha, w, out, total, fraction, counts):
             o[j], o[j + q], o[j + 2 * q], o[j + 3 * q] = p0, p1, p2, p3
         for j in range(4 * q, W):
             o[j] = posterior1(bi + np.float64(j) * step, mm, ha, wi[j])
-        s = ordered_sum1(o, W)
-        total[i] = s
-        threshold = s * fraction
-        c = 0
-        for j in range(W):
-            if o[j] >= threshold:
-                c += 1
-        counts[i] = c
+    if W > 0:
+        sums_and_counts(out, a, b, fraction, total, counts)
 
 
 @_inline

@@ -103,9 +103,10 @@ class ExactModel(Protocol):
     weights_sha256: str | None
     trunk_seconds: float
 
-    def output_window_exact(self, S: np.ndarray, t: float, z_max: float | None):
+    def output_window_exact(self, S: np.ndarray, t: float, z_max: float | None, summary: bool = False):
         """(lo [B, D] or None, p_O [B, D, W] float64) at S [B, D, c] (numpy float64), time t:
-        the window of ``CoderModel.output_window`` (z_max None: the whole table)."""
+        the window of ``CoderModel.output_window`` (z_max None: the whole table). With
+        ``summary``, a third element: the rows' portable.KeptSummary, or None."""
 
 
 class NetworkModel:
@@ -253,9 +254,9 @@ class PortableModel:
         P = out.shape[1] // C
         return out.reshape(B, C, P, H, W).permute(0, 1, 3, 4, 2).reshape(B, self.D, P).double().numpy()
 
-    def output_window_exact(self, S: np.ndarray, t: float, z_max: float | None):
-        """(lo or None, p_O on a window of bins, or the whole table for z_max None)."""
-        return self.flow.output_window_exact(self.params_exact(S, t), S, t, z_max)
+    def output_window_exact(self, S: np.ndarray, t: float, z_max: float | None, summary: bool = False):
+        """(lo or None, p_O on a window of bins, or the whole table for z_max None[, summary])."""
+        return self.flow.output_window_exact(self.params_exact(S, t), S, t, z_max, summary)
 
 
 def portable_model(model: NetworkModel) -> "PortableModel":
@@ -327,7 +328,7 @@ class OracleModel:
     def output_window(self, S: torch.Tensor, t, z_max: float):
         return None, self.output_probs(S, t)
 
-    def output_window_exact(self, S: np.ndarray, t: float, z_max=None):
+    def output_window_exact(self, S: np.ndarray, t: float, z_max=None, summary: bool = False):
         """``log_probs`` in the portable arithmetic, for the portable coders (the oracle has no
         network, so this is the whole model): the logits log pi_k + <S, m_k> / v - beta |m_k|^2 / (2v)
         with each dot product summed in coordinate order, beta from the flow's exact schedule,
@@ -340,7 +341,8 @@ class OracleModel:
         for i in range(m.shape[1]):
             dot = dot + S[..., i:i + 1] * m[:, i]
             sq = sq + m[:, i] * m[:, i]
-        return None, exactmath.softmax((self._log_pi_exact + dot / v) - beta * (sq / (2.0 * v)))
+        probs = exactmath.softmax((self._log_pi_exact + dot / v) - beta * (sq / (2.0 * v)))
+        return (None, probs, None) if summary else (None, probs)
 
 
 # ----- files ---------------------------------------------------------------------------------

@@ -444,14 +444,15 @@ def push_kept(coder, k: np.ndarray, probs: np.ndarray, summary: KeptSummary | No
         coder.encode_reverse(sym[a:b], _CATEGORICAL, freq)
 
 
-def push_escaped(coder, k: np.ndarray, probs: np.ndarray):
+def push_escaped(coder, k: np.ndarray, probs: np.ndarray, summary: KeptSummary | None = None):
     """Push k [...] with ``probs`` [..., W]: its rank among the kept entries, or the escape
-    and then k with the whole table (pushed first, so the decoder pops it last)."""
+    and then k with the whole table (pushed first, so the decoder pops it last); ``summary``
+    as for ``pop_kept``."""
     rows2, k = probs.reshape(-1, probs.shape[-1]), np.asarray(k).reshape(-1)
     W = rows2.shape[1]
     if k.size and (k.min() < 0 or k.max() >= W):
         raise RangeError(f"symbol outside its table (0..{W - 1})")
-    packed = _Packed(rows2, escape=True, k=k, scratch=True)
+    packed = _Packed(rows2, escape=True, k=k, scratch=True, summary=summary)
     sym = packed.symbols(k)  # <= L < width, or < L = width where nothing was dropped
     out = sym == packed.counts
     if out.any():
@@ -461,9 +462,9 @@ def push_escaped(coder, k: np.ndarray, probs: np.ndarray):
         coder.encode_reverse(sym[a:b], _CATEGORICAL, freq)
 
 
-def pop_escaped(coder, probs: np.ndarray) -> np.ndarray:
+def pop_escaped(coder, probs: np.ndarray, summary: KeptSummary | None = None) -> np.ndarray:
     shape, rows2 = probs.shape[:-1], probs.reshape(-1, probs.shape[-1])
-    packed = _Packed(rows2, escape=True, scratch=True)
+    packed = _Packed(rows2, escape=True, scratch=True, summary=summary)
     popped = np.zeros(len(rows2), dtype=np.int64)
     for a, b, freq in packed.tables(descending=True):
         popped[a:b] = coder.decode(_CATEGORICAL, freq)

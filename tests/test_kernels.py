@@ -129,6 +129,26 @@ def test_posterior_summary_is_the_kept_tables_own_and_codes_the_same_words():
     assert np.array_equal(words[0][0], words[1][0]) and np.array_equal(words[0][1], words[1][1])
 
 
+@pytest.mark.parametrize("z_max", [None, 3.0])
+def test_window_summary_is_the_kept_tables_own(z_max):
+    """The bin-mass kernel's KeptSummary of its rows (their ordered sums and kept counts) is
+    what the kept tables compute from the rows, on windows and whole tables."""
+    from bfn_codec.models import make_flow
+
+    if exactmath.compiled("window_masses") is None:
+        pytest.skip("no compiled kernels here")
+    flow = make_flow({"data_type": "discretised", "K": 256, "sigma1": 1e-3})
+    rng = np.random.default_rng(11)
+    p = rng.normal(0.0, 2.0, (3, 50, 2))
+    S = rng.normal(0.0, 3.0, (3, 50, 1))
+    lo, probs, summary = flow.output_window_exact(p, S, 0.6, z_max, summary=True)
+    lo2, probs2 = flow.output_window_exact(p, S, 0.6, z_max)
+    assert same_bits(probs, probs2) and (lo is None) == (lo2 is None)
+    _, counts, totals = portable._kept(probs.reshape(-1, probs.shape[-1]))
+    assert same_bits(summary.totals, totals) and np.array_equal(summary.counts, counts)
+    assert counts.min() < probs.shape[-1]  # entries dropped somewhere: the counts are tested
+
+
 def test_frequencies_twin_gives_numpys_bits_and_errors():
     rng = np.random.default_rng(5)
     p = rng.random((3000, 37)) ** 12
