@@ -81,6 +81,10 @@ def main(argv=None):
            "fused_network": portable_model(model).inet._fused(torch.zeros(1)),
            # the kept tables as one compiled pass per row into per-group tables (kernels.kept_tables)
            "fused_kept_tables": exactmath.compiled("kept_tables") is not None}
+    # from this code on, the fused network stores its activations channels-last, and the tables'
+    # producers hand the kept tables their rows' sums and counts (portable.KeptSummary)
+    res["channels_last_network"] = res["fused_network"]
+    res["kept_summaries"] = res["fused_kept_tables"]
     for name, portable in (("float", False), ("portable", True)):
         res[name] = run(model, x, portable)
         print(name, {k: round(v, 4) if isinstance(v, float) else v for k, v in res[name].items()}, flush=True)
