@@ -274,16 +274,8 @@ def frequencies(a, b, probs, target, out, bad):
 @_kernel
 def kept_counts(a, b, probs, fraction, totals, counts):
     # portable._kept for rows a..b-1: each row's ordered sum, and how many entries reach
-    # fraction x that sum
-    for i in range(a, b):
-        s = ordered_sum1(probs[i], probs.shape[1])
-        totals[i] = s
-        threshold = s * fraction
-        c = 0
-        for j in range(probs.shape[1]):
-            if probs[i, j] >= threshold:
-                c += 1
-        counts[i] = c
+    # fraction x that sum (where the table's producer has not given them: ``sums_and_counts``)
+    sums_and_counts(probs, a, b, fraction, totals, counts)
 
 
 @_kernel

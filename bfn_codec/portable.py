@@ -251,8 +251,8 @@ def kept(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 @dataclass
 class KeptSummary:
     """Per row of a table [N, W]: its ordered sum and how many entries reach KEEP_FRACTION of it
-    (``_kept``), where the table's producer computed them (``posterior_1d``), so that the kept
-    tables need not read the table an extra time for them."""
+    (``_kept``), where the table's producer computed them (``posterior_1d``, the discretised
+    bin masses), so that the kept tables need not read the table an extra time for them."""
 
     totals: np.ndarray  # [N] float64
     counts: np.ndarray  # [N] int64
