@@ -413,10 +413,13 @@ def _probe_twins(table) -> dict:
         # compares their integers with its torch steps)
         a32, c3 = np.ones((1, 2, 3), dtype=np.float32), np.ones(3)  # [B, L, C]: channels-last
         for y in (a32, np.ones((1, 1, 3))):
-            table["conv_requant"](0, 2, a32, 1, 2.0, c3, True, c3, 7.0, 1.0, y, 1.0, True, np.empty_like(a32))
+            table["conv_requant"](0, 2, a32, np.zeros(1, dtype=np.int64), np.ones(1, dtype=np.int64), 2.0, c3, True, c3,
+                                  7.0, 1.0, y, 1.0, True, np.empty_like(a32))
             table["add_requant"](0, 2, a32, 0.5, y, 2.0, 7.0, np.empty_like(a32))
         table["requant_into"](a32, 0.5, 7.0, np.empty((1, 2, 6), dtype=np.float32), 3)
-        table["piece_split"](a32.reshape(1, 6), 4.0, 2, np.empty((2, 6), dtype=np.float32))
+        table["piece_split"](a32.reshape(1, 6), 4.0, np.zeros(1, dtype=np.int64), np.full(1, 2, dtype=np.int64),
+                             np.empty((2, 6), dtype=np.float32))
+        table["patch_energy"](a32, 1, 2, 3, 3, 1, 1, np.empty(1, dtype=np.int64))
         table["norm_silu"](0, 1, a32, 1, 6.0, 1e-5, c3, c3, 7.0, np.zeros(15), np.empty_like(a32))
     return same
 

@@ -69,6 +69,7 @@ PART_MIN_ITEMS = 4  # the fused path cuts a batch into parts of at least this ma
 TIME_CACHE_ENTRIES = 4096  # distinct time sets kept (a file uses n + 1 <= 1001 of them)
 SPLIT_MIN_VALUES = 1 << 15  # "auto" kernel: split 3x3 convolutions from this many input values
 FLOAT32_EXACT = 2.0 ** 24  # float32 holds every integer below this; float64: 2^53
+ONE_PIECE_ENERGY = 1 << 48  # (2^24)^2: the fused path's bound for one float32 piece (conv_fused)
 
 
 def _piece_bits(weight_bits: int, fan_in: int) -> int:
@@ -162,6 +163,16 @@ def _integer_conv(q, wq, stride, padding, kernel: str, weight_bits: int = 0) -> 
     Ho = (H + 2 * padding[0] - kh) // stride[0] + 1
     Wo = (W + 2 * padding[1] - kw) // stride[1] + 1
     return (wq.reshape(O, -1) @ cols).round_().reshape(B, O, Ho, Wo)
+
+
+def _one_piece(q3: np.ndarray, H: int, W: int, kernel_size, padding, w_energy: int) -> np.ndarray:
+    """Which items of q3 ([B, H W, C] integers) a convolution with weights of max_o ||w_o||^2 =
+    w_energy sums exactly as one float32 piece (``IntegerUNet.conv_fused``):
+    max_patch ||q_patch||^2 * w_energy < 2^48, in integers (the caller has checked that a
+    pixel's C q^2 stay below 2^31 and the product below 2^63)."""
+    energy = np.empty(q3.shape[0], dtype=np.int64)
+    exactmath.compiled("patch_energy")(q3, H, W, *kernel_size, *padding, energy)
+    return energy * w_energy < ONE_PIECE_ENERGY
 
 
 def _floor_log2(x):
@@ -400,23 +411,47 @@ class IntegerUNet(torch.nn.Module):
 
     def conv_fused(self, conv, q: torch.Tensor, f_in: int, name: str, then_add=None) -> torch.Tensor:
         """The convolution ``name``; with ``then_add`` = (y, f_y, f_sum), also the sum that
-        follows it, at scale f_sum (``_IntegerOps.add``), in the same pass."""
+        follows it, at scale f_sum (``_IntegerOps.add``), in the same pass.
+
+        Each item runs as one float32 piece where its activations are small enough for that,
+        else as the plan's pieces (``_pieces``, sized for the worst case |q| = qmax). One piece
+        is exact when every partial sum of every output stays below 2^24: a partial sum over
+        some of an output's inputs i is at most sum_i |w_oi q_i| <= ||w_o|| ||q_patch|| (Cauchy-
+        Schwarz over the kh x kw x C window it reads), so it suffices that
+        max_o ||w_o||^2 * max_patch ||q_patch||^2 < 2^48, checked per item in integers
+        (``kernels.patch_energy``). Either way the sums are the exact integers, so the split
+        changes the speed only, never a bit."""
         key = (id(conv), f_in, name)
         plan = self._fused_plans.get(key)
         if plan is None:  # what a call needs besides q, as the kernel takes it (kept)
             wq, w32, b, pieces, bias, scale = self._conv_plan(conv, f_in, name, q.device)
             C = wq.shape[0]
             w32 = w32.contiguous(memory_format=torch.channels_last)  # the activations' layout (``_act``)
+            w_energy = int(wq.long().square().flatten(1).sum(1).max())  # max_o ||w_o||^2
+            c_in, kh, kw = wq.shape[1:]
+            if c_in * self.qmax ** 2 >= 2 ** 31 or kh * kw * c_in * self.qmax ** 2 * w_energy >= 2 ** 63:
+                w_energy = 0  # beyond _one_piece's integer widths: always the plan's pieces
             plan = self._fused_plans[key] = (
                 w32, b, pieces, float(2 ** b), np.zeros(C) if bias is None else bias.reshape(-1).numpy().copy(),
-                bias is not None, scale.reshape(-1).numpy().copy(), conv.stride, conv.padding)
-        w32, b, pieces, unit, bias_c, has_bias, scale_c, stride, padding = plan
+                bias is not None, scale.reshape(-1).numpy().copy(), conv.stride, conv.padding,
+                conv.kernel_size, w_energy)
+        w32, b, pieces, unit, bias_c, has_bias, scale_c, stride, padding, kernel_size, w_energy = plan
         if not pieces:  # float32 pieces cannot be exact for these weights: the float64 path
             out = self.conv(conv, q.double(), f_in, name).float()
             return out if then_add is None else self.add_fused(out, self.f[name], *then_add)
-        B = q.shape[0]
-        stacked, rows = _act(pieces * B, *q.shape[1:])  # _piece_stack, in one pass
-        exactmath.compiled("piece_split")(_pixels(q.float()).reshape(B, -1), unit, pieces, rows.reshape(pieces * B, -1))
+        B, _, H, W = q.shape
+        q = q.float()
+        q3 = _pixels(q)
+        count = np.full(B, pieces, dtype=np.int64)
+        if pieces > 1 and w_energy:
+            count[_one_piece(q3, H, W, kernel_size, padding, w_energy)] = 1
+        start = np.cumsum(count) - count
+        rows_total = int(count.sum())
+        if rows_total == B:
+            stacked = q  # every item in one piece: q itself
+        else:
+            stacked, rows = _act(rows_total, *q.shape[1:])
+            exactmath.compiled("piece_split")(q3.reshape(B, -1), unit, start, count, rows.reshape(rows_total, -1))
         acc = F.conv2d(stacked, w32, None, stride, padding)
         out, o3 = _act(B, *acc.shape[1:])
         if then_add is None:
@@ -424,8 +459,8 @@ class IntegerUNet(torch.nn.Module):
         else:
             y, f_y, f_sum = then_add
             y3, sx, sy = _pixels(y), 2.0 ** (f_sum - self.f[name]), 2.0 ** (f_sum - f_y)
-        exactmath.compiled("conv_requant")(0, o3.shape[0] * o3.shape[1], _pixels(acc), pieces, unit, bias_c, has_bias,
-                                           scale_c, float(self.qmax), sx, y3, sy, then_add is not None, o3)
+        exactmath.compiled("conv_requant")(0, o3.shape[0] * o3.shape[1], _pixels(acc), start, count, unit, bias_c,
+                                           has_bias, scale_c, float(self.qmax), sx, y3, sy, then_add is not None, o3)
         return out
 
     def norm_silu_fused(self, norm, q: torch.Tensor, f_in: int, norm_name: str, silu_name: str) -> torch.Tensor:

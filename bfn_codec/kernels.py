@@ -338,20 +338,22 @@ def clamp1(v, qmax):  # v clamped to [-qmax, qmax] (selects, so that loops vecto
 
 
 @_kernel
-def piece_split(q, unit, pieces, out):
-    # integer_net._piece_stack, elementwise: q [B, N] (float32 integers below 2^24, each item
-    # flattened) as pieces [pieces B, N], q = sum_j p_j unit^j. The top piece's row starts as q
-    # (the rest); per lower piece j, top = floor(rest / unit), piece j = rest - unit top, and
-    # top is the next rest (unit a power of two: every step exact in float32)
+def piece_split(q, unit, start, count, out):
+    # integer_net._piece_stack, elementwise and per item: q [B, N] (float32 integers below 2^24,
+    # each item flattened) as count[i] pieces in rows start[i] .. start[i] + count[i] - 1 of
+    # out, q = sum_j p_j unit^j (one piece: q itself). The top piece's row starts as q (the
+    # rest); per lower piece j, top = floor(rest / unit), piece j = rest - unit top, and top is
+    # the next rest (unit a power of two: every step exact in float32)
     B, N = q.shape
     inv = np.float32(1.0) / np.float32(unit)
     u = np.float32(unit)
     for i in range(B):
-        rest, src = out[(pieces - 1) * B + i], q[i]
+        pieces = count[i]
+        rest, src = out[start[i] + pieces - 1], q[i]
         for n in range(N):
             rest[n] = src[n]
         for j in range(pieces - 1):
-            low = out[j * B + i]
+            low = out[start[i] + j]
             for n in range(N):
                 top = np.float32(np.floor(rest[n] * inv))
                 low[n] = rest[n] - u * top
@@ -359,9 +361,40 @@ def piece_split(q, unit, pieces, out):
 
 
 @_kernel
-def conv_requant(a, b, acc, pieces, unit, bias, has_bias, scale, qmax, sx, y, sy, has_y, out):
+def patch_energy(q, H, W, kh, kw, ph, pw, out):
+    # integer_net._one_piece: per item of q [B, H W, C] (integers), the largest sum of q^2 over a
+    # kh x kw window of q zero-padded by (ph, pw), every window at stride 1 (so every window of
+    # any stride is among them). Integer arithmetic throughout (exact, so any order gives the
+    # same sum): a pixel's sum in int32 (the caller has checked that C q^2 stays below 2^31),
+    # the windows' in int64
+    B, L, C = q.shape
+    Hp, Wp = H + 2 * ph, W + 2 * pw
+    e = np.zeros((Hp, Wp), dtype=np.int64)
+    for i in range(B):
+        for y in range(H):
+            for x in range(W):
+                row = q[i, y * W + x]
+                s = np.int32(0)
+                for c in range(C):
+                    v = np.int32(row[c])
+                    s += v * v
+                e[y + ph, x + pw] = s
+        best = np.int64(0)
+        for y0 in range(Hp - kh + 1):
+            for x0 in range(Wp - kw + 1):
+                s2 = np.int64(0)
+                for dy in range(kh):
+                    for dx in range(kw):
+                        s2 += e[y0 + dy, x0 + dx]
+                best = max(best, s2)
+        out[i] = best
+
+
+@_kernel
+def conv_requant(a, b, acc, start, count, unit, bias, has_bias, scale, qmax, sx, y, sy, has_y, out):
     # integer_net.IntegerUNet.conv after _split_conv, pixels a..b-1 of out [B, L, C] (pixel =
-    # i L + l): the pieces' float32 sums (acc [pieces B, L, C]) rounded, recombined in float64
+    # i L + l): item i's count[i] pieces' float32 sums (rows start[i] .. of acc [rows, L, C],
+    # ``piece_split``'s layout) rounded, recombined in float64
     # by Horner in 2^b (exact), the integer bias added (exact), times a power of two (exact),
     # rounded half to even, clamped; then, with has_y, the sum that follows the convolution
     # (add_requant's steps) on the result
@@ -369,11 +402,11 @@ def conv_requant(a, b, acc, pieces, unit, bias, has_bias, scale, qmax, sx, y, sy
     v = np.empty(C)
     for r in range(a, b):
         i, l = r // L, r % L
-        top = acc[(pieces - 1) * B + i, l]
+        top = acc[start[i] + count[i] - 1, l]
         for c in range(C):
             v[c] = np.float64(np.rint(top[c]))
-        for j in range(pieces - 2, -1, -1):
-            low = acc[j * B + i, l]
+        for j in range(count[i] - 2, -1, -1):
+            low = acc[start[i] + j, l]
             for c in range(C):
                 v[c] = v[c] * unit + np.float64(np.rint(low[c]))
         if has_bias:
@@ -469,5 +502,5 @@ def build() -> dict:
             "posterior_rows": posterior_rows, "frequencies": frequencies, "kept_counts": kept_counts,
             "kept_tables": kept_tables,
             "conv_requant": conv_requant, "add_requant": add_requant,
-            "requant_into": requant_into, "piece_split": piece_split,
+            "requant_into": requant_into, "piece_split": piece_split, "patch_energy": patch_energy,
             "norm_silu": norm_silu}

@@ -65,11 +65,16 @@ def test_the_integers_do_not_depend_on_threads_layout_batching_or_kernel():
         assert torch.equal(other, ref)
 
 
-def test_the_fused_path_gives_the_torch_steps_integers():
+def test_the_fused_path_gives_the_torch_steps_integers(monkeypatch):
     """The CPU default (compiled kernels on float32 integers, the batch cut into one part per
     torch thread) against the float64 torch steps, on ordinary, saturating and tiny inputs,
-    with 1 to 3 torch threads (3 parts of 8 items)."""
-    from bfn_codec import exactmath
+    with 1 to 3 torch threads (3 parts of 8 items); its convolutions run some items as one
+    float32 piece and others as two."""
+    from bfn_codec import exactmath, integer_net
+
+    decided = []
+    one_piece = integer_net._one_piece
+    monkeypatch.setattr(integer_net, "_one_piece", lambda *a: decided.append(one_piece(*a)) or decided[-1])
 
     net, batches = _net_and_inputs()
     inet = IntegerUNet.from_float(net, batches)
@@ -91,6 +96,64 @@ def test_the_fused_path_gives_the_torch_steps_integers():
             torch.set_num_threads(threads)
     for out in outs:  # the same bits (torch.equal would take -0.0 for +0.0)
         assert torch.equal(out.view(torch.int32), ref.view(torch.int32))
+    decided = np.concatenate(decided)
+    assert decided.any() and not decided.all()
+
+
+@pytest.mark.parametrize("C,k,pad,H,W", [(64, 3, 1, 28, 28), (128, 3, 1, 7, 5), (128, 1, 0, 14, 14), (3, 3, 0, 6, 9)])
+def test_patch_energy_is_the_largest_windowed_sum_of_squares(C, k, pad, H, W):
+    """kernels.patch_energy against a float64 box filter of sum_c q^2 over the zero-padded
+    input (exact: integers), per item, on integers up to the 12-bit activations' extremes."""
+    from bfn_codec import exactmath
+
+    kernel = exactmath.compiled("patch_energy")
+    if kernel is None:
+        pytest.skip("no compiled kernels here")
+    rng = np.random.default_rng(C + k)
+    q = np.rint(rng.uniform(-2047, 2047, (4, H, W, C))).astype(np.float32)
+    q[1] = 0.0
+    q[2, H // 2, W // 2] = 2047.0  # one large pixel
+    q[2, H // 2 - 1, W // 2] = -2047.0
+    out = np.empty(4, dtype=np.int64)
+    kernel(q.reshape(4, H * W, C), H, W, k, k, pad, pad, out)
+    energy = torch.from_numpy(q.astype(np.float64) ** 2).sum(-1)[:, None]  # [B, 1, H, W]
+    ref = torch.nn.functional.conv2d(energy, torch.ones(1, 1, k, k, dtype=torch.float64), padding=pad)
+    assert np.array_equal(out, ref.flatten(1).max(1).values.numpy().astype(np.int64))
+
+
+def test_one_float32_piece_is_exact_up_to_its_bound():
+    """integer_net._one_piece admits an item when max_o ||w_o||^2 max_patch ||q_patch||^2 < 2^48
+    (Cauchy-Schwarz bounds every partial sum by 2^24). Inputs aligned with the largest row of
+    weights make that bound nearly tight: the admitted one's sums come within 0.1% of 2^24 and
+    float32 still gives the float64 integers; a slightly larger one is not admitted."""
+    from bfn_codec import exactmath
+    from bfn_codec.integer_net import _one_piece
+
+    if exactmath.compiled("patch_energy") is None:
+        pytest.skip("no compiled kernels here")
+    g = torch.Generator().manual_seed(5)
+    wq = torch.randint(-511, 512, (4, 64, 3, 3), generator=g).double()
+    norms = wq.square().flatten(1).sum(1)
+    w_energy, o = int(norms.max()), int(norms.argmax())
+
+    def aligned(c):  # one 3x3 patch of round(c w_o) at the centre of a 5x5 image
+        q = torch.zeros(1, 64, 5, 5, dtype=torch.float64)
+        q[0, :, 1:4, 1:4] = torch.round(c * wq[o])
+        return q
+
+    def admitted(c):
+        q3 = aligned(c).permute(0, 2, 3, 1).reshape(1, 25, 64).float().numpy()
+        return bool(_one_piece(np.ascontiguousarray(q3), 5, 5, (3, 3), (1, 1), w_energy)[0])
+
+    lo, hi = 0.0, 2047.0 / 511.0
+    for _ in range(60):  # the largest admitted scale
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if admitted(mid) else (lo, mid)
+    q = aligned(lo)
+    ref = torch.nn.functional.conv2d(q, wq, padding=1)  # float64: exact
+    assert 0.999 * 2 ** 24 < float(ref.abs().max()) < 2 ** 24
+    assert torch.equal(torch.nn.functional.conv2d(q.float(), wq.float(), padding=1).double(), ref)
+    assert not admitted(lo * 1.001)
 
 
 @pytest.mark.parametrize("bits,pieces", [(7, 2), (11, 2), (6, 4)])
@@ -109,8 +172,10 @@ def test_the_compiled_piece_split_gives_the_torch_pieces(bits, pieces):
     q.view(-1)[:4] = torch.tensor([0.0, -0.0, top - 1, -top])
     ref = _piece_stack(q, bits, pieces)
     out = torch.empty_like(ref)
-    kernel(q.numpy().reshape(3, -1), float(2 ** bits), pieces, out.numpy().reshape(3 * pieces, -1))
-    assert torch.equal(out.view(torch.int32), ref.view(torch.int32))
+    start, count = np.arange(3) * pieces, np.full(3, pieces)  # item-major: item i's pieces together
+    kernel(q.numpy().reshape(3, -1), float(2 ** bits), start, count, out.numpy().reshape(3 * pieces, -1))
+    item_major = ref.reshape(pieces, 3, -1).transpose(0, 1).reshape(ref.shape)
+    assert torch.equal(out.view(torch.int32), item_major.view(torch.int32))
 
 
 def test_the_integer_network_takes_one_time_for_every_item_and_refuses_bad_input():
@@ -177,8 +242,11 @@ def test_the_fused_epilogues_round_ties_to_even_and_clamp():
     scale = torch.tensor([2.0 ** -1, 2.0 ** -4, 2.0 ** -9, 1.0], dtype=torch.float64)
     qmax = 2047.0
     out = np.empty((3, 50, 4), dtype=np.float32)
-    exactmath.compiled("conv_requant")(0, 150, nhwc(acc), 2, 2.0 ** 7, bias.numpy(), True, scale.numpy(), qmax,
-                                          1.0, out, 1.0, False, out)
+    # acc holds the low pieces in rows 0-2, the top ones in rows 3-5; the kernel takes each
+    # item's pieces in consecutive rows (kernels.piece_split's layout)
+    item_major = acc.reshape(2, 3, 4, 50).transpose(0, 1).reshape(6, 4, 50)
+    exactmath.compiled("conv_requant")(0, 150, nhwc(item_major), np.arange(3) * 2, np.full(3, 2), 2.0 ** 7,
+                                       bias.numpy(), True, scale.numpy(), qmax, 1.0, out, 1.0, False, out)
     total = acc[3:].double() * 2.0 ** 7 + acc[:3].double()  # the pieces recombined
     ref = ((total + bias[None, :, None]) * scale[None, :, None]).round().clamp(-qmax, qmax)
     assert torch.equal(torch.from_numpy(out.transpose(0, 2, 1)).double(), ref)
