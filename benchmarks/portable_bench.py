@@ -85,6 +85,9 @@ def main(argv=None):
     # producers hand the kept tables their rows' sums and counts (portable.KeptSummary)
     res["channels_last_network"] = res["fused_network"]
     res["kept_summaries"] = res["fused_kept_tables"]
+    # and runs an item's convolution as one float32 piece where its activations' bound allows
+    # (integer_net._one_piece)
+    res["one_piece_items"] = res["fused_network"]
     for name, portable in (("float", False), ("portable", True)):
         res[name] = run(model, x, portable)
         print(name, {k: round(v, 4) if isinstance(v, float) else v for k, v in res[name].items()}, flush=True)

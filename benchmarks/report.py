@@ -542,7 +542,7 @@ def portable_section(full: bool = True) -> list[str]:
     if not full:  # the README: per model, the runs of the newest code paths (compiled twins, fused network)
         def generation(data):
             return tuple(bool(data.get(k)) for k in ("compiled_twins", "fused_network", "fused_kept_tables",
-                                                     "channels_last_network", "kept_summaries"))
+                                                     "channels_last_network", "kept_summaries", "one_piece_items"))
         newest = {}
         for _, data in runs:
             newest[data["model"]] = max(newest.get(data["model"], (False,) * 5), generation(data))
@@ -556,7 +556,8 @@ def portable_section(full: bool = True) -> list[str]:
         compiled = ((", compiled twins" if data.get("compiled_twins") else "") +
                     (", fused network" if data.get("fused_network") else "") +
                     (", fused kept tables" if data.get("fused_kept_tables") else "") +
-                    (", channels-last network, kept summaries" if data.get("kept_summaries") else "")) if full else ""
+                    (", channels-last network, kept summaries" if data.get("kept_summaries") else "") +
+                    (", one-piece items" if data.get("one_piece_items") else "")) if full else ""
         rows.append(f"| {data['model']} ({weights}) | {data['images']} | {p['coder_revision']}, "
                     f"w{bits['weight_bits']}/a{bits['act_bits']}{compiled} | {f['bits_per_value']:.4f} | "
                     f"**{p['bits_per_value']:.4f}** | {100 * (q['bytes'] - 1):+.2f}% | "
