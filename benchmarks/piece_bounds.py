@@ -105,9 +105,7 @@ def main(argv=None):
            "layers": {name: {"items": c["items"], **{k: c[k] / c["items"] for k in BOUNDS}}
                       for name, c in layers.items()}}
     print({k: round(v, 3) for k, v in res["work_vs_worst_case"].items()})
-    out = args.out or result_path(f"piece-bounds-{data_token(args.model)}-{weights8(model.weights_sha256)}.json")
-    write_result(out, res)
-    print("written to", out)
+    write_result(args.out or result_path("piece-bounds", data_token(args.model), weights8(model.weights_sha256)), res)
 
 
 if __name__ == "__main__":
