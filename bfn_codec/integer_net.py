@@ -168,8 +168,8 @@ def _integer_conv(q, wq, stride, padding, kernel: str, weight_bits: int = 0) -> 
 def _one_piece(q3: np.ndarray, H: int, W: int, kernel_size, padding, w_energy: int) -> np.ndarray:
     """Which items of q3 ([B, H W, C] integers) a convolution with weights of max_o ||w_o||^2 =
     w_energy sums exactly as one float32 piece (``IntegerUNet.conv_fused``):
-    max_patch ||q_patch||^2 * w_energy < 2^48, in integers (the caller has checked that a
-    pixel's C q^2 stay below 2^31 and the product below 2^63)."""
+    max_patch ||q_patch||^2 * w_energy < 2^48, in int64 (the caller has checked that the
+    product stays below 2^63 for the largest |q|)."""
     energy = np.empty(q3.shape[0], dtype=np.int64)
     exactmath.compiled("patch_energy")(q3, H, W, *kernel_size, *padding, energy)
     return energy * w_energy < ONE_PIECE_ENERGY
@@ -428,9 +428,9 @@ class IntegerUNet(torch.nn.Module):
             C = wq.shape[0]
             w32 = w32.contiguous(memory_format=torch.channels_last)  # the activations' layout (``_act``)
             w_energy = int(wq.long().square().flatten(1).sum(1).max())  # max_o ||w_o||^2
-            c_in, kh, kw = wq.shape[1:]
-            if c_in * self.qmax ** 2 >= 2 ** 31 or kh * kw * c_in * self.qmax ** 2 * w_energy >= 2 ** 63:
-                w_energy = 0  # beyond _one_piece's integer widths: always the plan's pieces
+            lim = 2 ** (self.input_bits - 1) - 1 if name == "conv_in" else self.qmax  # |q| <= lim
+            if wq[0].numel() * lim ** 2 * w_energy >= 2 ** 63:
+                w_energy = 0  # beyond _one_piece's int64: always the plan's pieces
             plan = self._fused_plans[key] = (
                 w32, b, pieces, float(2 ** b), np.zeros(C) if bias is None else bias.reshape(-1).numpy().copy(),
                 bias is not None, scale.reshape(-1).numpy().copy(), conv.stride, conv.padding,

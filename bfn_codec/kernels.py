@@ -364,9 +364,8 @@ def piece_split(q, unit, start, count, out):
 def patch_energy(q, H, W, kh, kw, ph, pw, out):
     # integer_net._one_piece: per item of q [B, H W, C] (integers), the largest sum of q^2 over a
     # kh x kw window of q zero-padded by (ph, pw), every window at stride 1 (so every window of
-    # any stride is among them). Integer arithmetic throughout (exact, so any order gives the
-    # same sum): a pixel's sum in int32 (the caller has checked that C q^2 stays below 2^31),
-    # the windows' in int64
+    # any stride is among them). In int64 (exact, so any order gives the same sum; the caller
+    # has checked that kh kw C max q^2 stays below 2^63)
     B, L, C = q.shape
     Hp, Wp = H + 2 * ph, W + 2 * pw
     e = np.zeros((Hp, Wp), dtype=np.int64)
@@ -374,9 +373,9 @@ def patch_energy(q, H, W, kh, kw, ph, pw, out):
         for y in range(H):
             for x in range(W):
                 row = q[i, y * W + x]
-                s = np.int32(0)
+                s = np.int64(0)
                 for c in range(C):
-                    v = np.int32(row[c])
+                    v = np.int64(row[c])
                     s += v * v
                 e[y + ph, x + pw] = s
         best = np.int64(0)

@@ -100,20 +100,24 @@ def test_the_fused_path_gives_the_torch_steps_integers(monkeypatch):
     assert decided.any() and not decided.all()
 
 
-@pytest.mark.parametrize("C,k,pad,H,W", [(64, 3, 1, 28, 28), (128, 3, 1, 7, 5), (128, 1, 0, 14, 14), (3, 3, 0, 6, 9)])
-def test_patch_energy_is_the_largest_windowed_sum_of_squares(C, k, pad, H, W):
+@pytest.mark.parametrize("C,k,pad,H,W,top", [(64, 3, 1, 28, 28, 2047), (128, 3, 1, 7, 5, 2047),
+                                             (128, 1, 0, 14, 14, 2047), (3, 3, 0, 6, 9, 2047),
+                                             (4, 3, 1, 14, 14, 32767)])
+def test_patch_energy_is_the_largest_windowed_sum_of_squares(C, k, pad, H, W, top):
     """kernels.patch_energy against a float64 box filter of sum_c q^2 over the zero-padded
-    input (exact: integers), per item, on integers up to the 12-bit activations' extremes."""
+    input (exact: integers), per item, on integers up to the 12-bit activations' extremes and
+    the 16-bit network input's (whose four channels' squares overflow 32-bit sums)."""
     from bfn_codec import exactmath
 
     kernel = exactmath.compiled("patch_energy")
     if kernel is None:
         pytest.skip("no compiled kernels here")
     rng = np.random.default_rng(C + k)
-    q = np.rint(rng.uniform(-2047, 2047, (4, H, W, C))).astype(np.float32)
+    q = np.rint(rng.uniform(-top, top, (4, H, W, C))).astype(np.float32)
     q[1] = 0.0
-    q[2, H // 2, W // 2] = 2047.0  # one large pixel
-    q[2, H // 2 - 1, W // 2] = -2047.0
+    q[2, H // 2, W // 2] = top  # one large pixel
+    q[2, H // 2 - 1, W // 2] = -top
+    q[3, :2] = top
     out = np.empty(4, dtype=np.int64)
     kernel(q.reshape(4, H * W, C), H, W, k, k, pad, pad, out)
     energy = torch.from_numpy(q.astype(np.float64) ** 2).sum(-1)[:, None]  # [B, 1, H, W]
