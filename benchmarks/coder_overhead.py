@@ -92,7 +92,9 @@ def main(argv=None):
     write_result(out, {"model": "oracle" if args.oracle else args.model, "data": args.model,
                        "source": "oracle" if args.oracle else "network",
                        "model_sha256": pm.weights_sha256 if args.oracle else model.weights_sha256, "items": args.items,
-                       "threads": args.threads, "rows": rows})
+                       "threads": args.threads, "rows": rows,
+                       # the integer network's calibration the portable revisions code with
+                       **({} if args.oracle else {"integer": {k: model.integer[k] for k in ("weight_bits", "act_bits")}})})
 
 
 if __name__ == "__main__":

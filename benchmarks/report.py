@@ -673,8 +673,10 @@ def coder_overhead_section() -> list[str]:
         if data.get("source") == "oracle":  # its trajectories' ideal is exactly -log2 pi(x) (§13)
             who = (f"{data['data']} data, oracle source (per-pixel marginals of the training images: "
                    f"every trajectory's ideal cost is exactly -log2 pi(x))")
-        else:
-            who = f"{data['model']} ({_weights_label(data.get('model_sha256'), data['model'])})"
+        else:  # the integer calibration; files before it was recorded were all at w10/a12
+            bits = data.get("integer", {"weight_bits": 10, "act_bits": 12})
+            who = (f"{data['model']} ({_weights_label(data.get('model_sha256'), data['model'])}, "
+                   f"w{bits['weight_bits']}/a{bits['act_bits']})")
         out += [f"{who}, {data['items']} images, `{os.path.basename(path)}`:", "",
                 f"| n | {head} |", "|---|" + "---|" * len(configs)]
         for n in sorted({r["steps"] for r in data["rows"]}):
