@@ -68,8 +68,8 @@ def test_the_integers_do_not_depend_on_threads_layout_batching_or_kernel():
 def test_the_fused_path_gives_the_torch_steps_integers(monkeypatch):
     """The CPU default (compiled kernels on float32 integers, the batch cut into one part per
     torch thread) against the float64 torch steps, on ordinary, saturating and tiny inputs,
-    with 1 to 3 torch threads (3 parts of 8 items); its convolutions run some items as one
-    float32 piece and others as two."""
+    with 1 to 3 torch threads (3 parts of 8 items); some convolution calls run some of their
+    items as one float32 piece and others as two."""
     from bfn_codec import exactmath, integer_net
 
     decided = []
@@ -96,8 +96,7 @@ def test_the_fused_path_gives_the_torch_steps_integers(monkeypatch):
             torch.set_num_threads(threads)
     for out in outs:  # the same bits (torch.equal would take -0.0 for +0.0)
         assert torch.equal(out.view(torch.int32), ref.view(torch.int32))
-    decided = np.concatenate(decided)
-    assert decided.any() and not decided.all()
+    assert any(d.any() and not d.all() for d in decided)  # one and two pieces in one call
 
 
 @pytest.mark.parametrize("C,k,pad,H,W,top", [(64, 3, 1, 28, 28, 2047), (128, 3, 1, 7, 5, 2047),
