@@ -331,13 +331,18 @@ class IntegerUNet(torch.nn.Module):
             scale = 2.0 ** (f_to - f_from)  # a power of two, exactly
         return (q * scale).round_().clamp_(-self.qmax, self.qmax)
 
+    def _input_limit(self, name: str) -> int:
+        """The largest |q| the convolution ``name`` reads: the 16-bit network input for the
+        first one, the activations' clamp for the others."""
+        return 2 ** (self.input_bits - 1) - 1 if name == "conv_in" else self.qmax
+
     def _conv_plan(self, conv, f_in: int, name: str, device) -> tuple:
         """What a call needs besides q, computed once per device: (integer weights in float64
         and float32, piece bits, pieces, integer bias or None, power-of-two output scale)."""
         key = (id(conv), f_in, name, device)
         if key not in self._conv_plans:
             wq, fw = self._conv_weights(conv)
-            lim = 2 ** (self.input_bits - 1) - 1 if name == "conv_in" else self.qmax  # |q| <= lim
+            lim = self._input_limit(name)
             bias = None if conv.bias is None else \
                 _round(conv.bias.detach().cpu().double() * _pow2(fw + f_in))[None, :, None, None].to(device)
             b, pieces = _pieces(wq, float(lim))
@@ -428,8 +433,7 @@ class IntegerUNet(torch.nn.Module):
             C = wq.shape[0]
             w32 = w32.contiguous(memory_format=torch.channels_last)  # the activations' layout (``_act``)
             w_energy = int(wq.long().square().flatten(1).sum(1).max())  # max_o ||w_o||^2
-            lim = 2 ** (self.input_bits - 1) - 1 if name == "conv_in" else self.qmax  # |q| <= lim
-            if wq[0].numel() * lim ** 2 * w_energy >= 2 ** 63:
+            if wq[0].numel() * self._input_limit(name) ** 2 * w_energy >= 2 ** 63:
                 w_energy = 0  # beyond _one_piece's int64: always the plan's pieces
             plan = self._fused_plans[key] = (
                 w32, b, pieces, float(2 ** b), np.zeros(C) if bias is None else bias.reshape(-1).numpy().copy(),
