@@ -23,6 +23,7 @@ import argparse
 import collections
 import os
 import sys
+import threading
 
 import numpy as np
 import torch
@@ -68,30 +69,31 @@ def main(argv=None):
 
     layers = collections.defaultdict(collections.Counter)
     work = collections.Counter()
-    decided = []
+    lock = threading.Lock()
+    seen = threading.local()  # the batch's parts run on their own threads, each its own decision
     one_piece, conv_fused = integer_net._one_piece, integer_net.IntegerUNet.conv_fused
 
     def record_one_piece(*a):
-        decided.append(one_piece(*a))
-        return decided[-1]
+        seen.decided.append(one_piece(*a))
+        return seen.decided[-1]
 
     def observed(self, conv, q, f_in, name, then_add=None):
-        decided.clear()
+        seen.decided = decided = []
         out = conv_fused(self, conv, q, f_in, name, then_add)
-        wq, _ = self._conv_weights(conv)
-        _, pieces = integer_net._pieces(wq, float(self.qmax))
+        wq, _, _, pieces, _, _ = self._conv_plan(conv, f_in, name, q.device)
         if pieces > 1:
             B = q.shape[0]
             Ho, Wo = out.shape[2:]
             macs = Ho * Wo * wq.numel()  # per item and piece
             passed = {"cauchy_schwarz": decided[0] if decided else np.zeros(B, dtype=bool),
                       **{k: v.numpy() for k, v in other_bounds(wq, q, conv.padding).items()}}
-            work["worst_case"] += macs * B * pieces
-            layers[name]["items"] += B
-            for k, ok in passed.items():
-                n = int(np.count_nonzero(ok))
-                layers[name][k] += n
-                work[k] += macs * (n + pieces * (B - n))
+            with lock:
+                work["worst_case"] += macs * B * pieces
+                layers[name]["items"] += B
+                for k, ok in passed.items():
+                    n = int(np.count_nonzero(ok))
+                    layers[name][k] += n
+                    work[k] += macs * (n + pieces * (B - n))
         return out
 
     integer_net._one_piece = record_one_piece
