@@ -20,6 +20,7 @@ from bfn_codec.environment import PORTABLE_REVISION
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GOLDEN = os.path.join(ROOT, "tests", "golden")
 sys.path.insert(0, GOLDEN)
+import check_golden  # noqa: E402
 from make_rev6 import FILES, golden_data  # noqa: E402
 from make_rev7 import FILES as FILES7, golden_data as golden_data7, settings as settings7  # noqa: E402
 from make_rev8 import FILES as FILES8, settings as settings8  # noqa: E402
@@ -440,44 +441,12 @@ SETTINGS = {
     "twins compiled for a generic CPU": ({"NUMBA_CPU_NAME": "generic"}, 2),
 }
 _CHILD = """
-import json, sys, numpy as np, torch
+import json, sys, torch
 sys.path.insert(0, {golden!r})
-import bfn_codec
-from bfn_codec.container import read
-from make_rev6 import FILES
-from make_rev7 import FILES as FILES7, settings as settings7
-from make_rev8 import FILES as FILES8, settings as settings8
-from make_rev8_w7a10 import FILES as FILES8W, settings as settings8w
-from bfn_codec.models import load_model, with_calibration
 torch.set_num_threads({threads})
-out = {{}}
-for name in sorted(FILES) + sorted(FILES7) + sorted(FILES8) + sorted(FILES8W):
-    blob = open({golden!r} + "/" + name + ".bfn", "rb").read()
-    x = np.load({golden!r} + "/" + name + ".npy")
-    ok = bool(np.array_equal(bfn_codec.decompress(blob), x))
-    spec = (settings7(name) if name in FILES7 else settings8(name) if name in FILES8 else
-            settings8w(name) if name in FILES8W else dict(model=FILES[name][0], mode="bfn", portable=6))
-    spec["model"] = with_calibration(load_model(spec["model"]), read(blob)[0].model_hash)
-    again = bfn_codec.compress(x, **spec)
-    out[name] = [ok, read(again)[1] == read(blob)[1]]
-# the byte model's and the colour model's golden files (formats 6 and 5): their BFN streams'
-# payloads (the inner header records the writer's thread count, for information)
-from make_v6 import GOLDEN as V6, golden_data as v6_data
-from make_v5_rgb import RGB_NAME, RGB_SETTINGS, rgb_data
-from bfn_codec.api import compress_bytes, compress_images, decompress_images
-from bfn_codec import bytefile, imageset
-def v6_payload(b):
-    return read(bytefile.stream_bytes(b, bytefile.read_bytefile(b)))[1]
-def v5_payload(b):
-    return read(imageset.stream_bytes(b, imageset.read_imageset(b).entries[0]))[1]
-for name in ("v6-bfn-text-bytes", "v6-bfn-text8-chars"):
-    blob = open({golden!r} + "/" + name + ".bfn", "rb").read()
-    out[name] = [bfn_codec.decompress(blob) == v6_data(name),
-                 v6_payload(compress_bytes(v6_data(name), name=V6[name][0], **V6[name][1])[0]) == v6_payload(blob)]
-blob = open({golden!r} + "/" + RGB_NAME + ".bfn", "rb").read()
-out[RGB_NAME] = [bool(np.array_equal(decompress_images(blob)[1][0].pixels, rgb_data()[0].pixels)),
-                 v5_payload(compress_images(rgb_data(), **RGB_SETTINGS)[0]) == v5_payload(blob)]
+import check_golden
 from bfn_codec import exactmath
+out = check_golden.check()
 out["twins"] = exactmath.compiled("exp") is not None
 print(json.dumps(out))
 """
@@ -493,8 +462,7 @@ def test_files_decode_and_reencode_identically_under_other_kernels(setting):
     assert res.returncode == 0, res.stderr[-2000:]
     out = json.loads(res.stdout.strip().splitlines()[-1])
     assert out.pop("twins") == (env_changes.get("BFN_CODEC_KERNELS") != "numpy")
-    assert out == {name: [True, True] for name in [*FILES, *FILES7, *FILES8, *FILES8W, "v6-bfn-text-bytes",
-                                                   "v6-bfn-text8-chars", "v5-rgb-photo-rgb"]}, out
+    assert out == {name: [True, True] for name in check_golden.NAMES}, out
 
 
 def test_integer_outputs_agree_across_kernels_and_batch_splits():
