@@ -816,7 +816,12 @@ def images_section(full: bool = True) -> list[str]:
             continue
         codecs = list(next(iter(data["summary"].values()))["classical_bits_per_value"])
         shown = codecs if full else [c for c in codecs if c.startswith(("PNG", "WebP")) or "max" in c]
-        model = data.get("rgb_model") or data.get("model") or "the bundled (Fashion-MNIST) models"
+        used = {}  # model -> kinds of image it coded (the rows record it; older files do not)
+        for r in data["images"]:
+            if "model" in r:
+                used.setdefault(r["model"], set()).add("colour" if r["channels"] == 3 else "grey")
+        model = (", ".join(f"{m} ({' and '.join(sorted(k))})" for m, k in sorted(used.items())) if used else
+                 data.get("rgb_model") or data.get("model") or "the bundled (Fashion-MNIST) models")
         out += [f"### Photographs (`benchmarks/image_bench.py`, mode {data['mode']})", "",
                 "Bits per value (pixel × channel) of whole files, 15 held-out photographs of "
                 "`lomiri-wallpapers-16.04` (`benchmarks/photo_data.py`; large: the 1024×768 centre), every "
@@ -959,6 +964,16 @@ def text_section(full: bool = True) -> list[str]:
                 "the bits the chain borrows per 256-byte window before bits-back returns them (what its LZMA2 seed "
                 "must hold), and each oracle's rate (different models: not a comparison of alphabets).", "",
                 "| alphabet | chain encode B/s | seed bits per window | oracle bits/byte |", "|---|---|---|---|", *rows, ""]
+    for path in results_of("context-reach", "text"):
+        d = load(os.path.basename(path))
+        rows = [f"| {r['context_bytes']:,} | {r['bits_per_byte']:.3f} |" for r in d["rows"]]
+        out += [f"### What a compressor gains from the bytes before a window (`benchmarks/context_reach.py`)", "",
+                f"{d['compressor']} on the first {d['bytes']:,} bytes of `{os.path.basename(d['file'])}`, each "
+                f"{d['window']}-byte window coded with the bytes before it as a preset dictionary (known to the "
+                f"decoder); the whole prefix in one stream: {d['whole_bits_per_byte']:.3f} bits/byte. A window coded "
+                "alone pays deflate's block overhead: read the differences between rows. The byte model codes "
+                f"each window alone (the first row's setting). File: `{os.path.basename(path)}`.", "",
+                "| context (bytes) | bits/byte |", "|---|---|", *rows, ""]
     return out
 
 
