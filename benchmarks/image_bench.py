@@ -44,7 +44,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from result_names import result_path, write_result  # noqa: E402
 
 import bfn_codec  # noqa: E402
-from bfn_codec.api import compress_images, decompress_images  # noqa: E402
+from bfn_codec.api import compress_images, decompress_images, default_model_name  # noqa: E402
 from bfn_codec.images import read_image  # noqa: E402
 
 
@@ -134,7 +134,8 @@ def main():
         t2 = time.perf_counter()
         assert np.array_equal(back[0].pixels, image.pixels), f"bfn-codec is not lossless on {path.name}"
         entry = info["files"][0]
-        row.update(bfn_bits_per_value=8 * len(blob) / values, bfn_stream=entry["stream"],
+        row.update(model=model or default_model_name(x, x.shape[-1]),
+                   bfn_bits_per_value=8 * len(blob) / values, bfn_stream=entry["stream"],
                    bfn_candidates=entry["candidates"], tiles=entry.get("tiles"),
                    encode_values_per_s=values / (t1 - t0), decode_values_per_s=values / (t2 - t1),
                    encode_s=t1 - t0, decode_s=t2 - t1)
