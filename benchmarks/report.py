@@ -964,6 +964,26 @@ def text_section(full: bool = True) -> list[str]:
                 "the bits the chain borrows per 256-byte window before bits-back returns them (what its LZMA2 seed "
                 "must hold), and each oracle's rate (different models: not a comparison of alphabets).", "",
                 "| alphabet | chain encode B/s | seed bits per window | oracle bits/byte |", "|---|---|---|---|", *rows, ""]
+    if os.path.exists(os.path.join(RESULTS, "byte-alphabet-rates-text.json")):
+        d = load("byte-alphabet-rates-text.json")
+        rows = [f"| {r['alphabet']} (K = {r['flow']['K']}, beta(1) = {r['flow']['beta1']:g}) | {r['parameters']:,} | "
+                f"{r['steps']:,} | {r['linf_bits_per_byte']:.3f} ± {r['linf_stderr']:.3f} | "
+                f"{r['ln_plus_lr_bits_per_byte']:.3f} ± {r['ln_plus_lr_stderr']:.3f} |" for r in d["rows"]]
+        n = d["rows"][0]
+        out += ["### Bytes as one K = 256 variable or 8 binary ones: trained networks (`benchmarks/byte_alphabet_rates.py`)", "",
+                f"Each alphabet trained from scratch with L^inf for {d['minutes']:g} minutes on {d['threads']} thread(s) "
+                f"(batch {d['batch_size']}, lr {d['lr']:g}, the bundled byte model's U-Net trunk) on the byte model's "
+                f"training split, then evaluated on the first {n['heldout_windows']} windows of the held-out manual: "
+                f"bits per byte, L^n + L^r at n = {n['n']} on the grid t_i = (i/n)^{n['grid_power']:g}. "
+                f"Per window: L^inf over {d['linf_repeats']} draws of t, L^n + L^r over {d['repeats']} draws; ± is the "
+                "standard error over windows. A short run: which parametrisation learns faster on the CPU, not where "
+                "either ends. File: `byte-alphabet-rates-text.json`.", "",
+                "| alphabet | parameters | optimiser steps | L^inf | L^n + L^r |", "|---|---|---|---|---|", *rows, ""]
+        if "byte256_minus_binary" in d:
+            diff = d["byte256_minus_binary"]
+            out += [f"K = 256 minus binary, window by window (paired): L^inf {diff['linf']['bits_per_byte']:+.3f} ± "
+                    f"{diff['linf']['stderr']:.3f}, L^n + L^r {diff['ln_plus_lr']['bits_per_byte']:+.3f} ± "
+                    f"{diff['ln_plus_lr']['stderr']:.3f} bits/byte.", ""]
     for path in results_of("context-reach", "text"):
         d = load(os.path.basename(path))
         rows = [f"| {r['context_bytes']:,} | {r['bits_per_byte']:.3f} |" for r in d["rows"]]

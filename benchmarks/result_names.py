@@ -3,7 +3,7 @@
     <what>-<data>[-<key>...].json
 
 * ``what``: the measurement (codec, curve, finetune, tail-scan, r-scan, small-files,
-  small-files-steps, support-floor, integer-ptq, integer-speed, piece-bounds, context-reach, throughput, classical, compare,
+  small-files-steps, support-floor, integer-ptq, integer-speed, piece-bounds, context-reach, byte-alphabet-rates, throughput, classical, compare,
   fuzz, loss);
 * ``data``: ``binary`` (fmnist-binary), ``8bit`` (fmnist) or ``both`` (one file for both);
 * ``key``: what the numbers depend on, most important first: the first 8 hex digits of the
