@@ -2,21 +2,21 @@
 same data, same trunk, same wall-clock budget (issue #21 asks for both sides before choosing;
 byte_alphabets.py measures the coder's side with oracle models).
 
-    python3 benchmarks/byte_alphabet_rates.py --minutes 12 --threads 1 --alphabets binary
-    python3 benchmarks/byte_alphabet_rates.py --minutes 12 --threads 1 --alphabets byte256
+    python3 benchmarks/byte_alphabet_rates.py --minutes 12 --threads 1      # both, one after the other
+    python3 benchmarks/byte_alphabet_rates.py --evaluate-only                # the trained models again
 
-(one process per alphabet, so the two can share the machine's cores; each run merges its row into
-the same result file). Both train from scratch with L^inf on the byte model's training split
-(runs/text/train, written by text_corpus.py) and the bundled byte model's U-Net trunk:
+(``--alphabets byte256`` runs one; each run merges its rows into the same result file). Both train
+from scratch with L^inf on the byte model's training split (runs/text/train, written by
+text_corpus.py) and the bundled byte model's U-Net trunk:
 
 * ``binary``: what bfn-codec codes, 8 channels of bits per window (8, 4, 64), K = 2, beta(1) = 9;
 * ``byte256``: one K = 256 variable per byte at the same grid positions (1, 4, 64), beta(1) =
   0.5625 (DiscreteBFN's default for K > 2, the paper's text8 value; not tuned for K = 256).
 
 Each is then evaluated on the first --eval-windows whole windows of the held-out coreutils manual
-(never trained on): L^inf and L^n + L^r at the byte codec's n and grid, in bits per byte, with the
-same seed. A short run measures which parametrisation learns faster on 2 CPU cores, not where
-either ends.
+(never trained on): L^inf and L^n + L^r at the byte codec's n and grid, in bits per byte, per
+window, and the two alphabets' difference window by window. A short run measures which
+parametrisation learns faster on CPU cores, not where either ends.
 """
 from __future__ import annotations
 

@@ -31,6 +31,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from result_names import result_path, write_result  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+GOLDEN = os.path.join(ROOT, "tests", "golden")
+
 
 def requirements() -> list[str]:
     """pyproject's dependencies less torch and numpy, whose versions are the point here."""
@@ -39,7 +41,6 @@ def requirements() -> list[str]:
     return [d for d in deps if re.match(r"[A-Za-z0-9_.-]+", d).group(0).lower() not in ("torch", "numpy")]
 
 
-GOLDEN = os.path.join(ROOT, "tests", "golden")
 CHILD = """
 import json, sys, numpy as np, torch, constriction, importlib.metadata as md
 sys.path.insert(0, {golden!r})
