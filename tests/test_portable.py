@@ -92,17 +92,6 @@ def _sample(name):
     return golden_data(name)
 
 
-def _writer(blob, model: str):
-    """The bundled model with the integer calibration the file names: a golden file is
-    re-encoded with the calibration it was written with, also after the bundled model has moved
-    to another one (the zoo keeps earlier calibrations, config.json "integer_earlier")."""
-    from bfn_codec.models import load_model, with_calibration
-
-    model = with_calibration(load_model(model), read(blob)[0].model_hash)
-    assert model is not None, "the zoo lost the calibration of a golden file"
-    return model
-
-
 @pytest.mark.parametrize("name", sorted(FILES))
 def test_golden_files_decode_and_their_data_reencodes_to_the_same_stream(name):
     """The compatibility promise: a revision-6 file decodes in every later release. Any change
@@ -113,7 +102,7 @@ def test_golden_files_decode_and_their_data_reencodes_to_the_same_stream(name):
     original = np.load(os.path.join(GOLDEN, name + ".npy"))
     assert np.array_equal(bfn_codec.decompress(blob), original)
     model, _ = _sample(name)
-    again = bfn_codec.compress(original, model=_writer(blob, model), mode="bfn", portable=6)
+    again = bfn_codec.compress(original, model=check_golden.writer(blob, model), mode="bfn", portable=6)
     h2, words2 = read(again)
     assert words2 == words and h2.batches == header.batches and h2.seed_items == header.seed_items
 
@@ -128,7 +117,7 @@ def test_revision_7_and_8_golden_files_decode_and_their_data_reencodes_to_the_sa
     assert np.array_equal(original, golden_data7("rev7-fmnist-binary-32" if "binary" in name else "rev7-fmnist-6")[1])
     assert np.array_equal(bfn_codec.decompress(blob), original)
     spec = settings(name)
-    h2, words2 = read(bfn_codec.compress(original, **dict(spec, model=_writer(blob, spec["model"]))))
+    h2, words2 = read(bfn_codec.compress(original, **dict(spec, model=check_golden.writer(blob, spec["model"]))))
     assert words2 == words and h2.batches == header.batches and h2.seed_items == header.seed_items
 
 
@@ -145,7 +134,7 @@ def test_a_file_written_on_a_gpu_decodes_on_the_cpu_and_reencodes_to_the_same_st
     assert header.coder_revision == 8 and header.batches
     images = binarise(np.load(os.path.join(ROOT, "bfn_codec", "samples", "fmnist-test-256.npy"))[:64])
     assert np.array_equal(bfn_codec.decompress(blob), images)
-    h2, words2 = read(bfn_codec.compress(images, model=_writer(blob, "fmnist-binary"), mode="bfn", portable=8))
+    h2, words2 = read(bfn_codec.compress(images, model=check_golden.writer(blob, "fmnist-binary"), mode="bfn", portable=8))
     assert words2 == words and h2.environment_digest != header.environment_digest
 
 
